@@ -1,0 +1,16 @@
+//! The gRPC edge: `dcr.v1.DynamicClientRegistration` over the domain service.
+//!
+//! Requests are validated and converted to [`crate::dcr::DcrRequest`] here, so
+//! nothing malformed reaches the middleware; errors leave as `tonic::Status`
+//! with rich details.
+
+mod convert;
+mod redact;
+mod service;
+mod status;
+mod structs;
+
+pub use convert::{client_from_proto, client_to_proto, metadata_from_proto, metadata_to_proto};
+pub use service::{DcrService, GatewayService};
+pub use status::{ERROR_DOMAIN, to_status};
+pub use structs::{json_to_struct, struct_to_json};

@@ -1,0 +1,156 @@
+//! `dcr-gateway call`: a gRPC client for people, so every RPC can be tried
+//! without other tools. Replies print as RFC 7591 JSON, secrets included (that
+//! is what the caller asked for); errors print the gRPC code and message.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::{Map, Value};
+use tonic::transport::Endpoint;
+
+use crate::api::client_from_proto;
+use crate::config::parse_duration;
+use crate::dcr::json;
+use crate::pb::v1 as pb;
+use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
+
+/// The RPC to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Rpc {
+    /// RegisterClient: needs --metadata.
+    Register,
+    /// GetClient: needs --client-id.
+    Get,
+    /// UpdateClient: needs --client-id and --metadata; --mask for a partial update.
+    Update,
+    /// DeleteClient: needs --client-id.
+    Delete,
+    /// RotateClientSecret: needs --client-id.
+    RotateSecret,
+    /// RotateRegistrationToken: needs --client-id.
+    RotateToken,
+}
+
+/// Flags of `call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The RPC to call.
+    #[arg(value_enum)]
+    pub rpc: Rpc,
+    /// The gateway's address.
+    #[arg(long, env = "DCR_GATEWAY_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// The client to act on.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Registration access token; unset uses the one the gateway holds. Prefer the
+    /// environment variable: flags are visible to other users in `ps`.
+    #[arg(long, env = "DCR_GATEWAY_REGISTRATION_ACCESS_TOKEN", hide_env_values = true)]
+    pub registration_access_token: Option<String>,
+    /// Initial access token for register, if the server requires one.
+    #[arg(long, env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
+    pub initial_access_token: Option<String>,
+    /// Client metadata as an RFC 7591 JSON object, e.g. '{"client_name":"demo"}'.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// Fields to change in a partial update, comma-separated, e.g. client_name,contacts.
+    #[arg(long, value_delimiter = ',')]
+    pub mask: Vec<String>,
+    /// Deadline for the call.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The flags do not make a request.
+    #[error("{0}")]
+    Usage(String),
+    /// The gateway could not be reached.
+    #[error("cannot reach the gateway at {addr}: {reason}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The gateway answered with an error.
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Status(Box<tonic::Status>),
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(s: tonic::Status) -> Self {
+        Self::Status(Box::new(s))
+    }
+}
+
+/// Makes the call and returns the reply as pretty JSON.
+pub async fn run(args: CallArgs) -> Result<String, CallError> {
+    let endpoint = Endpoint::from_shared(args.addr.clone())
+        .map_err(|e| CallError::Usage(format!("--addr: {e}")))?
+        .timeout(args.timeout)
+        .connect_timeout(args.timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| CallError::Connect { addr: args.addr.clone(), reason: e.to_string() })?;
+    let mut client = DynamicClientRegistrationClient::new(channel);
+    let id = || args.client_id.clone().ok_or_else(|| CallError::Usage("--client-id is required".into()));
+    let rat = args.registration_access_token.clone();
+    let reply = match args.rpc {
+        Rpc::Register => {
+            let req = pb::RegisterClientRequest {
+                metadata: Some(metadata(args.metadata.as_deref())?),
+                initial_access_token: args.initial_access_token.clone(),
+            };
+            client.register_client(req).await?.into_inner().client
+        }
+        Rpc::Get => {
+            let req = pb::GetClientRequest { client_id: id()?, registration_access_token: rat };
+            client.get_client(req).await?.into_inner().client
+        }
+        Rpc::Update => {
+            let req = pb::UpdateClientRequest {
+                client_id: id()?,
+                registration_access_token: rat,
+                metadata: Some(metadata(args.metadata.as_deref())?),
+                update_mask: (!args.mask.is_empty()).then(|| prost_types::FieldMask { paths: args.mask.clone() }),
+            };
+            client.update_client(req).await?.into_inner().client
+        }
+        Rpc::Delete => {
+            let req = pb::DeleteClientRequest { client_id: id()?, registration_access_token: rat };
+            client.delete_client(req).await?;
+            None
+        }
+        Rpc::RotateSecret => {
+            let req = pb::RotateClientSecretRequest { client_id: id()?, registration_access_token: rat };
+            client.rotate_client_secret(req).await?.into_inner().client
+        }
+        Rpc::RotateToken => {
+            let req = pb::RotateRegistrationTokenRequest { client_id: id()?, registration_access_token: rat };
+            client.rotate_registration_token(req).await?.into_inner().client
+        }
+    };
+    let obj = match reply {
+        Some(c) => {
+            let c = client_from_proto(c).map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
+            json::client_to_json_exposing_secrets(&c)
+        }
+        None => Map::new(),
+    };
+    Ok(serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default())
+}
+
+/// Parses `--metadata` (RFC 7591 JSON) into the protobuf form.
+fn metadata(text: Option<&str>) -> Result<pb::ClientMetadata, CallError> {
+    let text = text.ok_or_else(|| CallError::Usage("--metadata is required".into()))?;
+    let obj = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(obj)) => obj,
+        _ => return Err(CallError::Usage("--metadata must be a JSON object".into())),
+    };
+    let m = json::metadata_from_json(obj).map_err(|e| CallError::Usage(format!("--metadata: {e}")))?;
+    Ok(crate::api::metadata_to_proto(m))
+}

@@ -1,0 +1,103 @@
+//! The one error type of the domain service, and what the upstream said.
+
+use std::time::Duration;
+
+/// An HTTP error answer from the authorization server.
+///
+/// Only what is safe to show a caller is kept: the status, the RFC error code,
+/// and the `error_description`, already scrubbed of every token the gateway sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamFailure {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The RFC 6749/7591 `error` code, when the body was a JSON error object.
+    pub error: Option<String>,
+    /// The server's `error_description` (or `message`), bounded and scrubbed.
+    pub description: Option<String>,
+    /// The server's `Retry-After`, when it sent one in seconds.
+    pub retry_after: Option<Duration>,
+    /// Whether the body was JSON; a server that answers errors with HTML is
+    /// reported as such.
+    pub json_body: bool,
+}
+
+impl std::fmt::Display for UpstreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "authorization server answered HTTP {}", self.status)?;
+        if let Some(code) = &self.error {
+            write!(f, " {code}")?;
+        }
+        match &self.description {
+            Some(d) => write!(f, ": {d}"),
+            None if !self.json_body => write!(f, " with a non-JSON body"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Everything that can go wrong with one registration call.
+///
+/// Messages never contain a secret: tokens are never formatted, and upstream text
+/// is scrubbed before it gets here.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DcrError {
+    /// The caller's request is invalid; caught before any upstream call.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The request field at fault, as a path such as `metadata.redirect_uris[2]`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No registration access token was passed and none is stored.
+    #[error(
+        "no registration access token is known for client {client_id:?}: pass \
+         registration_access_token (the gateway only knows tokens it saw issued)"
+    )]
+    MissingToken {
+        /// The client the call was for.
+        client_id: String,
+    },
+    /// The authorization server answered with an HTTP error.
+    #[error("{0}")]
+    Upstream(UpstreamFailure),
+    /// No connection to the authorization server could be made; the request
+    /// never left.
+    #[error("cannot connect to the authorization server: {0}")]
+    Connect(String),
+    /// The authorization server did not answer in time.
+    #[error("the authorization server did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection failed after the request may have been sent.
+    #[error("the connection to the authorization server failed: {0}")]
+    Transport(String),
+    /// The server answered 2xx, but with a body the gateway cannot use.
+    #[error("the authorization server's response is malformed: {0}")]
+    MalformedResponse(String),
+    /// The token store failed.
+    #[error("token store: {0}")]
+    Store(String),
+}
+
+impl DcrError {
+    /// Shorthand for [`DcrError::InvalidArgument`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the server rejected the registration access token.
+    pub fn is_token_rejected(&self) -> bool {
+        matches!(self, Self::Upstream(f)
+            if f.status == 401 || f.error.as_deref() == Some("invalid_token"))
+    }
+
+    /// True when the request may have reached the server, so a non-idempotent
+    /// operation may have taken effect.
+    pub fn may_have_taken_effect(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Transport(_) | Self::MalformedResponse(_))
+            || matches!(self, Self::Upstream(f) if f.status >= 500)
+    }
+}

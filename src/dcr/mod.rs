@@ -1,0 +1,16 @@
+//! Domain types: what a registration call means, independent of gRPC and HTTP.
+//!
+//! The middleware works on these types rather than on raw HTTP because whether a
+//! call may be retried, and what it does to a stored registration access token,
+//! depends on the operation and not on the HTTP verb.
+
+mod error;
+pub mod json;
+pub mod limits;
+pub mod mask;
+mod metadata;
+mod request;
+
+pub use error::{DcrError, UpstreamFailure};
+pub use metadata::{Client, ClientMetadata};
+pub use request::{ClientRef, DcrRequest, DcrResponse, Operation};

@@ -1,0 +1,131 @@
+//! The domain request and response every tower layer sees.
+
+use secrecy::SecretString;
+
+use super::{Client, ClientMetadata};
+
+/// Names the client a management call acts on, and the token to act with.
+#[derive(Clone, Debug)]
+pub struct ClientRef {
+    /// The client identifier, exactly as issued (it is percent-encoded on the way
+    /// into a URL, never interpreted).
+    pub client_id: String,
+    /// The registration access token; `None` asks the tokens layer to supply the
+    /// one it holds.
+    pub registration_access_token: Option<SecretString>,
+}
+
+/// One registration operation, as the caller asked for it.
+#[derive(Clone, Debug)]
+pub enum DcrRequest {
+    /// RFC 7591 register.
+    Register {
+        /// The metadata to register with.
+        metadata: ClientMetadata,
+        /// Sent as `Authorization: Bearer` on the register call when present.
+        initial_access_token: Option<SecretString>,
+    },
+    /// RFC 7592 read.
+    Get(ClientRef),
+    /// RFC 7592 update.
+    Update {
+        /// The client to update.
+        target: ClientRef,
+        /// The new metadata.
+        metadata: ClientMetadata,
+        /// Validated mask paths; empty means full replacement.
+        mask: Vec<String>,
+    },
+    /// RFC 7592 delete.
+    Delete(ClientRef),
+    /// SharkAuth extension: issue a new client secret.
+    RotateSecret(ClientRef),
+    /// SharkAuth extension: issue a new registration access token.
+    RotateToken(ClientRef),
+}
+
+/// The operation a request performs; the key for every per-operation policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `RegisterClient`.
+    Register,
+    /// `GetClient`.
+    Get,
+    /// `UpdateClient`.
+    Update,
+    /// `DeleteClient`.
+    Delete,
+    /// `RotateClientSecret`.
+    RotateSecret,
+    /// `RotateRegistrationToken`.
+    RotateToken,
+}
+
+impl Operation {
+    /// The gRPC method name, for logs and error messages.
+    pub fn rpc_name(self) -> &'static str {
+        match self {
+            Self::Register => "RegisterClient",
+            Self::Get => "GetClient",
+            Self::Update => "UpdateClient",
+            Self::Delete => "DeleteClient",
+            Self::RotateSecret => "RotateClientSecret",
+            Self::RotateToken => "RotateRegistrationToken",
+        }
+    }
+}
+
+impl DcrRequest {
+    /// Which operation this is.
+    pub fn operation(&self) -> Operation {
+        match self {
+            Self::Register { .. } => Operation::Register,
+            Self::Get(_) => Operation::Get,
+            Self::Update { .. } => Operation::Update,
+            Self::Delete(_) => Operation::Delete,
+            Self::RotateSecret(_) => Operation::RotateSecret,
+            Self::RotateToken(_) => Operation::RotateToken,
+        }
+    }
+
+    /// The client a management call acts on; `None` for register.
+    pub fn target(&self) -> Option<&ClientRef> {
+        match self {
+            Self::Register { .. } => None,
+            Self::Get(t) | Self::Delete(t) | Self::RotateSecret(t) | Self::RotateToken(t) => {
+                Some(t)
+            }
+            Self::Update { target, .. } => Some(target),
+        }
+    }
+
+    /// Mutable access to the target, for layers that fill in the token.
+    pub fn target_mut(&mut self) -> Option<&mut ClientRef> {
+        match self {
+            Self::Register { .. } => None,
+            Self::Get(t) | Self::Delete(t) | Self::RotateSecret(t) | Self::RotateToken(t) => {
+                Some(t)
+            }
+            Self::Update { target, .. } => Some(target),
+        }
+    }
+}
+
+/// What a successful operation returns.
+#[derive(Clone, Debug)]
+pub enum DcrResponse {
+    /// The client as the server returned it.
+    Client(Box<Client>),
+    /// The client was deleted; the server returned no body.
+    Deleted,
+}
+
+impl DcrResponse {
+    /// The client, when the operation returns one.
+    pub fn client(&self) -> Option<&Client> {
+        match self {
+            Self::Client(c) => Some(c),
+            Self::Deleted => None,
+        }
+    }
+}

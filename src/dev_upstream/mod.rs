@@ -1,0 +1,123 @@
+//! A SharkAuth-compatible Dynamic Client Registration server, for the demo, the
+//! tests and the benchmarks. It is **not** an authorization server: it issues
+//! credentials nobody should trust, and keeps them in memory.
+//!
+//! It follows `shared/upstreams/sharkauth-dcr.md`: the six routes and their
+//! statuses, field presence per route, validation order and texts, defaults,
+//! unknown members dropped, 401 `invalid_token` for every RAT failure, 64-hex
+//! tokens, `shark_dcr_` ids, one previous secret valid for an hour, and RAT
+//! rotation that kills the old RAT at once. It adds a minimal client_credentials
+//! token endpoint so the secret grace window can be observed.
+
+mod handlers;
+mod metadata;
+mod routes;
+mod state;
+mod token;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use state::{Agent, DcrRow, State, hash};
+
+/// A running dev upstream. Dropping it stops the server.
+#[derive(Debug)]
+pub struct DevUpstream {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl DevUpstream {
+    /// Binds `listen` and starts serving. `issuer` is the base of every
+    /// `registration_client_uri`; by default `http://<bound address>`.
+    pub async fn start(listen: SocketAddr, issuer: Option<String>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new(issuer.unwrap_or_else(|| format!("http://{addr}"))));
+        let app = axum::Router::new().fallback(routes::dispatch).with_state(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self { addr, state, stop: Some(stop), task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<bound address>`, the base URL to point the gateway at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Moves the server's clock forward (e.g. past the secret grace window).
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.advance(by);
+    }
+
+    /// How many clients were ever registered (deleted ones included).
+    pub fn clients_created(&self) -> usize {
+        self.state.tables().agents.len()
+    }
+
+    /// Creates a client directly under `client_id`, bypassing the register
+    /// route, so tests can exercise ids SharkAuth itself would never issue.
+    pub fn seed_client(&self, client_id: &str, registration_access_token: &str, client_name: &str) {
+        let snapshot = metadata::Meta {
+            client_name: client_name.into(),
+            grant_types: vec!["client_credentials".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            ..Default::default()
+        };
+        let created_at = self.state.unix_now();
+        let mut t = self.state.tables();
+        t.agents.insert(
+            client_id.into(),
+            Agent {
+                secret_hash: String::new(),
+                old_secret: None,
+                active: true,
+                auth_method: snapshot.token_endpoint_auth_method.clone(),
+                scopes: Vec::new(),
+            },
+        );
+        let rat_hash = hash(registration_access_token);
+        t.dcr.insert(client_id.into(), DcrRow { rat_hash, snapshot, created_at });
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+
+    /// Serves until the process is stopped (for `dcr-gateway dev-upstream`).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for DevUpstream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

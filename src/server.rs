@@ -1,0 +1,175 @@
+//! Assembles the gateway: the domain stack, the gRPC server with health and
+//! reflection, the listener, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+
+use crate::api::{DcrService, GatewayService};
+use crate::config::{Config, UpstreamChoice};
+use crate::dev_upstream::DevUpstream;
+use crate::middleware::masked_update::MaskedUpdateLayer;
+use crate::middleware::tokens::TokensLayer;
+use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
+use crate::store::{MemoryStore, TokenStore};
+use crate::upstream::{HttpUpstream, UpstreamConfig};
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound (e.g. already in use).
+    #[error("--listen {addr}: cannot bind: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The built-in dev upstream could not start.
+    #[error("--dev-upstream: cannot start: {0}")]
+    DevUpstream(std::io::Error),
+    /// The HTTP client could not be built.
+    #[error("upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The reflection service could not be built from the descriptors.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The domain stack: masked update, then tokens, then the HTTP transport.
+pub fn build_stack(upstream: HttpUpstream, store: Arc<dyn TokenStore>) -> GatewayService {
+    let stack = ServiceBuilder::new()
+        .layer(MaskedUpdateLayer)
+        .layer(TokensLayer::new(store))
+        .service(upstream);
+    BoxCloneSyncService::new(stack)
+}
+
+/// A gateway with its listener bound, ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    config: Config,
+    stack: GatewayService,
+    /// Kept alive for as long as the gateway runs.
+    _dev: Option<DevUpstream>,
+}
+
+impl Gateway {
+    /// Binds the listener, starts the dev upstream if chosen, builds the stack.
+    pub async fn bind(config: Config) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+        let (base_url, dev) = match &config.upstream {
+            UpstreamChoice::Url(url) => (url.clone(), None),
+            UpstreamChoice::Dev => {
+                let dev = DevUpstream::start(([127, 0, 0, 1], 0).into(), None)
+                    .await
+                    .map_err(ServeError::DevUpstream)?;
+                tracing::warn!(
+                    "using the built-in dev upstream at {}: it is NOT a real authorization server, \
+                     and forgets every client when the gateway stops",
+                    dev.base_url()
+                );
+                let url = dev.base_url().parse().map_err(|_| {
+                    ServeError::DevUpstream(std::io::Error::other("dev upstream address is not a URL"))
+                })?;
+                (url, Some(dev))
+            }
+        };
+        let upstream = HttpUpstream::new(UpstreamConfig {
+            base_url,
+            request_timeout: config.upstream_timeout,
+            connect_timeout: config.connect_timeout,
+            max_response_bytes: config.max_response_bytes,
+        })?;
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new(config.token_store_max_entries));
+        let stack = build_stack(upstream, store);
+        Ok(Self { listener, config, stack, _dev: dev })
+    }
+
+    /// The bound gRPC address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
+    /// accepting, and gives in-flight calls up to the configured grace period.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let addr = self.local_addr().map_err(|source| ServeError::Bind { addr: self.config.listen, source })?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<DynamicClientRegistrationServer<DcrService>>().await;
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let dcr = DynamicClientRegistrationServer::new(DcrService::new(self.stack))
+            .max_decoding_message_size(self.config.max_request_bytes);
+
+        let draining = Arc::new(Notify::new());
+        let signal = {
+            let draining = draining.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutdown requested: draining in-flight calls");
+                health.set_not_serving::<DynamicClientRegistrationServer<DcrService>>().await;
+                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                draining.notify_one();
+            }
+        };
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let server = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(dcr)
+            .serve_with_incoming_shutdown(incoming, signal);
+        tracing::info!("gRPC listening on {addr}");
+        let grace = self.config.shutdown_grace;
+        tokio::select! {
+            result = server => result?,
+            () = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "shutdown grace period passed; abandoning calls still in flight");
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Reflection over the dcr.v1 and grpc.health.v1 descriptors.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,165 @@
+//! [`HttpUpstream`]: the innermost service, one pooled HTTP client to SharkAuth.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use url::Url;
+
+use super::failure::{http_failure, transport_error};
+use super::route::route_for;
+use crate::dcr::{DcrError, DcrRequest, DcrResponse, json};
+
+/// How to reach the authorization server.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// The server's base URL; routes are appended to its path.
+    pub base_url: Url,
+    /// How long one HTTP request may take, connection included.
+    pub request_timeout: Duration,
+    /// How long establishing a connection may take.
+    pub connect_timeout: Duration,
+    /// Largest response body read, in bytes; a larger one is an error.
+    pub max_response_bytes: usize,
+}
+
+/// The SharkAuth HTTP transport as a `tower::Service<DcrRequest>`.
+///
+/// Cloning is cheap and shares the connection pool.
+#[derive(Clone, Debug)]
+pub struct HttpUpstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    config: UpstreamConfig,
+}
+
+impl HttpUpstream {
+    /// Builds the pooled client. Redirects are never followed: a redirect could
+    /// carry a registration access token to another host.
+    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
+        // Installing fails only when a provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { inner: Arc::new(Inner { http, config }) })
+    }
+
+    /// The configured upstream.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.inner.config
+    }
+}
+
+impl tower::Service<DcrRequest> for HttpUpstream {
+    type Response = DcrResponse;
+    type Error = DcrError;
+    type Future = BoxFuture<'static, Result<DcrResponse, DcrError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), DcrError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: DcrRequest) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.send(req).await })
+    }
+}
+
+impl Inner {
+    async fn send(&self, req: DcrRequest) -> Result<DcrResponse, DcrError> {
+        let route = route_for(&self.config.base_url, &req)?;
+        let bearer = match (&req, req.target()) {
+            (DcrRequest::Register { initial_access_token, .. }, _) => initial_access_token.clone(),
+            (_, Some(target)) => Some(target.registration_access_token.clone().ok_or_else(|| {
+                DcrError::MissingToken { client_id: target.client_id.clone() }
+            })?),
+            (_, None) => None,
+        };
+        let body = match &req {
+            DcrRequest::Register { metadata, .. } => Some(json::metadata_to_json(metadata)),
+            DcrRequest::Update { target, metadata, .. } => {
+                let mut obj = json::metadata_to_json(metadata);
+                obj.insert("client_id".into(), target.client_id.clone().into());
+                Some(obj)
+            }
+            _ => None,
+        };
+
+        let mut builder = self
+            .http
+            .request(route.method.clone(), route.url.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(token) = &bearer {
+            builder = builder.header(AUTHORIZATION, bearer_header(token)?);
+        }
+        if let Some(obj) = body {
+            let bytes = serde_json::to_vec(&Value::Object(obj))
+                .map_err(|e| DcrError::invalid("metadata", e.to_string()))?;
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
+        }
+        let timeout = self.config.request_timeout;
+        let response = builder.send().await.map_err(|e| transport_error(&e, timeout))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = read_capped(response, self.config.max_response_bytes, timeout).await?;
+
+        let secrets: Vec<&SecretString> = bearer.iter().collect();
+        if !status.is_success() {
+            return Err(DcrError::Upstream(http_failure(status.as_u16(), &headers, &bytes, &secrets)));
+        }
+        if matches!(req, DcrRequest::Delete(_)) {
+            return Ok(DcrResponse::Deleted);
+        }
+        let obj = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(_) => return Err(DcrError::MalformedResponse("the body is not a JSON object".into())),
+            Err(_) => return Err(DcrError::MalformedResponse("the body is not JSON".into())),
+        };
+        let client = json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
+        Ok(DcrResponse::Client(Box::new(client)))
+    }
+}
+
+/// `Bearer <token>`, marked sensitive so the HTTP stack never logs or indexes it.
+fn bearer_header(token: &SecretString) -> Result<HeaderValue, DcrError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+        .map_err(|_| DcrError::invalid("registration_access_token", "is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Reads the body, failing as soon as it passes `max` bytes.
+async fn read_capped(mut response: reqwest::Response, max: usize, timeout: Duration) -> Result<Vec<u8>, DcrError> {
+    let too_big = || DcrError::MalformedResponse(format!("the body is larger than {max} bytes"));
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, timeout))? {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,13 @@
+//! The HTTP transport to the authorization server.
+//!
+//! [`HttpUpstream`] is the innermost `Service<DcrRequest>`: it turns a domain
+//! request into SharkAuth's route, method and JSON body, sends it on one pooled
+//! HTTP client, and turns the answer back into a [`DcrResponse`] or a
+//! [`DcrError`]. Everything above it in the tower stack is protocol-agnostic.
+
+mod client;
+mod failure;
+mod route;
+
+pub use client::{HttpUpstream, UpstreamConfig};
+pub use route::{Route, route_for};
