@@ -38,14 +38,22 @@ pub struct CallArgs {
     #[arg(value_enum)]
     pub rpc: Rpc,
     /// The gateway's address.
-    #[arg(long, env = "DCR_GATEWAY_ADDR", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub addr: String,
     /// The client to act on.
     #[arg(long)]
     pub client_id: Option<String>,
     /// Registration access token; unset uses the one the gateway holds. Prefer the
     /// environment variable: flags are visible to other users in `ps`.
-    #[arg(long, env = "DCR_GATEWAY_REGISTRATION_ACCESS_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_REGISTRATION_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
     pub registration_access_token: Option<String>,
     /// Initial access token for register, if the server requires one.
     #[arg(long, env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
@@ -92,12 +100,16 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         .map_err(|e| CallError::Usage(format!("--addr: {e}")))?
         .timeout(args.timeout)
         .connect_timeout(args.timeout);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| CallError::Connect { addr: args.addr.clone(), reason: e.to_string() })?;
+    let channel = endpoint.connect().await.map_err(|e| CallError::Connect {
+        addr: args.addr.clone(),
+        reason: e.to_string(),
+    })?;
     let mut client = DynamicClientRegistrationClient::new(channel);
-    let id = || args.client_id.clone().ok_or_else(|| CallError::Usage("--client-id is required".into()));
+    let id = || {
+        args.client_id
+            .clone()
+            .ok_or_else(|| CallError::Usage("--client-id is required".into()))
+    };
     let rat = args.registration_access_token.clone();
     let reply = match args.rpc {
         Rpc::Register => {
@@ -108,7 +120,10 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
             client.register_client(req).await?.into_inner().client
         }
         Rpc::Get => {
-            let req = pb::GetClientRequest { client_id: id()?, registration_access_token: rat };
+            let req = pb::GetClientRequest {
+                client_id: id()?,
+                registration_access_token: rat,
+            };
             client.get_client(req).await?.into_inner().client
         }
         Rpc::Update => {
@@ -116,27 +131,43 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
                 client_id: id()?,
                 registration_access_token: rat,
                 metadata: Some(metadata(args.metadata.as_deref())?),
-                update_mask: (!args.mask.is_empty()).then(|| prost_types::FieldMask { paths: args.mask.clone() }),
+                update_mask: (!args.mask.is_empty()).then(|| prost_types::FieldMask {
+                    paths: args.mask.clone(),
+                }),
             };
             client.update_client(req).await?.into_inner().client
         }
         Rpc::Delete => {
-            let req = pb::DeleteClientRequest { client_id: id()?, registration_access_token: rat };
+            let req = pb::DeleteClientRequest {
+                client_id: id()?,
+                registration_access_token: rat,
+            };
             client.delete_client(req).await?;
             None
         }
         Rpc::RotateSecret => {
-            let req = pb::RotateClientSecretRequest { client_id: id()?, registration_access_token: rat };
+            let req = pb::RotateClientSecretRequest {
+                client_id: id()?,
+                registration_access_token: rat,
+            };
             client.rotate_client_secret(req).await?.into_inner().client
         }
         Rpc::RotateToken => {
-            let req = pb::RotateRegistrationTokenRequest { client_id: id()?, registration_access_token: rat };
-            client.rotate_registration_token(req).await?.into_inner().client
+            let req = pb::RotateRegistrationTokenRequest {
+                client_id: id()?,
+                registration_access_token: rat,
+            };
+            client
+                .rotate_registration_token(req)
+                .await?
+                .into_inner()
+                .client
         }
     };
     let obj = match reply {
         Some(c) => {
-            let c = client_from_proto(c).map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
+            let c = client_from_proto(c)
+                .map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
             json::client_to_json_exposing_secrets(&c)
         }
         None => Map::new(),
@@ -151,6 +182,7 @@ fn metadata(text: Option<&str>) -> Result<pb::ClientMetadata, CallError> {
         Ok(Value::Object(obj)) => obj,
         _ => return Err(CallError::Usage("--metadata must be a JSON object".into())),
     };
-    let m = json::metadata_from_json(obj).map_err(|e| CallError::Usage(format!("--metadata: {e}")))?;
+    let m =
+        json::metadata_from_json(obj).map_err(|e| CallError::Usage(format!("--metadata: {e}")))?;
     Ok(crate::api::metadata_to_proto(m))
 }

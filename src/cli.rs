@@ -61,7 +61,10 @@ pub struct ServeArgs {
     /// Largest gRPC request message accepted, in bytes [default: 1048576].
     #[arg(long, env = "DCR_GATEWAY_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
-    /// Time in-flight calls get to finish after SIGTERM or SIGINT [default: 25s].
+    /// After SIGTERM or SIGINT, keep serving this long with health NOT_SERVING before draining [default: 0s].
+    #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_DELAY", value_name = "DURATION")]
+    pub shutdown_delay: Option<String>,
+    /// Time in-flight calls get to finish once draining starts [default: 25s].
     #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
     /// Most registration access tokens kept in memory [default: 100000].
@@ -84,6 +87,7 @@ impl ServeArgs {
             connect_timeout: self.connect_timeout,
             max_response_bytes: self.max_response_bytes,
             max_request_bytes: self.max_request_bytes,
+            shutdown_delay: self.shutdown_delay,
             shutdown_grace: self.shutdown_grace,
             token_store_max_entries: self.token_store_max_entries,
         };
@@ -95,7 +99,11 @@ impl ServeArgs {
 #[derive(Debug, Args)]
 pub struct DevUpstreamArgs {
     /// Listen address.
-    #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_DEV_UPSTREAM_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// Issuer used in every registration_client_uri [default: http://<listen address>].
     #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM_ISSUER", value_name = "URL")]

@@ -29,10 +29,16 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Default time in-flight calls get to finish after SIGTERM; below Kubernetes'
 /// default 30 s termination grace so the drain completes before SIGKILL.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Default time between a shutdown signal and the stop of accepting calls, during
+/// which health already answers NOT_SERVING so load balancers and probes can
+/// steer callers away first.
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
 /// Default capacity of the in-memory token store.
 pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENTRIES;
 
-/// Longest timeout or grace period accepted.
+/// Shortest timeout or grace period accepted.
+const MIN_DURATION: Duration = Duration::from_millis(1);
+/// Longest timeout, delay or grace period accepted.
 const MAX_DURATION: Duration = Duration::from_secs(600);
 /// Byte limits accepted, for both the request and the response cap.
 const BYTE_LIMITS: std::ops::RangeInclusive<usize> = 1024..=64 << 20;
@@ -61,7 +67,9 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// Cap on one gRPC request message, in bytes.
     pub max_request_bytes: usize,
-    /// Time in-flight calls get to finish after a shutdown signal.
+    /// Time health reports NOT_SERVING, still serving, before draining starts.
+    pub shutdown_delay: Duration,
+    /// Time in-flight calls get to finish once draining starts.
     pub shutdown_grace: Duration,
     /// Capacity of the in-memory token store.
     pub token_store_max_entries: usize,
@@ -86,6 +94,8 @@ pub struct RawConfig {
     pub max_response_bytes: Option<usize>,
     /// See [`Config::max_request_bytes`].
     pub max_request_bytes: Option<usize>,
+    /// See [`Config::shutdown_delay`].
+    pub shutdown_delay: Option<String>,
     /// See [`Config::shutdown_grace`].
     pub shutdown_grace: Option<String>,
     /// See [`Config::token_store_max_entries`].
@@ -122,13 +132,19 @@ pub enum ConfigError {
 }
 
 fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { setting, reason: reason.into() }
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
 }
 
 impl RawConfig {
     /// Reads a TOML file of settings.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.into(),
             message: e.message().to_owned(),
@@ -145,19 +161,30 @@ impl RawConfig {
             connect_timeout: self.connect_timeout.or(lower.connect_timeout),
             max_response_bytes: self.max_response_bytes.or(lower.max_response_bytes),
             max_request_bytes: self.max_request_bytes.or(lower.max_request_bytes),
+            shutdown_delay: self.shutdown_delay.or(lower.shutdown_delay),
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
-            token_store_max_entries: self.token_store_max_entries.or(lower.token_store_max_entries),
+            token_store_max_entries: self
+                .token_store_max_entries
+                .or(lower.token_store_max_entries),
         }
     }
 
     /// Applies defaults and validates every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let listen = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = listen
-            .parse()
-            .map_err(|_| invalid("--listen", format!("{listen:?} is not an address such as 127.0.0.1:50051")))?;
+        let listen = listen.parse().map_err(|_| {
+            invalid(
+                "--listen",
+                format!("{listen:?} is not an address such as 127.0.0.1:50051"),
+            )
+        })?;
         let upstream = match (self.upstream, self.dev_upstream.unwrap_or(false)) {
-            (Some(_), true) => return Err(invalid("--upstream", "give --upstream or --dev-upstream, not both")),
+            (Some(_), true) => {
+                return Err(invalid(
+                    "--upstream",
+                    "give --upstream or --dev-upstream, not both",
+                ));
+            }
             (None, false) => {
                 return Err(invalid(
                     "--upstream",
@@ -170,11 +197,40 @@ impl RawConfig {
         Ok(Config {
             listen,
             upstream,
-            upstream_timeout: duration("--upstream-timeout", self.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT)?,
-            connect_timeout: duration("--connect-timeout", self.connect_timeout, DEFAULT_CONNECT_TIMEOUT)?,
-            max_response_bytes: bytes("--max-response-bytes", self.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES)?,
-            max_request_bytes: bytes("--max-request-bytes", self.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES)?,
-            shutdown_grace: duration("--shutdown-grace", self.shutdown_grace, DEFAULT_SHUTDOWN_GRACE)?,
+            upstream_timeout: duration(
+                "--upstream-timeout",
+                self.upstream_timeout,
+                DEFAULT_UPSTREAM_TIMEOUT,
+                MIN_DURATION,
+            )?,
+            connect_timeout: duration(
+                "--connect-timeout",
+                self.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+                MIN_DURATION,
+            )?,
+            max_response_bytes: bytes(
+                "--max-response-bytes",
+                self.max_response_bytes,
+                DEFAULT_MAX_RESPONSE_BYTES,
+            )?,
+            max_request_bytes: bytes(
+                "--max-request-bytes",
+                self.max_request_bytes,
+                DEFAULT_MAX_REQUEST_BYTES,
+            )?,
+            shutdown_delay: duration(
+                "--shutdown-delay",
+                self.shutdown_delay,
+                DEFAULT_SHUTDOWN_DELAY,
+                Duration::ZERO,
+            )?,
+            shutdown_grace: duration(
+                "--shutdown-grace",
+                self.shutdown_grace,
+                DEFAULT_SHUTDOWN_GRACE,
+                MIN_DURATION,
+            )?,
             token_store_max_entries: match self.token_store_max_entries {
                 Some(0) => return Err(invalid("--token-store-max-entries", "must be at least 1")),
                 Some(n) => n,
@@ -187,7 +243,8 @@ impl RawConfig {
 /// The upstream base URL: http(s), a host, no credentials, query or fragment
 /// (a URL with credentials would put them in every log line that names it).
 fn upstream_url(text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| invalid("--upstream", format!("{text:?} is not a URL: {e}")))?;
+    let url = Url::parse(text)
+        .map_err(|e| invalid("--upstream", format!("{text:?} is not a URL: {e}")))?;
     let reason = if !matches!(url.scheme(), "http" | "https") {
         "must be an http:// or https:// URL"
     } else if url.host().is_none() {
@@ -202,22 +259,38 @@ fn upstream_url(text: &str) -> Result<Url, ConfigError> {
     Err(invalid("--upstream", reason))
 }
 
-fn duration(setting: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
-    let Some(text) = value else { return Ok(default) };
+fn duration(
+    setting: &'static str,
+    value: Option<String>,
+    default: Duration,
+    min: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
     let d = parse_duration(&text).map_err(|e| invalid(setting, e))?;
-    if d.is_zero() || d > MAX_DURATION {
-        return Err(invalid(setting, format!("must be between 1ms and {}", format_duration(MAX_DURATION))));
+    if d < min || d > MAX_DURATION {
+        let (min, max) = (format_duration(min), format_duration(MAX_DURATION));
+        return Err(invalid(setting, format!("must be between {min} and {max}")));
     }
     Ok(d)
 }
 
-fn bytes(setting: &'static str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+fn bytes(
+    setting: &'static str,
+    value: Option<usize>,
+    default: usize,
+) -> Result<usize, ConfigError> {
     match value {
         None => Ok(default),
         Some(n) if BYTE_LIMITS.contains(&n) => Ok(n),
         Some(_) => Err(invalid(
             setting,
-            format!("must be between {} and {} bytes", BYTE_LIMITS.start(), BYTE_LIMITS.end()),
+            format!(
+                "must be between {} and {} bytes",
+                BYTE_LIMITS.start(),
+                BYTE_LIMITS.end()
+            ),
         )),
     }
 }

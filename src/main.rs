@@ -12,7 +12,11 @@ use dcr_gateway::server::{Gateway, shutdown_signal};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_filter = if matches!(cli.command, Command::Call(_)) { "warn" } else { "info" };
+    let default_filter = if matches!(cli.command, Command::Call(_)) {
+        "warn"
+    } else {
+        "info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
@@ -24,14 +28,20 @@ async fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Command::Serve(args) => match args.load() {
             Ok(config) => match Gateway::bind(config).await {
-                Ok(gateway) => gateway.serve(shutdown_signal()).await.map_err(|e| e.to_string()),
+                Ok(gateway) => gateway
+                    .serve(shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
         },
         Command::DevUpstream(args) => match DevUpstream::start(args.listen, args.issuer).await {
             Ok(dev) => {
-                tracing::warn!("dev upstream on {}: NOT a real authorization server", dev.base_url());
+                tracing::warn!(
+                    "dev upstream on {}: NOT a real authorization server",
+                    dev.base_url()
+                );
                 tokio::select! {
                     r = dev.wait() => r.map_err(|e| e.to_string()),
                     () = shutdown_signal() => Ok(()),
@@ -39,7 +49,10 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(format!("--listen {}: {e}", args.listen)),
         },
-        Command::Call(args) => dcr_gateway::call::run(args).await.map(|json| println!("{json}")).map_err(|e| e.to_string()),
+        Command::Call(args) => dcr_gateway::call::run(args)
+            .await
+            .map(|json| println!("{json}"))
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,9 +67,13 @@ pub struct Gateway {
 impl Gateway {
     /// Binds the listener, starts the dev upstream if chosen, builds the stack.
     pub async fn bind(config: Config) -> Result<Self, ServeError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let (base_url, dev) = match &config.upstream {
             UpstreamChoice::Url(url) => (url.clone(), None),
             UpstreamChoice::Dev => {
@@ -82,7 +86,9 @@ impl Gateway {
                     dev.base_url()
                 );
                 let url = dev.base_url().parse().map_err(|_| {
-                    ServeError::DevUpstream(std::io::Error::other("dev upstream address is not a URL"))
+                    ServeError::DevUpstream(std::io::Error::other(
+                        "dev upstream address is not a URL",
+                    ))
                 })?;
                 (url, Some(dev))
             }
@@ -95,7 +101,12 @@ impl Gateway {
         })?;
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new(config.token_store_max_entries));
         let stack = build_stack(upstream, store);
-        Ok(Self { listener, config, stack, _dev: dev })
+        Ok(Self {
+            listener,
+            config,
+            stack,
+            _dev: dev,
+        })
     }
 
     /// The bound gRPC address (useful with port 0).
@@ -106,22 +117,39 @@ impl Gateway {
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls up to the configured grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let addr = self.local_addr().map_err(|source| ServeError::Bind { addr: self.config.listen, source })?;
+        let addr = self.local_addr().map_err(|source| ServeError::Bind {
+            addr: self.config.listen,
+            source,
+        })?;
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<DynamicClientRegistrationServer<DcrService>>().await;
+        health
+            .set_serving::<DynamicClientRegistrationServer<DcrService>>()
+            .await;
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let dcr = DynamicClientRegistrationServer::new(DcrService::new(self.stack))
             .max_decoding_message_size(self.config.max_request_bytes);
 
         let draining = Arc::new(Notify::new());
+        let delay = self.config.shutdown_delay;
         let signal = {
             let draining = draining.clone();
             async move {
                 shutdown.await;
-                tracing::info!("shutdown requested: draining in-flight calls");
-                health.set_not_serving::<DynamicClientRegistrationServer<DcrService>>().await;
-                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                health
+                    .set_not_serving::<DynamicClientRegistrationServer<DcrService>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+                if !delay.is_zero() {
+                    tracing::info!(
+                        ?delay,
+                        "shutdown requested: health is NOT_SERVING; still serving"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                tracing::info!("draining in-flight calls");
                 draining.notify_one();
             }
         };

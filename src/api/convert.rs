@@ -13,7 +13,10 @@ fn present(s: Option<String>) -> Option<String> {
 }
 
 /// Converts and validates caller metadata; `prefix` is its path in the request.
-pub fn metadata_from_proto(m: pb::ClientMetadata, prefix: &str) -> Result<ClientMetadata, DcrError> {
+pub fn metadata_from_proto(
+    m: pb::ClientMetadata,
+    prefix: &str,
+) -> Result<ClientMetadata, DcrError> {
     let metadata = convert_metadata(m, prefix)?;
     limits::check_metadata(prefix, &metadata)?;
     Ok(metadata)
@@ -21,7 +24,10 @@ pub fn metadata_from_proto(m: pb::ClientMetadata, prefix: &str) -> Result<Client
 
 /// Converts metadata without the caller bounds (a server's answer may exceed them).
 fn convert_metadata(m: pb::ClientMetadata, prefix: &str) -> Result<ClientMetadata, DcrError> {
-    let jwks = m.jwks.map(|s| struct_to_json(s, &format!("{prefix}.jwks"))).transpose()?;
+    let jwks = m
+        .jwks
+        .map(|s| struct_to_json(s, &format!("{prefix}.jwks")))
+        .transpose()?;
     let additional = m
         .additional_metadata
         .map(|s| struct_to_json(s, &format!("{prefix}.additional_metadata")))
@@ -83,7 +89,9 @@ pub fn client_to_proto(c: Client) -> pb::Client {
         client_secret: c.client_secret.map(|s| s.expose_secret().to_owned()),
         client_id_issued_at: timestamp(c.client_id_issued_at),
         client_secret_expires_at: timestamp(c.client_secret_expires_at),
-        registration_access_token: c.registration_access_token.map(|s| s.expose_secret().to_owned()),
+        registration_access_token: c
+            .registration_access_token
+            .map(|s| s.expose_secret().to_owned()),
         registration_client_uri: c.registration_client_uri,
         metadata: Some(metadata_to_proto(c.metadata)),
     }
@@ -110,7 +118,10 @@ pub fn target(client_id: String, token: Option<String>) -> Result<ClientRef, Dcr
     if let Some(t) = &registration_access_token {
         limits::check_token("registration_access_token", t)?;
     }
-    Ok(ClientRef { client_id, registration_access_token })
+    Ok(ClientRef {
+        client_id,
+        registration_access_token,
+    })
 }
 
 /// Validates an optional initial access token.

@@ -18,7 +18,10 @@ impl fmt::Debug for pb::Client {
             .field("client_secret", &shown(&self.client_secret))
             .field("client_id_issued_at", &self.client_id_issued_at)
             .field("client_secret_expires_at", &self.client_secret_expires_at)
-            .field("registration_access_token", &shown(&self.registration_access_token))
+            .field(
+                "registration_access_token",
+                &shown(&self.registration_access_token),
+            )
             .field("registration_client_uri", &self.registration_client_uri)
             .field("metadata", &self.metadata)
             .finish()
@@ -38,7 +41,10 @@ impl fmt::Debug for pb::UpdateClientRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpdateClientRequest")
             .field("client_id", &self.client_id)
-            .field("registration_access_token", &shown(&self.registration_access_token))
+            .field(
+                "registration_access_token",
+                &shown(&self.registration_access_token),
+            )
             .field("metadata", &self.metadata)
             .field("update_mask", &self.update_mask)
             .finish()
@@ -78,12 +84,17 @@ mod tests {
             registration_access_token: Some("rat-value".into()),
             ..Default::default()
         };
-        let reply = pb::RegisterClientResponse { client: Some(client) };
+        let reply = pb::RegisterClientResponse {
+            client: Some(client),
+        };
         let req = pb::GetClientRequest {
             client_id: "c1".into(),
             registration_access_token: Some("rat-value".into()),
         };
-        let iat = pb::RegisterClientRequest { metadata: None, initial_access_token: Some("iat-value".into()) };
+        let iat = pb::RegisterClientRequest {
+            metadata: None,
+            initial_access_token: Some("iat-value".into()),
+        };
         for text in [format!("{reply:?}"), format!("{req:?}"), format!("{iat:?}")] {
             assert!(text.contains("[redacted]"), "{text}");
             for secret in ["s3cr3t-value", "rat-value", "iat-value"] {

@@ -29,11 +29,18 @@ impl DcrService {
     }
 
     /// Runs one validated request through the stack and logs its outcome.
-    async fn run(&self, req: Result<DcrRequest, DcrError>, op: Operation) -> Result<DcrResponse, Status> {
+    async fn run(
+        &self,
+        req: Result<DcrRequest, DcrError>,
+        op: Operation,
+    ) -> Result<DcrResponse, Status> {
         let start = Instant::now();
         let (client_id, result) = match req {
             Ok(req) => {
-                let client_id = req.target().map(|t| t.client_id.clone()).unwrap_or_default();
+                let client_id = req
+                    .target()
+                    .map(|t| t.client_id.clone())
+                    .unwrap_or_default();
                 (client_id, self.stack.clone().oneshot(req).await)
             }
             Err(e) => (String::new(), Err(e)),
@@ -70,7 +77,9 @@ impl DynamicClientRegistration for DcrService {
             })
         })();
         let resp = self.run(req, Operation::Register).await?;
-        Ok(Response::new(pb::RegisterClientResponse { client: client(resp) }))
+        Ok(Response::new(pb::RegisterClientResponse {
+            client: client(resp),
+        }))
     }
 
     async fn get_client(
@@ -80,7 +89,9 @@ impl DynamicClientRegistration for DcrService {
         let r = request.into_inner();
         let req = target(r.client_id, r.registration_access_token).map(DcrRequest::Get);
         let resp = self.run(req, Operation::Get).await?;
-        Ok(Response::new(pb::GetClientResponse { client: client(resp) }))
+        Ok(Response::new(pb::GetClientResponse {
+            client: client(resp),
+        }))
     }
 
     async fn update_client(
@@ -96,7 +107,9 @@ impl DynamicClientRegistration for DcrService {
             })
         })();
         let resp = self.run(req, Operation::Update).await?;
-        Ok(Response::new(pb::UpdateClientResponse { client: client(resp) }))
+        Ok(Response::new(pb::UpdateClientResponse {
+            client: client(resp),
+        }))
     }
 
     async fn delete_client(
@@ -116,7 +129,9 @@ impl DynamicClientRegistration for DcrService {
         let r = request.into_inner();
         let req = target(r.client_id, r.registration_access_token).map(DcrRequest::RotateSecret);
         let resp = self.run(req, Operation::RotateSecret).await?;
-        Ok(Response::new(pb::RotateClientSecretResponse { client: client(resp) }))
+        Ok(Response::new(pb::RotateClientSecretResponse {
+            client: client(resp),
+        }))
     }
 
     async fn rotate_registration_token(
@@ -126,6 +141,8 @@ impl DynamicClientRegistration for DcrService {
         let r = request.into_inner();
         let req = target(r.client_id, r.registration_access_token).map(DcrRequest::RotateToken);
         let resp = self.run(req, Operation::RotateToken).await?;
-        Ok(Response::new(pb::RotateRegistrationTokenResponse { client: client(resp) }))
+        Ok(Response::new(pb::RotateRegistrationTokenResponse {
+            client: client(resp),
+        }))
     }
 }

@@ -36,7 +36,10 @@ pub fn to_status(err: &DcrError, op: Operation) -> Status {
             details.add_bad_request_violation(field.clone(), reason.clone());
             (Code::InvalidArgument, "INVALID_FIELD".to_owned())
         }
-        DcrError::MissingToken { .. } => (Code::Unauthenticated, "MISSING_REGISTRATION_ACCESS_TOKEN".to_owned()),
+        DcrError::MissingToken { .. } => (
+            Code::Unauthenticated,
+            "MISSING_REGISTRATION_ACCESS_TOKEN".to_owned(),
+        ),
         DcrError::Upstream(f) => {
             meta.insert("http_status".to_owned(), f.status.to_string());
             if let Some(d) = &f.description {
@@ -51,17 +54,25 @@ pub fn to_status(err: &DcrError, op: Operation) -> Status {
             {
                 details.add_bad_request_violation(field, f.description.clone().unwrap_or_default());
             }
-            let reason = f.error.clone().unwrap_or_else(|| format!("UPSTREAM_HTTP_{}", f.status));
+            let reason = f
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("UPSTREAM_HTTP_{}", f.status));
             (code, reason)
         }
         DcrError::Connect(_) => (Code::Unavailable, "UPSTREAM_UNREACHABLE".to_owned()),
         DcrError::Timeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT".to_owned()),
         DcrError::Transport(_) => (Code::Unavailable, "UPSTREAM_CONNECTION_FAILED".to_owned()),
-        DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE".to_owned()),
+        DcrError::MalformedResponse(_) => {
+            (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE".to_owned())
+        }
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED".to_owned()),
     };
     let mut message = err.to_string();
-    let one_shot = matches!(op, Operation::Register | Operation::RotateSecret | Operation::RotateToken);
+    let one_shot = matches!(
+        op,
+        Operation::Register | Operation::RotateSecret | Operation::RotateToken
+    );
     if one_shot && err.may_have_taken_effect() {
         message.push_str(&format!(
             " ({} may have taken effect on the server; check before repeating it)",
@@ -76,7 +87,9 @@ pub fn to_status(err: &DcrError, op: Operation) -> Status {
 fn upstream_code(f: &UpstreamFailure) -> Code {
     match (f.status, f.error.as_deref()) {
         (_, Some("invalid_token")) | (401, _) => Code::Unauthenticated,
-        (_, Some("access_denied" | "unapproved_software_statement")) | (403, _) => Code::PermissionDenied,
+        (_, Some("access_denied" | "unapproved_software_statement")) | (403, _) => {
+            Code::PermissionDenied
+        }
         (400, _) => Code::InvalidArgument,
         (404, _) => Code::NotFound,
         (405 | 501, _) => Code::Unimplemented,

@@ -12,7 +12,10 @@ pub fn struct_to_json(s: Struct, field: &str) -> Result<Map<String, Value>, DcrE
 
 fn object(s: Struct, field: &str, depth: usize) -> Result<Map<String, Value>, DcrError> {
     if depth > MAX_STRUCT_DEPTH {
-        return Err(DcrError::invalid(field, format!("nests deeper than {MAX_STRUCT_DEPTH} levels")));
+        return Err(DcrError::invalid(
+            field,
+            format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
+        ));
     }
     s.fields
         .into_iter()
@@ -28,13 +31,22 @@ fn value(v: PbValue, field: &str, depth: usize) -> Result<Value, DcrError> {
         None | Some(Kind::NullValue(_)) => Value::Null,
         Some(Kind::BoolValue(b)) => Value::Bool(b),
         Some(Kind::StringValue(s)) => Value::String(s),
-        Some(Kind::NumberValue(n)) => number(n).ok_or_else(|| DcrError::invalid(field, "holds a number that is NaN or infinite"))?,
+        Some(Kind::NumberValue(n)) => number(n)
+            .ok_or_else(|| DcrError::invalid(field, "holds a number that is NaN or infinite"))?,
         Some(Kind::StructValue(s)) => Value::Object(object(s, field, depth + 1)?),
         Some(Kind::ListValue(l)) => {
             if depth + 1 > MAX_STRUCT_DEPTH {
-                return Err(DcrError::invalid(field, format!("nests deeper than {MAX_STRUCT_DEPTH} levels")));
+                return Err(DcrError::invalid(
+                    field,
+                    format!("nests deeper than {MAX_STRUCT_DEPTH} levels"),
+                ));
             }
-            Value::Array(l.values.into_iter().map(|v| value(v, field, depth + 1)).collect::<Result<_, _>>()?)
+            Value::Array(
+                l.values
+                    .into_iter()
+                    .map(|v| value(v, field, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            )
         }
     })
 }
@@ -53,7 +65,9 @@ fn number(n: f64) -> Option<Value> {
 /// Converts a JSON object to a `Struct`. Numbers become `f64`, as protobuf's
 /// `Value` can only hold those.
 pub fn json_to_struct(obj: Map<String, Value>) -> Struct {
-    Struct { fields: obj.into_iter().map(|(k, v)| (k, to_value(v))).collect() }
+    Struct {
+        fields: obj.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
+    }
 }
 
 fn to_value(v: Value) -> PbValue {
@@ -62,7 +76,9 @@ fn to_value(v: Value) -> PbValue {
         Value::Bool(b) => Kind::BoolValue(b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => Kind::StringValue(s),
-        Value::Array(items) => Kind::ListValue(ListValue { values: items.into_iter().map(to_value).collect() }),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(to_value).collect(),
+        }),
         Value::Object(o) => Kind::StructValue(json_to_struct(o)),
     };
     PbValue { kind: Some(kind) }
@@ -77,7 +93,9 @@ mod tests {
     fn round_trip_keeps_everything() {
         let original = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "abc", "n": 5, "f": 1.5,
             "ok": true, "nothing": null, "nested": {"deep": ["a", {"b": []}]}}]});
-        let Value::Object(obj) = original.clone() else { unreachable!() };
+        let Value::Object(obj) = original.clone() else {
+            unreachable!()
+        };
         let back = struct_to_json(json_to_struct(obj), "jwks").unwrap();
         assert_eq!(Value::Object(back), original);
     }
@@ -88,7 +106,9 @@ mod tests {
         for _ in 0..MAX_STRUCT_DEPTH + 1 {
             v = json!({ "a": v });
         }
-        let Value::Object(obj) = v else { unreachable!() };
+        let Value::Object(obj) = v else {
+            unreachable!()
+        };
         let err = struct_to_json(json_to_struct(obj), "metadata.jwks").unwrap_err();
         assert!(err.to_string().contains("metadata.jwks"), "{err}");
     }

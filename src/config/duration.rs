@@ -5,7 +5,9 @@ use std::time::Duration;
 /// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
@@ -17,13 +19,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => n.checked_mul(3_600_000),
         _ => return Err(format!("{text:?} has no unit: write 250ms, 10s, 2m or 1h")),
     };
-    ms.map(Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Formats a duration the way [`parse_duration`] reads it, for help and errors.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1_000 != 0 {
+    if !ms.is_multiple_of(1_000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1_000)

@@ -1,0 +1,115 @@
+use super::*;
+
+fn raw() -> RawConfig {
+    RawConfig {
+        dev_upstream: Some(true),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn defaults_apply() {
+    let c = raw().validate().unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.upstream, UpstreamChoice::Dev);
+    assert_eq!(c.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+    assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    assert_eq!(c.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+}
+
+#[test]
+fn higher_sources_win() {
+    let file = RawConfig {
+        upstream_timeout: Some("5s".into()),
+        listen: Some("127.0.0.1:1".into()),
+        ..raw()
+    };
+    let flags = RawConfig {
+        upstream_timeout: Some("7s".into()),
+        ..Default::default()
+    };
+    let c = flags.over(file).validate().unwrap();
+    assert_eq!(c.upstream_timeout, Duration::from_secs(7));
+    assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+}
+
+#[test]
+fn each_problem_names_its_setting() {
+    let cases = [
+        (RawConfig::default(), "--upstream"),
+        (
+            RawConfig {
+                upstream: Some("https://a".into()),
+                ..raw()
+            },
+            "--upstream",
+        ),
+        (
+            RawConfig {
+                upstream: Some("https://a?x=1".into()),
+                dev_upstream: None,
+                ..raw()
+            },
+            "--upstream",
+        ),
+        (
+            RawConfig {
+                listen: Some("x".into()),
+                ..raw()
+            },
+            "--listen",
+        ),
+        (
+            RawConfig {
+                upstream_timeout: Some("0s".into()),
+                ..raw()
+            },
+            "--upstream-timeout",
+        ),
+        (
+            RawConfig {
+                connect_timeout: Some("11m".into()),
+                ..raw()
+            },
+            "--connect-timeout",
+        ),
+        (
+            RawConfig {
+                max_response_bytes: Some(10),
+                ..raw()
+            },
+            "--max-response-bytes",
+        ),
+        (
+            RawConfig {
+                max_request_bytes: Some(1 << 40),
+                ..raw()
+            },
+            "--max-request-bytes",
+        ),
+        (
+            RawConfig {
+                token_store_max_entries: Some(0),
+                ..raw()
+            },
+            "--token-store-max-entries",
+        ),
+    ];
+    for (raw, setting) in cases {
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.starts_with(setting), "{err}");
+    }
+}
+
+#[test]
+fn file_rejects_unknown_keys_by_name() {
+    let dir = std::env::temp_dir().join(format!("dcr-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, "upstream = \"https://a\"\nlisten_addr = \"x\"\n").unwrap();
+    let err = RawConfig::from_file(&path).unwrap_err().to_string();
+    assert!(err.contains("listen_addr"), "{err}");
+    std::fs::write(&path, "upstream = \"https://a\"\nshutdown_grace = \"3s\"\n").unwrap();
+    let c = RawConfig::from_file(&path).unwrap().validate().unwrap();
+    assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+}

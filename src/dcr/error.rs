@@ -97,7 +97,9 @@ impl DcrError {
     /// True when the request may have reached the server, so a non-idempotent
     /// operation may have taken effect.
     pub fn may_have_taken_effect(&self) -> bool {
-        matches!(self, Self::Timeout(_) | Self::Transport(_) | Self::MalformedResponse(_))
-            || matches!(self, Self::Upstream(f) if f.status >= 500)
+        matches!(
+            self,
+            Self::Timeout(_) | Self::Transport(_) | Self::MalformedResponse(_)
+        ) || matches!(self, Self::Upstream(f) if f.status >= 500)
     }
 }

@@ -58,7 +58,10 @@ fn bad(field: &'static str, reason: &'static str) -> JsonFieldError {
     JsonFieldError { field, reason }
 }
 
-fn take_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<Option<String>, JsonFieldError> {
+fn take_string(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, JsonFieldError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
@@ -67,7 +70,10 @@ fn take_string(obj: &mut Map<String, Value>, field: &'static str) -> Result<Opti
     }
 }
 
-fn take_list(obj: &mut Map<String, Value>, field: &'static str) -> Result<Vec<String>, JsonFieldError> {
+fn take_list(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Vec<String>, JsonFieldError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -81,16 +87,26 @@ fn take_list(obj: &mut Map<String, Value>, field: &'static str) -> Result<Vec<St
     }
 }
 
-fn take_secret(obj: &mut Map<String, Value>, field: &'static str) -> Result<Option<SecretString>, JsonFieldError> {
+fn take_secret(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<SecretString>, JsonFieldError> {
     Ok(take_string(obj, field)?.map(SecretString::from))
 }
 
-fn take_timestamp(obj: &mut Map<String, Value>, field: &'static str) -> Result<Option<i64>, JsonFieldError> {
+fn take_timestamp(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<i64>, JsonFieldError> {
     let secs = match obj.remove(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e18).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| bad(field, "must be a whole number of seconds"))?,
         Some(_) => return Err(bad(field, "must be a number")),
     };
@@ -159,7 +175,10 @@ pub fn metadata_to_json(m: &ClientMetadata) -> Map<String, Value> {
     ];
     for (name, value) in lists {
         if !value.is_empty() {
-            obj.insert(name.into(), value.iter().cloned().map(Value::String).collect());
+            obj.insert(
+                name.into(),
+                value.iter().cloned().map(Value::String).collect(),
+            );
         }
     }
     if let Some(jwks) = &m.jwks {
@@ -173,14 +192,16 @@ pub fn metadata_to_json(m: &ClientMetadata) -> Map<String, Value> {
 
 /// Reads a registered client from a server's JSON response.
 pub fn client_from_json(mut obj: Map<String, Value>) -> Result<Client, JsonFieldError> {
-    let client_id = take_string(&mut obj, "client_id")?.ok_or_else(|| bad("client_id", "is missing"))?;
+    let client_id =
+        take_string(&mut obj, "client_id")?.ok_or_else(|| bad("client_id", "is missing"))?;
     Ok(Client {
         client_id,
         client_secret: take_secret(&mut obj, "client_secret")?,
         client_id_issued_at: take_timestamp(&mut obj, "client_id_issued_at")?,
         client_secret_expires_at: take_timestamp(&mut obj, "client_secret_expires_at")?,
         registration_access_token: take_secret(&mut obj, "registration_access_token")?,
-        registration_client_uri: take_string(&mut obj, "registration_client_uri")?.unwrap_or_default(),
+        registration_client_uri: take_string(&mut obj, "registration_client_uri")?
+            .unwrap_or_default(),
         metadata: metadata_from_json(obj)?,
     })
 }
@@ -193,12 +214,21 @@ pub fn client_to_json_exposing_secrets(c: &Client) -> Map<String, Value> {
     if let Some(s) = &c.client_secret {
         obj.insert("client_secret".into(), s.expose_secret().into());
     }
-    obj.insert("client_id_issued_at".into(), c.client_id_issued_at.unwrap_or(0).into());
-    obj.insert("client_secret_expires_at".into(), c.client_secret_expires_at.unwrap_or(0).into());
+    obj.insert(
+        "client_id_issued_at".into(),
+        c.client_id_issued_at.unwrap_or(0).into(),
+    );
+    obj.insert(
+        "client_secret_expires_at".into(),
+        c.client_secret_expires_at.unwrap_or(0).into(),
+    );
     if let Some(t) = &c.registration_access_token {
         obj.insert("registration_access_token".into(), t.expose_secret().into());
     }
-    obj.insert("registration_client_uri".into(), c.registration_client_uri.clone().into());
+    obj.insert(
+        "registration_client_uri".into(),
+        c.registration_client_uri.clone().into(),
+    );
     obj.extend(metadata_to_json(&c.metadata));
     obj
 }

@@ -58,17 +58,29 @@ pub fn check_token(field: &str, token: &SecretString) -> Result<(), DcrError> {
 
 fn check_string(field: &str, value: &str, max: usize) -> Result<(), DcrError> {
     if value.len() > max {
-        return Err(DcrError::invalid(field, format!("is longer than {max} bytes")));
+        return Err(DcrError::invalid(
+            field,
+            format!("is longer than {max} bytes"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(DcrError::invalid(field, "must not contain control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(DcrError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
 
 fn check_list(field: &str, items: &[String]) -> Result<(), DcrError> {
     if items.len() > MAX_LIST_ITEMS {
-        return Err(DcrError::invalid(field, format!("has more than {MAX_LIST_ITEMS} entries")));
+        return Err(DcrError::invalid(
+            field,
+            format!("has more than {MAX_LIST_ITEMS} entries"),
+        ));
     }
     for (i, item) in items.iter().enumerate() {
         check_string(&format!("{field}[{i}]"), item, MAX_STRING_BYTES)?;
@@ -98,7 +110,11 @@ pub fn check_metadata(prefix: &str, m: &ClientMetadata) -> Result<(), DcrError> 
         }
     }
     if let Some(s) = &m.software_statement {
-        check_string(&format!("{prefix}.software_statement"), s, MAX_SOFTWARE_STATEMENT_BYTES)?;
+        check_string(
+            &format!("{prefix}.software_statement"),
+            s,
+            MAX_SOFTWARE_STATEMENT_BYTES,
+        )?;
     }
     let lists = [
         ("redirect_uris", &m.redirect_uris),
@@ -112,10 +128,16 @@ pub fn check_metadata(prefix: &str, m: &ClientMetadata) -> Result<(), DcrError> 
     for key in m.additional.keys() {
         let field = format!("{prefix}.additional_metadata.{key}");
         if json::TYPED_METADATA.contains(&key.as_str()) {
-            return Err(DcrError::invalid(field, "has a typed field of its own; set that instead"));
+            return Err(DcrError::invalid(
+                field,
+                "has a typed field of its own; set that instead",
+            ));
         }
         if json::SERVER_MANAGED.contains(&key.as_str()) {
-            return Err(DcrError::invalid(field, "is managed by the server and cannot be set"));
+            return Err(DcrError::invalid(
+                field,
+                "is managed by the server and cannot be set",
+            ));
         }
         check_string(&field, key, MAX_STRING_BYTES)?;
     }

@@ -44,7 +44,9 @@ pub fn apply_mask(current: &mut ClientMetadata, new: &ClientMetadata, mask: &[St
             "grant_types" => current.grant_types = new.grant_types.clone(),
             "response_types" => current.response_types = new.response_types.clone(),
             "scope" => current.scope = new.scope.clone(),
-            "token_endpoint_auth_method" => current.token_endpoint_auth_method = new.token_endpoint_auth_method.clone(),
+            "token_endpoint_auth_method" => {
+                current.token_endpoint_auth_method = new.token_endpoint_auth_method.clone()
+            }
             "client_uri" => current.client_uri = new.client_uri.clone(),
             "logo_uri" => current.logo_uri = new.logo_uri.clone(),
             "tos_uri" => current.tos_uri = new.tos_uri.clone(),
@@ -88,9 +90,13 @@ mod tests {
         };
         current.additional.insert("tenant".into(), "t1".into());
         current.additional.insert("keep".into(), true.into());
-        let mut new = ClientMetadata { client_name: Some("new".into()), ..Default::default() };
+        let mut new = ClientMetadata {
+            client_name: Some("new".into()),
+            ..Default::default()
+        };
         new.additional.insert("tenant".into(), "t2".into());
-        let mask = normalize_mask(&["client_name".into(), "additional_metadata.tenant".into()]).unwrap();
+        let mask =
+            normalize_mask(&["client_name".into(), "additional_metadata.tenant".into()]).unwrap();
         apply_mask(&mut current, &new, &mask);
         assert_eq!(current.client_name.as_deref(), Some("new"));
         assert_eq!(current.contacts, vec!["a@example.com".to_string()]);

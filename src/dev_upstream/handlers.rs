@@ -4,17 +4,21 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::metadata::{AUTH_METHODS, Meta, decode, normalise_scope, validate};
+use super::metadata::{AUTH_METHODS, Invalid, Meta, decode, normalise_scope, validate};
 use super::state::{Agent, DcrRow, SECRET_GRACE, State, hash};
 use super::wire::{self, ClientBody};
 
 /// Decodes and validates a register or update body.
-fn metadata(body: Option<Bytes>) -> Result<Meta, Response> {
-    let invalid = |(code, text): (&str, String)| wire::error(StatusCode::BAD_REQUEST, code, &text);
-    let body = body.ok_or_else(|| invalid(("invalid_client_metadata", "invalid JSON body".into())))?;
-    let mut meta = decode(&body).map_err(invalid)?;
-    validate(&mut meta).map_err(invalid)?;
+fn metadata(body: Option<Bytes>) -> Result<Meta, Invalid> {
+    let body = body.ok_or_else(|| ("invalid_client_metadata", "invalid JSON body".to_owned()))?;
+    let mut meta = decode(&body)?;
+    validate(&mut meta)?;
     Ok(meta)
+}
+
+/// The 400 answer for a validation failure.
+fn bad_request((code, text): Invalid) -> Response {
+    wire::error(StatusCode::BAD_REQUEST, code, &text)
 }
 
 /// The body register and update answer with: agent values for the OAuth fields
@@ -43,11 +47,17 @@ fn full_body(state: &State, id: &str, created_at: i64, m: Meta) -> ClientBody {
 pub fn register(state: &State, body: Option<Bytes>) -> Response {
     let meta = match metadata(body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(invalid) => return bad_request(invalid),
     };
-    let Some(id) = state.nanoid("shark_dcr_") else { return wire::server_error("failed to generate client ID") };
-    let Some(secret) = state.token() else { return wire::server_error("failed to generate client secret") };
-    let Some(rat) = state.token() else { return wire::server_error("failed to generate registration token") };
+    let Some(id) = state.nanoid("shark_dcr_") else {
+        return wire::server_error("failed to generate client ID");
+    };
+    let Some(secret) = state.token() else {
+        return wire::server_error("failed to generate client secret");
+    };
+    let Some(rat) = state.token() else {
+        return wire::server_error("failed to generate registration token");
+    };
     if !AUTH_METHODS.contains(&meta.token_endpoint_auth_method.as_str()) {
         // SharkAuth leaves this to a database CHECK constraint, hence the 500.
         return wire::server_error("failed to store client registration");
@@ -57,10 +67,12 @@ pub fn register(state: &State, body: Option<Bytes>) -> Response {
         secret_hash: hash(&secret),
         old_secret: None,
         active: true,
-        auth_method: meta.token_endpoint_auth_method.clone(),
-        scopes: meta.scope.split_whitespace().map(str::to_owned).collect(),
     };
-    let row = DcrRow { rat_hash: hash(&rat), snapshot: meta.clone(), created_at: now };
+    let row = DcrRow {
+        rat_hash: hash(&rat),
+        snapshot: meta.clone(),
+        created_at: now,
+    };
     {
         let mut t = state.tables();
         t.agents.insert(id.clone(), agent);
@@ -91,20 +103,19 @@ pub fn get(state: &State, id: &str) -> Response {
 pub fn update(state: &State, id: &str, body: Option<Bytes>) -> Response {
     let meta = match metadata(body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(invalid) => return bad_request(invalid),
     };
     let mut t = state.tables();
     let Some(created_at) = t.dcr.get(id).map(|r| r.created_at) else {
         return wire::server_error("failed to retrieve client");
     };
-    let Some(agent) = t.agents.get_mut(id) else {
+    if !t.agents.contains_key(id) {
         return wire::server_error("failed to retrieve client");
-    };
+    }
     if !AUTH_METHODS.contains(&meta.token_endpoint_auth_method.as_str()) {
+        // The agent update fails on the database CHECK; nothing changes.
         return wire::server_error("failed to update client");
     }
-    agent.auth_method = meta.token_endpoint_auth_method.clone();
-    agent.scopes = meta.scope.split_whitespace().map(str::to_owned).collect();
     if let Some(row) = t.dcr.get_mut(id) {
         row.snapshot = meta.clone();
     }
@@ -136,7 +147,9 @@ fn rotation_body(state: &State, id: &str, created_at: i64) -> ClientBody {
 /// R5: `POST /oauth/register/{id}/secret`: new secret, the old one kept for an
 /// hour (only one previous secret is kept).
 pub fn rotate_secret(state: &State, id: &str) -> Response {
-    let Some(secret) = state.token() else { return wire::server_error("failed to generate new secret") };
+    let Some(secret) = state.token() else {
+        return wire::server_error("failed to generate new secret");
+    };
     let now = state.now();
     let mut t = state.tables();
     let Some(created_at) = t.dcr.get(id).map(|r| r.created_at) else {
@@ -148,14 +161,19 @@ pub fn rotate_secret(state: &State, id: &str) -> Response {
     let previous = std::mem::replace(&mut agent.secret_hash, hash(&secret));
     agent.old_secret = Some((previous, now + SECRET_GRACE));
     drop(t);
-    let body = ClientBody { client_secret: secret, ..rotation_body(state, id, created_at) };
+    let body = ClientBody {
+        client_secret: secret,
+        ..rotation_body(state, id, created_at)
+    };
     wire::go_json(StatusCode::OK, &body)
 }
 
 /// R6: `DELETE /oauth/register/{id}/registration-token`: new RAT, the old one
 /// dead at once.
 pub fn rotate_token(state: &State, id: &str) -> Response {
-    let Some(rat) = state.token() else { return wire::server_error("failed to generate registration token") };
+    let Some(rat) = state.token() else {
+        return wire::server_error("failed to generate registration token");
+    };
     let mut t = state.tables();
     let Some(row) = t.dcr.get_mut(id) else {
         return wire::server_error("failed to rotate registration token");
@@ -163,6 +181,9 @@ pub fn rotate_token(state: &State, id: &str) -> Response {
     row.rat_hash = hash(&rat);
     let created_at = row.created_at;
     drop(t);
-    let body = ClientBody { registration_access_token: rat, ..rotation_body(state, id, created_at) };
+    let body = ClientBody {
+        registration_access_token: rat,
+        ..rotation_body(state, id, created_at)
+    };
     wire::go_json(StatusCode::OK, &body)
 }

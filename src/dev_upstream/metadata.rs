@@ -31,7 +31,12 @@ const GRANT_TYPES: [&str; 4] = [
 ];
 
 /// Auth methods the database CHECK constraint allows; others fail with a 500.
-pub const AUTH_METHODS: [&str; 4] = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+pub const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 fn invalid_json() -> Invalid {
     ("invalid_client_metadata", "invalid JSON body".into())
@@ -41,7 +46,9 @@ fn invalid_json() -> Invalid {
 /// does: the first JSON value only (trailing bytes ignored), keys matched without
 /// regard to case, `null` meaning absent, unknown keys dropped.
 pub fn decode(body: &[u8]) -> Result<Meta, Invalid> {
-    let first = serde_json::Deserializer::from_slice(body).into_iter::<Value>().next();
+    let first = serde_json::Deserializer::from_slice(body)
+        .into_iter::<Value>()
+        .next();
     let obj = match first {
         Some(Ok(Value::Object(obj))) => obj,
         Some(Ok(Value::Null)) => return Ok(Meta::default()),
@@ -100,8 +107,15 @@ pub fn validate(m: &mut Meta) -> Result<(), Invalid> {
     if m.token_endpoint_auth_method.is_empty() {
         m.token_endpoint_auth_method = "client_secret_basic".into();
     }
-    if let Some(bad) = m.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(("invalid_client_metadata", format!("unsupported grant_type {}", go_quote(bad))));
+    if let Some(bad) = m
+        .grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err((
+            "invalid_client_metadata",
+            format!("unsupported grant_type {}", go_quote(bad)),
+        ));
     }
     if m.grant_types.iter().any(|g| g == "authorization_code") && m.redirect_uris.is_empty() {
         return Err((
@@ -129,7 +143,10 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(()),
         "http" if matches!(hostname(rest), "localhost" | "127.0.0.1" | "::1") => Ok(()),
-        "http" => Err(format!("{}: http is only allowed for localhost", go_quote(uri))),
+        "http" => Err(format!(
+            "{}: http is only allowed for localhost",
+            go_quote(uri)
+        )),
         other => Err(format!(
             "{}: scheme {} is not allowed (use https or http://localhost)",
             go_quote(uri),
@@ -156,7 +173,9 @@ fn split_scheme(uri: &str) -> Option<(&str, &str)> {
 
 /// The host of `//authority/...`, without user info, port or IPv6 brackets.
 fn hostname(rest: &str) -> &str {
-    let Some(after) = rest.strip_prefix("//") else { return "" };
+    let Some(after) = rest.strip_prefix("//") else {
+        return "";
+    };
     let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if let Some(v6) = host.strip_prefix('[') {
@@ -203,8 +222,14 @@ mod tests {
         ] {
             assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
         }
-        assert_eq!(check_redirect_uri("not-a-url").unwrap_err(), r#""not-a-url" is not an absolute URI"#);
-        assert_eq!(check_redirect_uri("").unwrap_err(), r#""" is not an absolute URI"#);
+        assert_eq!(
+            check_redirect_uri("not-a-url").unwrap_err(),
+            r#""not-a-url" is not an absolute URI"#
+        );
+        assert_eq!(
+            check_redirect_uri("").unwrap_err(),
+            r#""" is not an absolute URI"#
+        );
         assert_eq!(
             check_redirect_uri("http://evil.com/steal").unwrap_err(),
             r#""http://evil.com/steal": http is only allowed for localhost"#
@@ -221,18 +246,34 @@ mod tests {
         let m = decode(br#"{"CLIENT_NAME":"a","unknown":1,"scope":null} trailing"#).unwrap();
         assert_eq!((m.client_name.as_str(), m.scope.as_str()), ("a", ""));
         assert_eq!(decode(b"null").unwrap(), Meta::default());
-        assert_eq!(decode(br#"{"client_name":5}"#).unwrap_err().1, "invalid JSON body");
+        assert_eq!(
+            decode(br#"{"client_name":5}"#).unwrap_err().1,
+            "invalid JSON body"
+        );
         assert_eq!(decode(b"[]").unwrap_err().1, "invalid JSON body");
         assert_eq!(decode(b"").unwrap_err().1, "invalid JSON body");
     }
 
     #[test]
     fn validation_order_and_defaults() {
-        let mut m = Meta { client_name: "  ".into(), ..Default::default() };
+        let mut m = Meta {
+            client_name: "  ".into(),
+            ..Default::default()
+        };
         assert_eq!(validate(&mut m).unwrap_err().1, "client_name is required");
-        let mut m = Meta { client_name: "x".into(), grant_types: vec!["magic_unicorn".into()], ..Default::default() };
-        assert_eq!(validate(&mut m).unwrap_err().1, r#"unsupported grant_type "magic_unicorn""#);
-        let mut m = Meta { client_name: "x".into(), ..Default::default() };
+        let mut m = Meta {
+            client_name: "x".into(),
+            grant_types: vec!["magic_unicorn".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&mut m).unwrap_err().1,
+            r#"unsupported grant_type "magic_unicorn""#
+        );
+        let mut m = Meta {
+            client_name: "x".into(),
+            ..Default::default()
+        };
         assert_eq!(validate(&mut m).unwrap_err().0, "invalid_redirect_uri");
         assert_eq!(m.grant_types, vec!["authorization_code".to_string()]);
         assert_eq!(m.token_endpoint_auth_method, "client_secret_basic");

@@ -41,8 +41,12 @@ impl DevUpstream {
     pub async fn start(listen: SocketAddr, issuer: Option<String>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new(issuer.unwrap_or_else(|| format!("http://{addr}"))));
-        let app = axum::Router::new().fallback(routes::dispatch).with_state(state.clone());
+        let state = Arc::new(State::new(
+            issuer.unwrap_or_else(|| format!("http://{addr}")),
+        ));
+        let app = axum::Router::new()
+            .fallback(routes::dispatch)
+            .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -51,7 +55,12 @@ impl DevUpstream {
                 })
                 .await
         });
-        Ok(Self { addr, state, stop: Some(stop), task })
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+        })
     }
 
     /// The bound address.
@@ -92,12 +101,17 @@ impl DevUpstream {
                 secret_hash: String::new(),
                 old_secret: None,
                 active: true,
-                auth_method: snapshot.token_endpoint_auth_method.clone(),
-                scopes: Vec::new(),
             },
         );
         let rat_hash = hash(registration_access_token);
-        t.dcr.insert(client_id.into(), DcrRow { rat_hash, snapshot, created_at });
+        t.dcr.insert(
+            client_id.into(),
+            DcrRow {
+                rat_hash,
+                snapshot,
+                created_at,
+            },
+        );
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.

@@ -52,15 +52,19 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
         ("", &Method::GET) => with_rat(&state, &headers, &id, || handlers::get(&state, &id)),
         ("", &Method::PUT) => {
             let body = read(body).await;
-            with_rat(&state, &headers, &id, || handlers::update(&state, &id, body))
+            with_rat(&state, &headers, &id, || {
+                handlers::update(&state, &id, body)
+            })
         }
         ("", &Method::DELETE) => with_rat(&state, &headers, &id, || handlers::delete(&state, &id)),
         ("", _) => wire::method_not_allowed(&["GET", "PUT", "DELETE"]),
-        ("secret", &Method::POST) => with_rat(&state, &headers, &id, || handlers::rotate_secret(&state, &id)),
+        ("secret", &Method::POST) => with_rat(&state, &headers, &id, || {
+            handlers::rotate_secret(&state, &id)
+        }),
         ("secret", _) => wire::method_not_allowed(&["POST"]),
-        ("registration-token", &Method::DELETE) => {
-            with_rat(&state, &headers, &id, || handlers::rotate_token(&state, &id))
-        }
+        ("registration-token", &Method::DELETE) => with_rat(&state, &headers, &id, || {
+            handlers::rotate_token(&state, &id)
+        }),
         ("registration-token", _) => wire::method_not_allowed(&["DELETE"]),
         _ => wire::not_found(),
     }
@@ -72,7 +76,12 @@ async fn read(body: Body) -> Option<Bytes> {
 }
 
 /// SharkAuth's RAT check (§1.3), in its order, then `handler`.
-fn with_rat(state: &State, headers: &HeaderMap, id: &str, handler: impl FnOnce() -> Response) -> Response {
+fn with_rat(
+    state: &State,
+    headers: &HeaderMap,
+    id: &str,
+    handler: impl FnOnce() -> Response,
+) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -115,7 +124,10 @@ fn discovery(state: &State) -> Response {
     });
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         body.to_string(),
     )
         .into_response()

@@ -20,8 +20,6 @@ pub struct Agent {
     /// The previous secret's hash and when it stops working.
     pub old_secret: Option<(String, SystemTime)>,
     pub active: bool,
-    pub auth_method: String,
-    pub scopes: Vec<String>,
 }
 
 /// The DCR row: the RAT hash, the metadata snapshot (raw scope, defaults
@@ -72,7 +70,9 @@ impl State {
 
     /// Now in Unix seconds.
     pub fn unix_now(&self) -> i64 {
-        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
     }
 
     /// Moves the clock forward, e.g. past the secret grace window.
@@ -90,10 +90,14 @@ impl State {
 
     /// `prefix` followed by a 21-character nanoid; `None` as for [`Self::token`].
     pub fn nanoid(&self, prefix: &str) -> Option<String> {
-        const ALPHABET: &[u8; 64] = b"_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        const ALPHABET: &[u8; 64] =
+            b"_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         let mut buf = [0u8; 21];
         self.rng.fill(&mut buf).ok()?;
-        let id: String = buf.iter().map(|b| ALPHABET[(b & 63) as usize] as char).collect();
+        let id: String = buf
+            .iter()
+            .map(|b| ALPHABET[(b & 63) as usize] as char)
+            .collect();
         Some(format!("{prefix}{id}"))
     }
 
@@ -114,5 +118,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Constant-time comparison of two hashes.
 pub fn same_hash(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

@@ -22,7 +22,12 @@ fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|pair| {
             let (id, secret) = pair.split_once(':')?;
-            let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+            let decode = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .ok()
+                    .map(|c| c.into_owned())
+            };
             Some((decode(id)?, decode(secret)?))
         });
     basic.or_else(|| {
@@ -35,12 +40,27 @@ fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String
 pub fn issue(state: &State, headers: &HeaderMap, body: Option<Bytes>) -> Response {
     let body = body.unwrap_or_default();
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let grant = form.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
+    let grant = form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str());
     if grant != Some("client_credentials") {
-        return wire::error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "only client_credentials is supported here");
+        return wire::error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported here",
+        );
     }
-    let unauthorized = || wire::error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
-    let Some((id, secret)) = credentials(headers, &form) else { return unauthorized() };
+    let unauthorized = || {
+        wire::error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        )
+    };
+    let Some((id, secret)) = credentials(headers, &form) else {
+        return unauthorized();
+    };
     let presented = hash(&secret);
     let now = state.now();
     let ok = state.tables().agents.get(&id).is_some_and(|agent| {
@@ -54,7 +74,9 @@ pub fn issue(state: &State, headers: &HeaderMap, body: Option<Bytes>) -> Respons
     if !ok {
         return unauthorized();
     }
-    let Some(access_token) = state.token() else { return wire::server_error("failed to generate token") };
+    let Some(access_token) = state.token() else {
+        return wire::server_error("failed to generate token");
+    };
     let body = serde_json::json!({"access_token": access_token, "token_type": "Bearer", "expires_in": 3600});
     wire::go_json(StatusCode::OK, &body)
 }

@@ -58,19 +58,31 @@ pub fn go_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
     out.push('\n');
     let mut resp = (status, out).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// `{"error": code, "error_description": text}` with `status`.
 pub fn error(status: StatusCode, code: &str, description: &str) -> Response {
-    go_json(status, &ErrorBody { error: code, error_description: description })
+    go_json(
+        status,
+        &ErrorBody {
+            error: code,
+            error_description: description,
+        },
+    )
 }
 
 /// 500 `server_error` with SharkAuth's description.
 pub fn server_error(description: &str) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", description)
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        description,
+    )
 }
 
 /// 401 `invalid_token` with one of the three RAT-check descriptions.
@@ -81,8 +93,10 @@ pub fn invalid_token(description: &str) -> Response {
 /// Go's plain-text 404.
 pub fn not_found() -> Response {
     let mut resp = (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -90,7 +104,8 @@ pub fn not_found() -> Response {
 pub fn method_not_allowed(allowed: &[&'static str]) -> Response {
     let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
     for m in allowed {
-        resp.headers_mut().append(header::ALLOW, HeaderValue::from_static(m));
+        resp.headers_mut()
+            .append(header::ALLOW, HeaderValue::from_static(m));
     }
     resp
 }

@@ -43,20 +43,35 @@ where
     fn call(&mut self, req: DcrRequest) -> DcrFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let DcrRequest::Update { target, metadata, mask } = req else {
+        let DcrRequest::Update {
+            target,
+            metadata,
+            mask,
+        } = req
+        else {
             return Box::pin(inner.call(req));
         };
         if mask.is_empty() {
-            return Box::pin(inner.call(DcrRequest::Update { target, metadata, mask }));
+            return Box::pin(inner.call(DcrRequest::Update {
+                target,
+                metadata,
+                mask,
+            }));
         }
         Box::pin(async move {
             let current = inner.call(DcrRequest::Get(target.clone())).await?;
             let DcrResponse::Client(current) = current else {
-                return Err(DcrError::MalformedResponse("the read before a masked update returned no client".into()));
+                return Err(DcrError::MalformedResponse(
+                    "the read before a masked update returned no client".into(),
+                ));
             };
             let mut merged = current.metadata;
             mask::apply_mask(&mut merged, &metadata, &mask);
-            let write = DcrRequest::Update { target, metadata: merged, mask: Vec::new() };
+            let write = DcrRequest::Update {
+                target,
+                metadata: merged,
+                mask: Vec::new(),
+            };
             inner.ready().await?.call(write).await
         })
     }

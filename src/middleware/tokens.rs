@@ -36,7 +36,10 @@ impl<S> Layer<S> for TokensLayer {
     type Service = Tokens<S>;
 
     fn layer(&self, inner: S) -> Tokens<S> {
-        Tokens { inner, store: self.store.clone() }
+        Tokens {
+            inner,
+            store: self.store.clone(),
+        }
     }
 }
 
@@ -66,11 +69,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = self.store.clone();
         Box::pin(async move {
-            let key = req.target().map(|t| TokenKey { client_id: t.client_id.clone() });
+            let key = req.target().map(|t| TokenKey {
+                client_id: t.client_id.clone(),
+            });
             let mut used: Option<SecretString> = None;
             if let (Some(target), Some(key)) = (req.target_mut(), &key) {
                 if target.registration_access_token.is_none() {
-                    let stored = store.get(key).await.map_err(|e| DcrError::Store(e.to_string()))?;
+                    let stored = store
+                        .get(key)
+                        .await
+                        .map_err(|e| DcrError::Store(e.to_string()))?;
                     let stored = stored.ok_or_else(|| DcrError::MissingToken {
                         client_id: key.client_id.clone(),
                     })?;
@@ -95,10 +103,14 @@ async fn learn(
 ) {
     let outcome = match (result, key) {
         (Ok(DcrResponse::Client(client)), key) => {
-            let Some(token) = client.registration_access_token.clone() else { return };
+            let Some(token) = client.registration_access_token.clone() else {
+                return;
+            };
             // A management answer is filed under the id the caller asked about, so
             // a server cannot plant a token under another client's id.
-            let key = key.unwrap_or_else(|| TokenKey { client_id: client.client_id.clone() });
+            let key = key.unwrap_or_else(|| TokenKey {
+                client_id: client.client_id.clone(),
+            });
             let value = StoredToken {
                 token,
                 registration_client_uri: client.registration_client_uri.clone(),

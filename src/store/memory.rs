@@ -82,7 +82,9 @@ mod tests {
     use super::*;
 
     fn key(id: &str) -> TokenKey {
-        TokenKey { client_id: id.into() }
+        TokenKey {
+            client_id: id.into(),
+        }
     }
 
     fn tok(t: &str) -> StoredToken {
@@ -96,9 +98,19 @@ mod tests {
     async fn remove_if_only_removes_the_token_it_saw() {
         let store = MemoryStore::default();
         store.put(&key("a"), tok("new")).await.unwrap();
-        assert!(!store.remove_if(&key("a"), &SecretString::from("old")).await.unwrap());
+        assert!(
+            !store
+                .remove_if(&key("a"), &SecretString::from("old"))
+                .await
+                .unwrap()
+        );
         assert!(store.get(&key("a")).await.unwrap().is_some());
-        assert!(store.remove_if(&key("a"), &SecretString::from("new")).await.unwrap());
+        assert!(
+            store
+                .remove_if(&key("a"), &SecretString::from("new"))
+                .await
+                .unwrap()
+        );
         assert!(store.get(&key("a")).await.unwrap().is_none());
     }
 
@@ -106,7 +118,10 @@ mod tests {
     async fn full_store_refuses_new_clients_but_updates_known_ones() {
         let store = MemoryStore::new(1);
         store.put(&key("a"), tok("1")).await.unwrap();
-        assert_eq!(store.put(&key("b"), tok("2")).await, Err(StoreError::Full(1)));
+        assert_eq!(
+            store.put(&key("b"), tok("2")).await,
+            Err(StoreError::Full(1))
+        );
         store.put(&key("a"), tok("3")).await.unwrap();
         let held = store.get(&key("a")).await.unwrap().unwrap();
         assert_eq!(held.token.expose_secret(), "3");

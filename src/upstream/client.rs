@@ -54,7 +54,9 @@ impl HttpUpstream {
             .tcp_nodelay(true)
             .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { inner: Arc::new(Inner { http, config }) })
+        Ok(Self {
+            inner: Arc::new(Inner { http, config }),
+        })
     }
 
     /// The configured upstream.
@@ -82,15 +84,27 @@ impl Inner {
     async fn send(&self, req: DcrRequest) -> Result<DcrResponse, DcrError> {
         let route = route_for(&self.config.base_url, &req)?;
         let bearer = match (&req, req.target()) {
-            (DcrRequest::Register { initial_access_token, .. }, _) => initial_access_token.clone(),
-            (_, Some(target)) => Some(target.registration_access_token.clone().ok_or_else(|| {
-                DcrError::MissingToken { client_id: target.client_id.clone() }
-            })?),
+            (
+                DcrRequest::Register {
+                    initial_access_token,
+                    ..
+                },
+                _,
+            ) => initial_access_token.clone(),
+            (_, Some(target)) => {
+                Some(target.registration_access_token.clone().ok_or_else(|| {
+                    DcrError::MissingToken {
+                        client_id: target.client_id.clone(),
+                    }
+                })?)
+            }
             (_, None) => None,
         };
         let body = match &req {
             DcrRequest::Register { metadata, .. } => Some(json::metadata_to_json(metadata)),
-            DcrRequest::Update { target, metadata, .. } => {
+            DcrRequest::Update {
+                target, metadata, ..
+            } => {
                 let mut obj = json::metadata_to_json(metadata);
                 obj.insert("client_id".into(), target.client_id.clone().into());
                 Some(obj)
@@ -113,38 +127,57 @@ impl Inner {
                 .body(bytes);
         }
         let timeout = self.config.request_timeout;
-        let response = builder.send().await.map_err(|e| transport_error(&e, timeout))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, timeout))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = read_capped(response, self.config.max_response_bytes, timeout).await?;
 
         let secrets: Vec<&SecretString> = bearer.iter().collect();
         if !status.is_success() {
-            return Err(DcrError::Upstream(http_failure(status.as_u16(), &headers, &bytes, &secrets)));
+            return Err(DcrError::Upstream(http_failure(
+                status.as_u16(),
+                &headers,
+                &bytes,
+                &secrets,
+            )));
         }
         if matches!(req, DcrRequest::Delete(_)) {
             return Ok(DcrResponse::Deleted);
         }
         let obj = match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(obj)) => obj,
-            Ok(_) => return Err(DcrError::MalformedResponse("the body is not a JSON object".into())),
+            Ok(_) => {
+                return Err(DcrError::MalformedResponse(
+                    "the body is not a JSON object".into(),
+                ));
+            }
             Err(_) => return Err(DcrError::MalformedResponse("the body is not JSON".into())),
         };
-        let client = json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
+        let client =
+            json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
         Ok(DcrResponse::Client(Box::new(client)))
     }
 }
 
 /// `Bearer <token>`, marked sensitive so the HTTP stack never logs or indexes it.
 fn bearer_header(token: &SecretString) -> Result<HeaderValue, DcrError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
-        .map_err(|_| DcrError::invalid("registration_access_token", "is not a valid header value"))?;
+    let mut value =
+        HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            DcrError::invalid("registration_access_token", "is not a valid header value")
+        })?;
     value.set_sensitive(true);
     Ok(value)
 }
 
 /// Reads the body, failing as soon as it passes `max` bytes.
-async fn read_capped(mut response: reqwest::Response, max: usize, timeout: Duration) -> Result<Vec<u8>, DcrError> {
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, DcrError> {
     let too_big = || DcrError::MalformedResponse(format!("the body is larger than {max} bytes"));
     let declared = response
         .headers()
@@ -155,7 +188,11 @@ async fn read_capped(mut response: reqwest::Response, max: usize, timeout: Durat
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, timeout))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, timeout))?
+    {
         if body.len() + chunk.len() > max {
             return Err(too_big());
         }

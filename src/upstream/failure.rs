@@ -17,7 +17,12 @@ const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 
 /// Builds the failure for a non-2xx answer. `secrets` are the tokens this
 /// request carried; any copy of them in the server's text is redacted.
-pub fn http_failure(status: u16, headers: &HeaderMap, body: &[u8], secrets: &[&SecretString]) -> UpstreamFailure {
+pub fn http_failure(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[&SecretString],
+) -> UpstreamFailure {
     let retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -34,7 +39,13 @@ pub fn http_failure(status: u16, headers: &HeaderMap, body: &[u8], secrets: &[&S
         .or_else(|| text("message"))
         .filter(|d| !d.is_empty())
         .map(|d| scrub(d, secrets));
-    UpstreamFailure { status, error, description, retry_after, json_body: obj.is_some() }
+    UpstreamFailure {
+        status,
+        error,
+        description,
+        retry_after,
+        json_body: obj.is_some(),
+    }
 }
 
 /// Makes server text safe to show: every token the request carried is replaced,

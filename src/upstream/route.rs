@@ -10,7 +10,11 @@ use crate::dcr::{DcrError, DcrRequest};
 /// Bytes escaped in a client-id path segment: everything but RFC 3986's
 /// unreserved characters, so `/`, `?`, `#`, `%` and spaces can never change the
 /// route. (The ids `.` and `..` are refused before they get here.)
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Where and how one request is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,26 +34,42 @@ pub fn route_for(base: &Url, req: &DcrRequest) -> Result<Route, DcrError> {
         DcrRequest::Register { .. } => {
             let url = parse(&format!("{root}/oauth/register"))?;
             let template = "/oauth/register";
-            return Ok(Route { method: Method::POST, url, template });
+            return Ok(Route {
+                method: Method::POST,
+                url,
+                template,
+            });
         }
         DcrRequest::Get(_) => (Method::GET, "", "/oauth/register/{client_id}"),
         DcrRequest::Update { .. } => (Method::PUT, "", "/oauth/register/{client_id}"),
         DcrRequest::Delete(_) => (Method::DELETE, "", "/oauth/register/{client_id}"),
-        DcrRequest::RotateSecret(_) => (Method::POST, "/secret", "/oauth/register/{client_id}/secret"),
+        DcrRequest::RotateSecret(_) => (
+            Method::POST,
+            "/secret",
+            "/oauth/register/{client_id}/secret",
+        ),
         DcrRequest::RotateToken(_) => (
             Method::DELETE,
             "/registration-token",
             "/oauth/register/{client_id}/registration-token",
         ),
     };
-    let id = req.target().map(|t| t.client_id.as_str()).unwrap_or_default();
+    let id = req
+        .target()
+        .map(|t| t.client_id.as_str())
+        .unwrap_or_default();
     let segment = utf8_percent_encode(id, SEGMENT);
     let url = parse(&format!("{root}/oauth/register/{segment}{suffix}"))?;
-    Ok(Route { method, url, template })
+    Ok(Route {
+        method,
+        url,
+        template,
+    })
 }
 
 fn parse(s: &str) -> Result<Url, DcrError> {
-    Url::parse(s).map_err(|e| DcrError::invalid("client_id", format!("does not form a valid URL: {e}")))
+    Url::parse(s)
+        .map_err(|e| DcrError::invalid("client_id", format!("does not form a valid URL: {e}")))
 }
 
 #[cfg(test)]
@@ -58,7 +78,10 @@ mod tests {
     use crate::dcr::ClientRef;
 
     fn get(id: &str) -> DcrRequest {
-        DcrRequest::Get(ClientRef { client_id: id.into(), registration_access_token: None })
+        DcrRequest::Get(ClientRef {
+            client_id: id.into(),
+            registration_access_token: None,
+        })
     }
 
     #[test]
@@ -80,9 +103,15 @@ mod tests {
     #[test]
     fn rotations_use_sharkauth_verbs() {
         let base = Url::parse("http://127.0.0.1:9").unwrap();
-        let t = ClientRef { client_id: "c".into(), registration_access_token: None };
+        let t = ClientRef {
+            client_id: "c".into(),
+            registration_access_token: None,
+        };
         let secret = route_for(&base, &DcrRequest::RotateSecret(t.clone())).unwrap();
-        assert_eq!((secret.method, secret.url.path()), (Method::POST, "/oauth/register/c/secret"));
+        assert_eq!(
+            (secret.method, secret.url.path()),
+            (Method::POST, "/oauth/register/c/secret")
+        );
         let rat = route_for(&base, &DcrRequest::RotateToken(t)).unwrap();
         assert_eq!(
             (rat.method, rat.url.path()),

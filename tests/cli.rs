@@ -1,0 +1,254 @@
+//! The binary as an operator uses it: `--help`, configuration errors, `serve
+//! --dev-upstream` with `call`, and SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dcr-gateway");
+
+fn gateway() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("RUST_LOG").kill_on_drop(true);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DCR_GATEWAY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[tokio::test]
+async fn help_documents_every_option_and_its_default() {
+    let out = gateway().args(["serve", "--help"]).output().await.unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--config",
+        "--listen",
+        "--upstream",
+        "--dev-upstream",
+        "--upstream-timeout",
+        "--connect-timeout",
+        "--max-response-bytes",
+        "--max-request-bytes",
+        "--shutdown-delay",
+        "--shutdown-grace",
+        "--token-store-max-entries",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+        let env = format!(
+            "DCR_GATEWAY_{}",
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
+        );
+        assert!(help.contains(&env), "--help lacks {env}");
+    }
+    use dcr_gateway::config::*;
+    for default in [
+        format!("[default: {DEFAULT_LISTEN}]"),
+        format!("[default: {}]", format_duration(DEFAULT_UPSTREAM_TIMEOUT)),
+        format!("[default: {}]", format_duration(DEFAULT_CONNECT_TIMEOUT)),
+        format!("[default: {DEFAULT_MAX_RESPONSE_BYTES}]"),
+        format!("[default: {DEFAULT_MAX_REQUEST_BYTES}]"),
+        format!("[default: {}]", format_duration(DEFAULT_SHUTDOWN_DELAY)),
+        format!("[default: {}]", format_duration(DEFAULT_SHUTDOWN_GRACE)),
+        format!("[default: {DEFAULT_TOKEN_STORE_MAX_ENTRIES}]"),
+    ] {
+        assert!(help.contains(&default), "--help does not say {default}");
+    }
+}
+
+async fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let out = gateway()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(needle),
+        "{args:?}: expected {needle:?} in {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_is_one_clear_line() {
+    fails_with(&["serve"], &[], "--upstream: required").await;
+    fails_with(&["serve", "--upstream", "not a url"], &[], "--upstream").await;
+    fails_with(
+        &["serve", "--upstream", "ftp://x"],
+        &[],
+        "http:// or https://",
+    )
+    .await;
+    fails_with(
+        &["serve", "--upstream", "https://user:pw@auth.example"],
+        &[],
+        "credentials",
+    )
+    .await;
+    fails_with(
+        &["serve", "--dev-upstream", "--upstream-timeout", "10"],
+        &[],
+        "--upstream-timeout",
+    )
+    .await;
+    fails_with(
+        &["serve", "--dev-upstream"],
+        &[("DCR_GATEWAY_LISTEN", "nowhere")],
+        "--listen",
+    )
+    .await;
+    fails_with(
+        &[
+            "serve",
+            "--dev-upstream",
+            "--config",
+            "/nonexistent/dcr.toml",
+        ],
+        &[],
+        "cannot read",
+    )
+    .await;
+
+    let dir = std::env::temp_dir().join(format!("dcr-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "dev_upstream = true\nupstream_timout = \"5s\"\n").unwrap();
+    fails_with(
+        &["serve", "--config", file.to_str().unwrap()],
+        &[],
+        "upstream_timout",
+    )
+    .await;
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    fails_with(
+        &["serve", "--dev-upstream", "--listen", &addr],
+        &[],
+        "cannot bind",
+    )
+    .await;
+}
+
+/// Starts `serve --dev-upstream` on an ephemeral port; returns the child and the
+/// address from its "listening" log line.
+async fn serve_dev() -> (Child, String) {
+    let mut child = gateway()
+        .args(["serve", "--dev-upstream", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.split("gRPC listening on ").nth(1) {
+                return addr.trim().to_owned();
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .expect("the gateway logs its address");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn call(addr: &str, args: &[&str]) -> serde_json::Value {
+    let out = gateway()
+        .arg("call")
+        .args(args)
+        .args(["--addr", &format!("http://{addr}")])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "call {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn serve_dev_upstream_and_call_every_rpc() {
+    let (mut child, addr) = serve_dev().await;
+    let created = call(
+        &addr,
+        &[
+            "register",
+            "--metadata",
+            r#"{"client_name":"cli","grant_types":["client_credentials"]}"#,
+        ],
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["registration_access_token"].as_str().unwrap().len(),
+        64
+    );
+    let got = call(&addr, &["get", "--client-id", &id]).await;
+    assert_eq!(got["client_name"], "cli");
+    let updated = call(
+        &addr,
+        &[
+            "update",
+            "--client-id",
+            &id,
+            "--metadata",
+            r#"{"client_name":"cli2"}"#,
+            "--mask",
+            "client_name",
+        ],
+    )
+    .await;
+    assert_eq!(updated["client_name"], "cli2");
+    assert_eq!(updated["grant_types"][0], "client_credentials");
+    let rotated = call(&addr, &["rotate-secret", "--client-id", &id]).await;
+    assert_eq!(rotated["client_secret"].as_str().unwrap().len(), 64);
+    let rotated = call(&addr, &["rotate-token", "--client-id", &id]).await;
+    assert_ne!(
+        rotated["registration_access_token"],
+        created["registration_access_token"]
+    );
+    let deleted = call(&addr, &["delete", "--client-id", &id]).await;
+    assert_eq!(deleted, serde_json::json!({}));
+
+    let out = gateway()
+        .args([
+            "call",
+            "get",
+            "--client-id",
+            &id,
+            "--addr",
+            &format!("http://{addr}"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
+
+    // SIGTERM: a clean, prompt exit.
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,134 @@
+//! Shared test support: a gateway and a dev upstream on ephemeral loopback ports,
+//! a gRPC client, and a scripted HTTP server for answers the dev upstream never
+//! gives.
+#![allow(dead_code)]
+
+pub mod scripted;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dcr_gateway::config::{Config, RawConfig};
+use dcr_gateway::dev_upstream::DevUpstream;
+use dcr_gateway::pb::v1 as pb;
+use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
+use dcr_gateway::server::Gateway;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The gRPC client every test uses.
+pub type Client = DynamicClientRegistrationClient<Channel>;
+
+/// A gateway running in this process on a real loopback socket.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<()>,
+}
+
+impl TestGateway {
+    /// Starts a gateway in front of `upstream` with default settings.
+    pub async fn start(upstream: &str) -> Self {
+        Self::start_with(upstream, RawConfig::default()).await
+    }
+
+    /// Starts a gateway in front of `upstream`, with `raw` settings over the defaults.
+    pub async fn start_with(upstream: &str, raw: RawConfig) -> Self {
+        let raw = RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            upstream: Some(upstream.into()),
+            ..raw
+        };
+        Self::start_config(raw.validate().expect("valid test config")).await
+    }
+
+    /// Starts a gateway from a full configuration.
+    pub async fn start_config(config: Config) -> Self {
+        let gateway = Gateway::bind(config).await.expect("gateway binds");
+        let addr = gateway.local_addr().expect("bound address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gateway
+                .serve(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("gateway serves");
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// A connected gRPC client.
+    pub async fn client(&self) -> Client {
+        DynamicClientRegistrationClient::new(channel(self.addr).await)
+    }
+
+    /// Sends the shutdown signal (as SIGTERM would).
+    pub fn signal_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A channel to `addr`, connected before it is returned.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("gateway accepts connections")
+}
+
+/// A dev upstream on an ephemeral loopback port.
+pub async fn dev_upstream() -> DevUpstream {
+    DevUpstream::start("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .expect("dev upstream starts")
+}
+
+/// A dev upstream and a gateway in front of it.
+pub async fn stack() -> (DevUpstream, TestGateway, Client) {
+    let dev = dev_upstream().await;
+    let gw = TestGateway::start(&dev.base_url()).await;
+    let client = gw.client().await;
+    (dev, gw, client)
+}
+
+/// Metadata for a client_credentials client, which needs no redirect URI.
+pub fn machine_client(name: &str) -> pb::ClientMetadata {
+    pb::ClientMetadata {
+        client_name: Some(name.into()),
+        grant_types: vec!["client_credentials".into()],
+        ..Default::default()
+    }
+}
+
+/// Registers a client_credentials client and returns it.
+pub async fn register(client: &mut Client, name: &str) -> pb::Client {
+    let req = pb::RegisterClientRequest {
+        metadata: Some(machine_client(name)),
+        initial_access_token: None,
+    };
+    client
+        .register_client(req)
+        .await
+        .expect("register succeeds")
+        .into_inner()
+        .client
+        .expect("a client")
+}
+
+/// A GetClient request, with or without an explicit token.
+pub fn get_req(id: &str, rat: Option<&str>) -> pb::GetClientRequest {
+    pb::GetClientRequest {
+        client_id: id.into(),
+        registration_access_token: rat.map(Into::into),
+    }
+}
