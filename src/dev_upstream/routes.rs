@@ -44,28 +44,31 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
     let Some(rest) = rest.strip_prefix('/') else {
         return wire::not_found();
     };
-    let (raw_id, suffix) = rest.split_once('/').unwrap_or((rest, ""));
+    let (raw_id, suffix) = match rest.split_once('/') {
+        Some((id, suffix)) => (id, Some(suffix)),
+        None => (rest, None),
+    };
     let id = percent_decode_str(raw_id).decode_utf8_lossy().into_owned();
     match (suffix, &method) {
         // chi matches an empty parameter in the middle of a path, not at its end.
-        ("", _) if id.is_empty() => wire::not_found(),
-        ("", &Method::GET) => with_rat(&state, &headers, &id, || handlers::get(&state, &id)),
-        ("", &Method::PUT) => {
+        (None, _) if id.is_empty() => wire::not_found(),
+        (None, &Method::GET) => with_rat(&state, &headers, &id, || handlers::get(&state, &id)),
+        (None, &Method::PUT) => {
             let body = read(body).await;
             with_rat(&state, &headers, &id, || {
                 handlers::update(&state, &id, body)
             })
         }
-        ("", &Method::DELETE) => with_rat(&state, &headers, &id, || handlers::delete(&state, &id)),
-        ("", _) => wire::method_not_allowed(&["GET", "PUT", "DELETE"]),
-        ("secret", &Method::POST) => with_rat(&state, &headers, &id, || {
+        (None, &Method::DELETE) => with_rat(&state, &headers, &id, || handlers::delete(&state, &id)),
+        (None, _) => wire::method_not_allowed(&["GET", "PUT", "DELETE"]),
+        (Some("secret"), &Method::POST) => with_rat(&state, &headers, &id, || {
             handlers::rotate_secret(&state, &id)
         }),
-        ("secret", _) => wire::method_not_allowed(&["POST"]),
-        ("registration-token", &Method::DELETE) => with_rat(&state, &headers, &id, || {
+        (Some("secret"), _) => wire::method_not_allowed(&["POST"]),
+        (Some("registration-token"), &Method::DELETE) => with_rat(&state, &headers, &id, || {
             handlers::rotate_token(&state, &id)
         }),
-        ("registration-token", _) => wire::method_not_allowed(&["DELETE"]),
+        (Some("registration-token"), _) => wire::method_not_allowed(&["DELETE"]),
         _ => wire::not_found(),
     }
 }
