@@ -59,7 +59,9 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
                 handlers::update(&state, &id, body)
             })
         }
-        (None, &Method::DELETE) => with_rat(&state, &headers, &id, || handlers::delete(&state, &id)),
+        (None, &Method::DELETE) => {
+            with_rat(&state, &headers, &id, || handlers::delete(&state, &id))
+        }
         (None, _) => wire::method_not_allowed(&["GET", "PUT", "DELETE"]),
         (Some("secret"), &Method::POST) => with_rat(&state, &headers, &id, || {
             handlers::rotate_secret(&state, &id)
