@@ -5,43 +5,71 @@
 //! checked here, at start, so a bad value is one clear line naming the setting,
 //! never a failure on the first call.
 
+mod check;
 mod duration;
+mod raw;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use url::Url;
 
+use check::{bytes, count, duration, invalid, upstream_url};
 pub use duration::{format_duration, parse_duration};
+pub use raw::RawConfig;
+
+use crate::middleware::retry::RetryConfig;
+use crate::middleware::shed::ShedConfig;
+use crate::upstream::UpstreamConfig;
 
 /// Default gRPC listen address: loopback, as a sidecar is called from its pod.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
-/// Default limit for one upstream HTTP request, connection included.
+/// Default limit for one upstream HTTP attempt, connection included.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit for establishing an upstream connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default: HTTP/1.1 to the upstream, which every DCR server speaks.
+pub const DEFAULT_UPSTREAM_HTTP2: bool = false;
+/// Default idle upstream connections kept per host.
+pub const DEFAULT_UPSTREAM_POOL_MAX_IDLE: usize = 32;
+/// Default time an idle upstream connection is kept.
+pub const DEFAULT_UPSTREAM_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Default cap on an upstream response body (SharkAuth caps requests at 1 MiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Default cap on one gRPC request message.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
-/// Default time in-flight calls get to finish after SIGTERM; below Kubernetes'
-/// default 30 s termination grace so the drain completes before SIGKILL.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Default deadline for calls that arrive without `grpc-timeout`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// Default most attempts per call: the first and up to three retries.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+/// Default first backoff before a retry.
+pub const DEFAULT_RETRY_BACKOFF_BASE: Duration = Duration::from_millis(50);
+/// Default longest backoff before a retry.
+pub const DEFAULT_RETRY_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Default longest `Retry-After` honoured.
+pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
+/// Default share retries may add to the request rate, in percent.
+pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 20;
+/// Default retries per second allowed whatever the request rate.
+pub const DEFAULT_RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
+/// Default most upstream calls in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default most calls waiting for an upstream slot.
+pub const DEFAULT_MAX_QUEUE: usize = 32;
+/// Default longest wait for an upstream slot.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default time between a shutdown signal and the stop of accepting calls, during
-/// which health already answers NOT_SERVING so load balancers and probes can
-/// steer callers away first.
+/// which health already answers NOT_SERVING so probes can steer callers away.
 pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
+/// Default time in-flight calls get to finish after a shutdown signal; below
+/// Kubernetes' default 30 s termination grace so the drain ends before SIGKILL.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// Default capacity of the in-memory token store.
 pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENTRIES;
 
-/// Shortest timeout or grace period accepted.
+/// Shortest timeout accepted.
 const MIN_DURATION: Duration = Duration::from_millis(1);
-/// Longest timeout, delay or grace period accepted.
-const MAX_DURATION: Duration = Duration::from_secs(600);
-/// Byte limits accepted, for both the request and the response cap.
-const BYTE_LIMITS: std::ops::RangeInclusive<usize> = 1024..=64 << 20;
 
 /// Which authorization server the gateway talks to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,53 +81,28 @@ pub enum UpstreamChoice {
 }
 
 /// The validated configuration of `serve`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// The authorization server.
     pub upstream: UpstreamChoice,
-    /// Limit for one upstream HTTP request.
-    pub upstream_timeout: Duration,
-    /// Limit for establishing an upstream connection.
-    pub connect_timeout: Duration,
-    /// Cap on an upstream response body, in bytes.
-    pub max_response_bytes: usize,
+    /// How the HTTP client reaches it.
+    pub http: UpstreamConfig,
+    /// Retry policy.
+    pub retry: RetryConfig,
+    /// Load shedding.
+    pub shed: ShedConfig,
     /// Cap on one gRPC request message, in bytes.
     pub max_request_bytes: usize,
+    /// Deadline for calls without `grpc-timeout`.
+    pub default_deadline: Duration,
     /// Time health reports NOT_SERVING, still serving, before draining starts.
     pub shutdown_delay: Duration,
     /// Time in-flight calls get to finish once draining starts.
     pub shutdown_grace: Duration,
     /// Capacity of the in-memory token store.
     pub token_store_max_entries: usize,
-}
-
-/// Settings as given, before defaults and validation: the shape of the TOML file
-/// and of the flags (which clap fills from flags or `DCR_GATEWAY_*`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    /// See [`Config::listen`].
-    pub listen: Option<String>,
-    /// Base URL of the authorization server.
-    pub upstream: Option<String>,
-    /// Use the in-process dev upstream.
-    pub dev_upstream: Option<bool>,
-    /// See [`Config::upstream_timeout`], e.g. `10s`.
-    pub upstream_timeout: Option<String>,
-    /// See [`Config::connect_timeout`].
-    pub connect_timeout: Option<String>,
-    /// See [`Config::max_response_bytes`].
-    pub max_response_bytes: Option<usize>,
-    /// See [`Config::max_request_bytes`].
-    pub max_request_bytes: Option<usize>,
-    /// See [`Config::shutdown_delay`].
-    pub shutdown_delay: Option<String>,
-    /// See [`Config::shutdown_grace`].
-    pub shutdown_grace: Option<String>,
-    /// See [`Config::token_store_max_entries`].
-    pub token_store_max_entries: Option<usize>,
 }
 
 /// A configuration problem: one line, naming the setting.
@@ -131,13 +134,6 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        reason: reason.into(),
-    }
-}
-
 impl RawConfig {
     /// Reads a TOML file of settings.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -149,24 +145,6 @@ impl RawConfig {
             path: path.into(),
             message: e.message().to_owned(),
         })
-    }
-
-    /// `self` with every unset setting taken from `lower`.
-    pub fn over(self, lower: RawConfig) -> RawConfig {
-        RawConfig {
-            listen: self.listen.or(lower.listen),
-            upstream: self.upstream.or(lower.upstream),
-            dev_upstream: self.dev_upstream.or(lower.dev_upstream),
-            upstream_timeout: self.upstream_timeout.or(lower.upstream_timeout),
-            connect_timeout: self.connect_timeout.or(lower.connect_timeout),
-            max_response_bytes: self.max_response_bytes.or(lower.max_response_bytes),
-            max_request_bytes: self.max_request_bytes.or(lower.max_request_bytes),
-            shutdown_delay: self.shutdown_delay.or(lower.shutdown_delay),
-            shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
-            token_store_max_entries: self
-                .token_store_max_entries
-                .or(lower.token_store_max_entries),
-        }
     }
 
     /// Applies defaults and validates every setting.
@@ -194,30 +172,110 @@ impl RawConfig {
             (None, true) => UpstreamChoice::Dev,
             (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
         };
+        let backoff_base = duration(
+            "--retry-backoff-base",
+            self.retry_backoff_base,
+            DEFAULT_RETRY_BACKOFF_BASE,
+            MIN_DURATION,
+        )?;
         Ok(Config {
             listen,
             upstream,
-            upstream_timeout: duration(
-                "--upstream-timeout",
-                self.upstream_timeout,
-                DEFAULT_UPSTREAM_TIMEOUT,
-                MIN_DURATION,
-            )?,
-            connect_timeout: duration(
-                "--connect-timeout",
-                self.connect_timeout,
-                DEFAULT_CONNECT_TIMEOUT,
-                MIN_DURATION,
-            )?,
-            max_response_bytes: bytes(
-                "--max-response-bytes",
-                self.max_response_bytes,
-                DEFAULT_MAX_RESPONSE_BYTES,
-            )?,
+            http: UpstreamConfig {
+                request_timeout: duration(
+                    "--upstream-timeout",
+                    self.upstream_timeout,
+                    DEFAULT_UPSTREAM_TIMEOUT,
+                    MIN_DURATION,
+                )?,
+                connect_timeout: duration(
+                    "--connect-timeout",
+                    self.connect_timeout,
+                    DEFAULT_CONNECT_TIMEOUT,
+                    MIN_DURATION,
+                )?,
+                http2: self.upstream_http2.unwrap_or(DEFAULT_UPSTREAM_HTTP2),
+                pool_max_idle: count(
+                    "--upstream-pool-max-idle",
+                    self.upstream_pool_max_idle,
+                    DEFAULT_UPSTREAM_POOL_MAX_IDLE,
+                    0..=4096,
+                )?,
+                pool_idle_timeout: duration(
+                    "--upstream-pool-idle-timeout",
+                    self.upstream_pool_idle_timeout,
+                    DEFAULT_UPSTREAM_POOL_IDLE_TIMEOUT,
+                    MIN_DURATION,
+                )?,
+                max_response_bytes: bytes(
+                    "--max-response-bytes",
+                    self.max_response_bytes,
+                    DEFAULT_MAX_RESPONSE_BYTES,
+                )?,
+            },
+            retry: RetryConfig {
+                max_attempts: count(
+                    "--max-attempts",
+                    self.max_attempts,
+                    DEFAULT_MAX_ATTEMPTS,
+                    1..=10,
+                )?,
+                backoff_base,
+                backoff_max: duration(
+                    "--retry-backoff-max",
+                    self.retry_backoff_max,
+                    DEFAULT_RETRY_BACKOFF_MAX,
+                    backoff_base,
+                )?,
+                retry_after_max: duration(
+                    "--retry-after-max",
+                    self.retry_after_max,
+                    DEFAULT_RETRY_AFTER_MAX,
+                    Duration::ZERO,
+                )?,
+                budget_percent: count(
+                    "--retry-budget-percent",
+                    self.retry_budget_percent,
+                    DEFAULT_RETRY_BUDGET_PERCENT,
+                    0..=1000,
+                )?,
+                budget_min_per_second: count(
+                    "--retry-budget-min-per-second",
+                    self.retry_budget_min_per_second,
+                    DEFAULT_RETRY_BUDGET_MIN_PER_SECOND,
+                    0..=100_000,
+                )?,
+            },
+            shed: ShedConfig {
+                max_in_flight: count(
+                    "--max-in-flight",
+                    self.max_in_flight,
+                    DEFAULT_MAX_IN_FLIGHT,
+                    1..=100_000,
+                )?,
+                max_queue: count(
+                    "--max-queue",
+                    self.max_queue,
+                    DEFAULT_MAX_QUEUE,
+                    0..=100_000,
+                )?,
+                queue_timeout: duration(
+                    "--queue-timeout",
+                    self.queue_timeout,
+                    DEFAULT_QUEUE_TIMEOUT,
+                    MIN_DURATION,
+                )?,
+            },
             max_request_bytes: bytes(
                 "--max-request-bytes",
                 self.max_request_bytes,
                 DEFAULT_MAX_REQUEST_BYTES,
+            )?,
+            default_deadline: duration(
+                "--default-deadline",
+                self.default_deadline,
+                DEFAULT_DEADLINE,
+                MIN_DURATION,
             )?,
             shutdown_delay: duration(
                 "--shutdown-delay",
@@ -231,67 +289,13 @@ impl RawConfig {
                 DEFAULT_SHUTDOWN_GRACE,
                 MIN_DURATION,
             )?,
-            token_store_max_entries: match self.token_store_max_entries {
-                Some(0) => return Err(invalid("--token-store-max-entries", "must be at least 1")),
-                Some(n) => n,
-                None => DEFAULT_TOKEN_STORE_MAX_ENTRIES,
-            },
+            token_store_max_entries: count(
+                "--token-store-max-entries",
+                self.token_store_max_entries,
+                DEFAULT_TOKEN_STORE_MAX_ENTRIES,
+                1..=100_000_000,
+            )?,
         })
-    }
-}
-
-/// The upstream base URL: http(s), a host, no credentials, query or fragment
-/// (a URL with credentials would put them in every log line that names it).
-fn upstream_url(text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text)
-        .map_err(|e| invalid("--upstream", format!("{text:?} is not a URL: {e}")))?;
-    let reason = if !matches!(url.scheme(), "http" | "https") {
-        "must be an http:// or https:// URL"
-    } else if url.host().is_none() {
-        "must name a host"
-    } else if !url.username().is_empty() || url.password().is_some() {
-        "must not contain credentials"
-    } else if url.query().is_some() || url.fragment().is_some() {
-        "must not have a query or fragment"
-    } else {
-        return Ok(url);
-    };
-    Err(invalid("--upstream", reason))
-}
-
-fn duration(
-    setting: &'static str,
-    value: Option<String>,
-    default: Duration,
-    min: Duration,
-) -> Result<Duration, ConfigError> {
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    let d = parse_duration(&text).map_err(|e| invalid(setting, e))?;
-    if d < min || d > MAX_DURATION {
-        let (min, max) = (format_duration(min), format_duration(MAX_DURATION));
-        return Err(invalid(setting, format!("must be between {min} and {max}")));
-    }
-    Ok(d)
-}
-
-fn bytes(
-    setting: &'static str,
-    value: Option<usize>,
-    default: usize,
-) -> Result<usize, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(n) if BYTE_LIMITS.contains(&n) => Ok(n),
-        Some(_) => Err(invalid(
-            setting,
-            format!(
-                "must be between {} and {} bytes",
-                BYTE_LIMITS.start(),
-                BYTE_LIMITS.end()
-            ),
-        )),
     }
 }
 

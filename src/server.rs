@@ -15,11 +15,14 @@ use tower::util::BoxCloneSyncService;
 use crate::api::{DcrService, GatewayService};
 use crate::config::{Config, UpstreamChoice};
 use crate::dev_upstream::DevUpstream;
+use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
+use crate::middleware::retry::{RetryConfig, RetryLayer};
+use crate::middleware::shed::{ShedConfig, ShedLayer};
 use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::{MemoryStore, TokenStore};
-use crate::upstream::{HttpUpstream, UpstreamConfig};
+use crate::upstream::HttpUpstream;
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +49,20 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The domain stack: masked update, then tokens, then the HTTP transport.
-pub fn build_stack(upstream: HttpUpstream, store: Arc<dyn TokenStore>) -> GatewayService {
+/// The domain stack, outermost first: per-client lock, retry, masked update,
+/// tokens, load shedding, then the HTTP transport.
+pub fn build_stack(
+    upstream: HttpUpstream,
+    store: Arc<dyn TokenStore>,
+    retry: RetryConfig,
+    shed: ShedConfig,
+) -> GatewayService {
     let stack = ServiceBuilder::new()
+        .layer(ClientLockLayer::new())
+        .layer(RetryLayer::new(retry))
         .layer(MaskedUpdateLayer)
         .layer(TokensLayer::new(store))
+        .layer(ShedLayer::new(shed))
         .service(upstream);
     BoxCloneSyncService::new(stack)
 }
@@ -93,14 +105,9 @@ impl Gateway {
                 (url, Some(dev))
             }
         };
-        let upstream = HttpUpstream::new(UpstreamConfig {
-            base_url,
-            request_timeout: config.upstream_timeout,
-            connect_timeout: config.connect_timeout,
-            max_response_bytes: config.max_response_bytes,
-        })?;
+        let upstream = HttpUpstream::new(base_url, config.http.clone())?;
         let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new(config.token_store_max_entries));
-        let stack = build_stack(upstream, store);
+        let stack = build_stack(upstream, store, config.retry.clone(), config.shed.clone());
         Ok(Self {
             listener,
             config,
@@ -127,8 +134,11 @@ impl Gateway {
             .await;
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
-        let dcr = DynamicClientRegistrationServer::new(DcrService::new(self.stack))
-            .max_decoding_message_size(self.config.max_request_bytes);
+        let dcr = DynamicClientRegistrationServer::new(DcrService::new(
+            self.stack,
+            self.config.default_deadline,
+        ))
+        .max_decoding_message_size(self.config.max_request_bytes);
 
         let draining = Arc::new(Notify::new());
         let delay = self.config.shutdown_delay;

@@ -36,6 +36,19 @@ async fn help_documents_every_option_and_its_default() {
         "--shutdown-delay",
         "--shutdown-grace",
         "--token-store-max-entries",
+        "--upstream-http2",
+        "--upstream-pool-max-idle",
+        "--upstream-pool-idle-timeout",
+        "--default-deadline",
+        "--max-attempts",
+        "--retry-backoff-base",
+        "--retry-backoff-max",
+        "--retry-after-max",
+        "--retry-budget-percent",
+        "--retry-budget-min-per-second",
+        "--max-in-flight",
+        "--max-queue",
+        "--queue-timeout",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         let env = format!(
@@ -56,6 +69,22 @@ async fn help_documents_every_option_and_its_default() {
         format!("[default: {}]", format_duration(DEFAULT_SHUTDOWN_DELAY)),
         format!("[default: {}]", format_duration(DEFAULT_SHUTDOWN_GRACE)),
         format!("[default: {DEFAULT_TOKEN_STORE_MAX_ENTRIES}]"),
+        format!("[default: {DEFAULT_UPSTREAM_HTTP2}]"),
+        format!("[default: {DEFAULT_UPSTREAM_POOL_MAX_IDLE}]"),
+        format!(
+            "[default: {}]",
+            format_duration(DEFAULT_UPSTREAM_POOL_IDLE_TIMEOUT)
+        ),
+        format!("[default: {}]", format_duration(DEFAULT_DEADLINE)),
+        format!("[default: {DEFAULT_MAX_ATTEMPTS}]"),
+        format!("[default: {}]", format_duration(DEFAULT_RETRY_BACKOFF_BASE)),
+        format!("[default: {}]", format_duration(DEFAULT_RETRY_BACKOFF_MAX)),
+        format!("[default: {}]", format_duration(DEFAULT_RETRY_AFTER_MAX)),
+        format!("[default: {DEFAULT_RETRY_BUDGET_PERCENT}]"),
+        format!("[default: {DEFAULT_RETRY_BUDGET_MIN_PER_SECOND}]"),
+        format!("[default: {DEFAULT_MAX_IN_FLIGHT}]"),
+        format!("[default: {DEFAULT_MAX_QUEUE}]"),
+        format!("[default: {}]", format_duration(DEFAULT_QUEUE_TIMEOUT)),
     ] {
         assert!(help.contains(&default), "--help does not say {default}");
     }

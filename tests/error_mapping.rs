@@ -15,10 +15,15 @@ use tonic_types::StatusExt;
 
 const RAT: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// Sends GetClient through a gateway whose upstream always gives `answer`.
+/// Sends GetClient through a gateway (with retries off, so each answer maps
+/// directly) whose upstream always gives `answer`.
 async fn get_with(answer: Answer) -> (Status, Scripted) {
     let upstream = Scripted::start(vec![answer]).await;
-    let gw = TestGateway::start(&upstream.url()).await;
+    let raw = RawConfig {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(&upstream.url(), raw).await;
     let mut client = gw.client().await;
     let status = client
         .get_client(get_req("c1", Some(RAT)))
@@ -237,7 +242,11 @@ async fn connect_failure_is_unavailable() {
         .local_addr()
         .unwrap()
         .port();
-    let gw = TestGateway::start(&format!("http://127.0.0.1:{port}")).await;
+    let raw = RawConfig {
+        max_attempts: Some(1),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(&format!("http://127.0.0.1:{port}"), raw).await;
     let status = gw
         .client()
         .await
@@ -256,6 +265,7 @@ async fn slow_upstream_is_deadline_exceeded() {
     .await;
     let raw = RawConfig {
         upstream_timeout: Some("300ms".into()),
+        max_attempts: Some(1),
         ..Default::default()
     };
     let gw = TestGateway::start_with(&upstream.url(), raw).await;

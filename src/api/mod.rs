@@ -5,12 +5,14 @@
 //! with rich details.
 
 mod convert;
+mod deadline;
 mod redact;
 mod service;
 mod status;
 mod structs;
 
 pub use convert::{client_from_proto, client_to_proto, metadata_from_proto, metadata_to_proto};
+pub use deadline::{DEADLINE_MARGIN, parse_grpc_timeout};
 pub use service::{DcrService, GatewayService};
 pub use status::{ERROR_DOMAIN, to_status};
 pub use structs::{json_to_struct, struct_to_json};

@@ -1,14 +1,16 @@
 //! The tonic service: validate, convert, call the domain stack, convert back.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
+use super::deadline::deadline;
 use super::status::to_status;
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation, mask};
+use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
 
@@ -20,28 +22,36 @@ pub type GatewayService = BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>
 #[derive(Clone)]
 pub struct DcrService {
     stack: GatewayService,
+    default_deadline: Duration,
 }
 
 impl DcrService {
-    /// Serves RPCs through `stack`.
-    pub fn new(stack: GatewayService) -> Self {
-        Self { stack }
+    /// Serves RPCs through `stack`; calls without `grpc-timeout` get
+    /// `default_deadline`.
+    pub fn new(stack: GatewayService, default_deadline: Duration) -> Self {
+        Self {
+            stack,
+            default_deadline,
+        }
     }
 
-    /// Runs one validated request through the stack and logs its outcome.
+    /// Runs one validated call through the stack, bounded by the caller's
+    /// deadline, and logs its outcome.
     async fn run(
         &self,
-        req: Result<DcrRequest, DcrError>,
+        metadata: &MetadataMap,
+        call: Result<DcrCall, DcrError>,
         op: Operation,
     ) -> Result<DcrResponse, Status> {
         let start = Instant::now();
-        let (client_id, result) = match req {
-            Ok(req) => {
-                let client_id = req
+        let deadline = deadline(metadata, self.default_deadline, start);
+        let (client_id, result) = match call {
+            Ok(call) => {
+                let client_id = call
                     .target()
                     .map(|t| t.client_id.clone())
                     .unwrap_or_default();
-                (client_id, self.stack.clone().oneshot(req).await)
+                (client_id, self.dispatch(call, deadline).await)
             }
             Err(e) => (String::new(), Err(e)),
         };
@@ -52,6 +62,32 @@ impl DcrService {
         };
         tracing::info!(rpc = op.rpc_name(), client_id, code = ?code, elapsed_ms = start.elapsed().as_millis() as u64, "rpc");
         result
+    }
+
+    /// Sends `call` down the stack. A registration-token rotation runs in its own
+    /// task with no deadline inside the stack: once sent, its answer must be
+    /// awaited and the new token stored even if the caller gives up, or the
+    /// client could never be managed again. The caller still gets its answer by
+    /// its deadline.
+    async fn dispatch(&self, call: DcrCall, deadline: Instant) -> Result<DcrResponse, DcrError> {
+        let stack = self.stack.clone();
+        if call.operation() == Operation::RotateToken {
+            let task = tokio::spawn(stack.oneshot(DcrRequest::new(call)));
+            return match tokio::time::timeout_at(deadline.into(), task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(join)) => Err(DcrError::Transport(format!(
+                    "the rotation task failed: {join}"
+                ))),
+                Err(_) => Err(DcrError::DeadlineExceeded),
+            };
+        }
+        let req = DcrRequest {
+            call,
+            deadline: Some(deadline),
+        };
+        tokio::time::timeout_at(deadline.into(), stack.oneshot(req))
+            .await
+            .unwrap_or(Err(DcrError::DeadlineExceeded))
     }
 }
 
@@ -69,14 +105,14 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RegisterClientRequest>,
     ) -> Result<Response<pb::RegisterClientResponse>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let req = (|| {
-            Ok(DcrRequest::Register {
+            Ok(DcrCall::Register {
                 metadata: metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?,
                 initial_access_token: initial_access_token(r.initial_access_token)?,
             })
         })();
-        let resp = self.run(req, Operation::Register).await?;
+        let resp = self.run(&metadata, req, Operation::Register).await?;
         Ok(Response::new(pb::RegisterClientResponse {
             client: client(resp),
         }))
@@ -86,9 +122,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::GetClientRequest>,
     ) -> Result<Response<pb::GetClientResponse>, Status> {
-        let r = request.into_inner();
-        let req = target(r.client_id, r.registration_access_token).map(DcrRequest::Get);
-        let resp = self.run(req, Operation::Get).await?;
+        let (metadata, _, r) = request.into_parts();
+        let req = target(r.client_id, r.registration_access_token).map(DcrCall::Get);
+        let resp = self.run(&metadata, req, Operation::Get).await?;
         Ok(Response::new(pb::GetClientResponse {
             client: client(resp),
         }))
@@ -98,15 +134,15 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::UpdateClientRequest>,
     ) -> Result<Response<pb::UpdateClientResponse>, Status> {
-        let r = request.into_inner();
+        let (metadata, _, r) = request.into_parts();
         let req = (|| {
-            Ok(DcrRequest::Update {
+            Ok(DcrCall::Update {
                 target: target(r.client_id, r.registration_access_token)?,
                 metadata: metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?,
                 mask: mask::normalize_mask(&r.update_mask.unwrap_or_default().paths)?,
             })
         })();
-        let resp = self.run(req, Operation::Update).await?;
+        let resp = self.run(&metadata, req, Operation::Update).await?;
         Ok(Response::new(pb::UpdateClientResponse {
             client: client(resp),
         }))
@@ -116,9 +152,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::DeleteClientRequest>,
     ) -> Result<Response<pb::DeleteClientResponse>, Status> {
-        let r = request.into_inner();
-        let req = target(r.client_id, r.registration_access_token).map(DcrRequest::Delete);
-        self.run(req, Operation::Delete).await?;
+        let (metadata, _, r) = request.into_parts();
+        let req = target(r.client_id, r.registration_access_token).map(DcrCall::Delete);
+        self.run(&metadata, req, Operation::Delete).await?;
         Ok(Response::new(pb::DeleteClientResponse {}))
     }
 
@@ -126,9 +162,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RotateClientSecretRequest>,
     ) -> Result<Response<pb::RotateClientSecretResponse>, Status> {
-        let r = request.into_inner();
-        let req = target(r.client_id, r.registration_access_token).map(DcrRequest::RotateSecret);
-        let resp = self.run(req, Operation::RotateSecret).await?;
+        let (metadata, _, r) = request.into_parts();
+        let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateSecret);
+        let resp = self.run(&metadata, req, Operation::RotateSecret).await?;
         Ok(Response::new(pb::RotateClientSecretResponse {
             client: client(resp),
         }))
@@ -138,9 +174,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RotateRegistrationTokenRequest>,
     ) -> Result<Response<pb::RotateRegistrationTokenResponse>, Status> {
-        let r = request.into_inner();
-        let req = target(r.client_id, r.registration_access_token).map(DcrRequest::RotateToken);
-        let resp = self.run(req, Operation::RotateToken).await?;
+        let (metadata, _, r) = request.into_parts();
+        let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateToken);
+        let resp = self.run(&metadata, req, Operation::RotateToken).await?;
         Ok(Response::new(pb::RotateRegistrationTokenResponse {
             client: client(resp),
         }))

@@ -13,7 +13,9 @@
 //! | 429 | RESOURCE_EXHAUSTED (+ RetryInfo from Retry-After) |
 //! | 500 | INTERNAL |
 //! | 502, 503, 504, connect failure | UNAVAILABLE (+ RetryInfo from Retry-After) |
-//! | upstream timeout | DEADLINE_EXCEEDED |
+//! | upstream timeout, caller deadline passed | DEADLINE_EXCEEDED |
+//! | load shed (in-flight limit and queue full) | RESOURCE_EXHAUSTED (+ RetryInfo) |
+//! | retries stopped | the last attempt's code (+ RetryInfo when known) |
 //! | redirect, other 4xx | FAILED_PRECONDITION |
 //! | malformed 2xx body, other 5xx | INTERNAL |
 
@@ -27,19 +29,43 @@ use crate::dcr::{DcrError, Operation, UpstreamFailure};
 /// The `ErrorInfo.domain` of every error the gateway returns.
 pub const ERROR_DOMAIN: &str = "dcr-gateway";
 
+/// The RetryInfo delay suggested when the gateway sheds load.
+const OVERLOAD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Maps an error from operation `op` to a status a caller can act on.
 pub fn to_status(err: &DcrError, op: Operation) -> Status {
     let mut details = ErrorDetails::new();
     let mut meta = HashMap::new();
+    let (code, reason) = classify(err, &mut details, &mut meta);
+    let mut message = err.to_string();
+    let one_shot = matches!(
+        op,
+        Operation::Register | Operation::RotateSecret | Operation::RotateToken
+    );
+    if one_shot && err.may_have_taken_effect() {
+        message.push_str(&format!(
+            " ({} may have taken effect on the server; check before repeating it)",
+            op.rpc_name()
+        ));
+    }
+    details.set_error_info(reason, ERROR_DOMAIN, meta);
+    Status::with_error_details(code, message, details)
+}
+
+/// The code and ErrorInfo reason for `err`, filling in its details.
+fn classify(
+    err: &DcrError,
+    details: &mut ErrorDetails,
+    meta: &mut HashMap<String, String>,
+) -> (Code, String) {
     let (code, reason) = match err {
         DcrError::InvalidArgument { field, reason } => {
             details.add_bad_request_violation(field.clone(), reason.clone());
-            (Code::InvalidArgument, "INVALID_FIELD".to_owned())
+            (Code::InvalidArgument, "INVALID_FIELD")
         }
-        DcrError::MissingToken { .. } => (
-            Code::Unauthenticated,
-            "MISSING_REGISTRATION_ACCESS_TOKEN".to_owned(),
-        ),
+        DcrError::MissingToken { .. } => {
+            (Code::Unauthenticated, "MISSING_REGISTRATION_ACCESS_TOKEN")
+        }
         DcrError::Upstream(f) => {
             meta.insert("http_status".to_owned(), f.status.to_string());
             if let Some(d) = &f.description {
@@ -58,29 +84,33 @@ pub fn to_status(err: &DcrError, op: Operation) -> Status {
                 .error
                 .clone()
                 .unwrap_or_else(|| format!("UPSTREAM_HTTP_{}", f.status));
-            (code, reason)
+            return (code, reason);
         }
-        DcrError::Connect(_) => (Code::Unavailable, "UPSTREAM_UNREACHABLE".to_owned()),
-        DcrError::Timeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT".to_owned()),
-        DcrError::Transport(_) => (Code::Unavailable, "UPSTREAM_CONNECTION_FAILED".to_owned()),
-        DcrError::MalformedResponse(_) => {
-            (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE".to_owned())
+        DcrError::Connect(_) => (Code::Unavailable, "UPSTREAM_UNREACHABLE"),
+        DcrError::Timeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT"),
+        DcrError::Transport(_) => (Code::Unavailable, "UPSTREAM_CONNECTION_FAILED"),
+        DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE"),
+        DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
+        DcrError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        DcrError::Overloaded(_) => {
+            details.set_retry_info(Some(OVERLOAD_RETRY_AFTER));
+            (Code::ResourceExhausted, "OVERLOADED")
         }
-        DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED".to_owned()),
+        DcrError::RetryStopped {
+            last,
+            retry_after,
+            attempts,
+            ..
+        } => {
+            let (code, reason) = classify(last, details, meta);
+            meta.insert("attempts".to_owned(), attempts.to_string());
+            if let Some(after) = retry_after {
+                details.set_retry_info(Some(*after));
+            }
+            return (code, reason);
+        }
     };
-    let mut message = err.to_string();
-    let one_shot = matches!(
-        op,
-        Operation::Register | Operation::RotateSecret | Operation::RotateToken
-    );
-    if one_shot && err.may_have_taken_effect() {
-        message.push_str(&format!(
-            " ({} may have taken effect on the server; check before repeating it)",
-            op.rpc_name()
-        ));
-    }
-    details.set_error_info(reason, ERROR_DOMAIN, meta);
-    Status::with_error_details(code, message, details)
+    (code, reason.to_owned())
 }
 
 /// The gRPC code for an HTTP error answer.

@@ -12,9 +12,11 @@ fn defaults_apply() {
     let c = raw().validate().unwrap();
     assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
     assert_eq!(c.upstream, UpstreamChoice::Dev);
-    assert_eq!(c.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+    assert_eq!(c.http.request_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+    assert_eq!(c.retry.max_attempts, DEFAULT_MAX_ATTEMPTS);
+    assert_eq!(c.shed.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
     assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
-    assert_eq!(c.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+    assert_eq!(c.http.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
 }
 
 #[test]
@@ -29,7 +31,7 @@ fn higher_sources_win() {
         ..Default::default()
     };
     let c = flags.over(file).validate().unwrap();
-    assert_eq!(c.upstream_timeout, Duration::from_secs(7));
+    assert_eq!(c.http.request_timeout, Duration::from_secs(7));
     assert_eq!(c.listen.to_string(), "127.0.0.1:1");
 }
 

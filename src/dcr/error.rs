@@ -77,6 +77,24 @@ pub enum DcrError {
     /// The token store failed.
     #[error("token store: {0}")]
     Store(String),
+    /// The caller's deadline passed before the call completed.
+    #[error("the caller's deadline passed before the call completed")]
+    DeadlineExceeded,
+    /// Load shedding: every upstream slot and queue place is taken.
+    #[error("the gateway is at its limit of {0} concurrent upstream calls and its queue is full")]
+    Overloaded(usize),
+    /// Retrying stopped before success; `last` is the final attempt's error.
+    #[error("{reason} (after {attempts} attempts): {last}")]
+    RetryStopped {
+        /// Why retrying stopped (attempts used up, budget empty, deadline near).
+        reason: &'static str,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<DcrError>,
+        /// When a retry could succeed, if known; sent to the caller as RetryInfo.
+        retry_after: Option<Duration>,
+    },
 }
 
 impl DcrError {

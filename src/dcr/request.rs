@@ -1,5 +1,7 @@
 //! The domain request and response every tower layer sees.
 
+use std::time::Instant;
+
 use secrecy::SecretString;
 
 use super::{Client, ClientMetadata};
@@ -15,9 +17,20 @@ pub struct ClientRef {
     pub registration_access_token: Option<SecretString>,
 }
 
+/// One call through the stack: the operation, and when the caller stops waiting.
+#[derive(Clone, Debug)]
+pub struct DcrRequest {
+    /// What to do.
+    pub call: DcrCall,
+    /// The caller's deadline (from `grpc-timeout`, or the configured default);
+    /// `None` means unbounded. Retries never wait past it, and no attempt runs
+    /// past it.
+    pub deadline: Option<Instant>,
+}
+
 /// One registration operation, as the caller asked for it.
 #[derive(Clone, Debug)]
-pub enum DcrRequest {
+pub enum DcrCall {
     /// RFC 7591 register.
     Register {
         /// The metadata to register with.
@@ -76,6 +89,39 @@ impl Operation {
 }
 
 impl DcrRequest {
+    /// A request with no deadline.
+    pub fn new(call: DcrCall) -> Self {
+        Self {
+            call,
+            deadline: None,
+        }
+    }
+
+    /// The same deadline around another call (for layers that fan out).
+    pub fn with_call(&self, call: DcrCall) -> Self {
+        Self {
+            call,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Which operation this is.
+    pub fn operation(&self) -> Operation {
+        self.call.operation()
+    }
+
+    /// The client a management call acts on; `None` for register.
+    pub fn target(&self) -> Option<&ClientRef> {
+        self.call.target()
+    }
+
+    /// Mutable access to the target, for layers that fill in the token.
+    pub fn target_mut(&mut self) -> Option<&mut ClientRef> {
+        self.call.target_mut()
+    }
+}
+
+impl DcrCall {
     /// Which operation this is.
     pub fn operation(&self) -> Operation {
         match self {

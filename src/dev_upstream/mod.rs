@@ -7,14 +7,22 @@
 //! unknown members dropped, 401 `invalid_token` for every RAT failure, 64-hex
 //! tokens, `shark_dcr_` ids, one previous secret valid for an hour, and RAT
 //! rotation that kills the old RAT at once. It adds a minimal client_credentials
-//! token endpoint so the secret grace window can be observed.
+//! token endpoint so the secret grace window can be observed, and a small admin
+//! API for tests: `POST /_dev/faults` scripts a [`Fault`] (e.g.
+//! `{"route":"get","times":2,"kind":"status","status":503}`), `DELETE
+//! /_dev/faults` clears them, and `GET /_dev/stats` returns [`Stats`].
 
+mod faults;
 mod handlers;
+mod inject;
 mod metadata;
 mod routes;
+mod serve;
 mod state;
 mod token;
 mod wire;
+
+pub use faults::{Fault, FaultKind, Route, Stats};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,23 +52,32 @@ impl DevUpstream {
         let state = Arc::new(State::new(
             issuer.unwrap_or_else(|| format!("http://{addr}")),
         ));
-        let app = axum::Router::new()
-            .fallback(routes::dispatch)
-            .with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (stop, task) = spawn(listener, state.clone());
         Ok(Self {
             addr,
             state,
             stop: Some(stop),
             task,
         })
+    }
+
+    /// Stops listening and closes every connection, keeping all clients: until
+    /// [`Self::resume`], connections to the address are refused, as when a
+    /// server restarts.
+    pub async fn pause(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Listens again on the same address, with the same clients.
+    pub async fn resume(&mut self) -> std::io::Result<()> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let (stop, task) = spawn(listener, self.state.clone());
+        self.stop = Some(stop);
+        self.task = task;
+        Ok(())
     }
 
     /// The bound address.
@@ -81,6 +98,21 @@ impl DevUpstream {
     /// How many clients were ever registered (deleted ones included).
     pub fn clients_created(&self) -> usize {
         self.state.tables().agents.len()
+    }
+
+    /// Scripts a fault (see [`Fault`]); faults apply in the order added.
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.inject(fault);
+    }
+
+    /// Removes every scripted fault.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Request counters, clients created, requests in flight.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
     }
 
     /// Creates a client directly under `client_id`, bypassing the register
@@ -114,7 +146,7 @@ impl DevUpstream {
         );
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, closes every connection, and waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -126,6 +158,21 @@ impl DevUpstream {
     pub async fn wait(mut self) -> std::io::Result<()> {
         (&mut self.task).await.unwrap_or(Ok(()))
     }
+}
+
+/// Starts the accept loop; returns its stop switch and task.
+fn spawn(
+    listener: TcpListener,
+    state: Arc<State>,
+) -> (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let app = axum::Router::new()
+        .fallback(inject::dispatch)
+        .with_state(state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    (
+        stop,
+        tokio::spawn(serve::accept_loop(listener, app, stopped)),
+    )
 }
 
 impl Drop for DevUpstream {

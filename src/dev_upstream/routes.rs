@@ -1,34 +1,53 @@
 //! Request dispatch, as chi routes SharkAuth's paths (sharkauth-dcr.md §1, §1.4).
 
-use std::sync::Arc;
-
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State as AxumState};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 
+use super::faults::Route;
 use super::state::{State, hash, same_hash};
 use super::{handlers, token, wire};
 
 /// SharkAuth's body cap; a larger body reads as "invalid JSON body".
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// The one entry point: route by path, then by method.
-pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> Response {
+/// The fault-injection route a request counts under, if it is a DCR call.
+pub fn classify(method: &Method, path: &str) -> Option<Route> {
+    let rest = path.strip_prefix("/oauth/register")?;
+    if rest.is_empty() {
+        return (method == Method::POST).then_some(Route::Register);
+    }
+    let suffix = rest
+        .strip_prefix('/')?
+        .split_once('/')
+        .map(|(_, suffix)| suffix);
+    match (suffix, method) {
+        (None, &Method::GET) => Some(Route::Get),
+        (None, &Method::PUT) => Some(Route::Update),
+        (None, &Method::DELETE) => Some(Route::Delete),
+        (Some("secret"), &Method::POST) => Some(Route::RotateSecret),
+        (Some("registration-token"), &Method::DELETE) => Some(Route::RotateToken),
+        _ => None,
+    }
+}
+
+/// Routes by path, then by method, and answers as SharkAuth would.
+pub async fn handle(state: &State, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let headers = parts.headers;
     if path == "/.well-known/oauth-authorization-server" {
         return match method {
-            Method::GET => discovery(&state),
+            Method::GET => discovery(state),
             _ => wire::method_not_allowed(&["GET"]),
         };
     }
     if path == "/oauth/token" {
         return match method {
-            Method::POST => token::issue(&state, &headers, read(body).await),
+            Method::POST => token::issue(state, &headers, read(body).await),
             _ => wire::method_not_allowed(&["POST"]),
         };
     }
@@ -37,7 +56,7 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
     };
     if rest.is_empty() {
         return match method {
-            Method::POST => handlers::register(&state, read(body).await),
+            Method::POST => handlers::register(state, read(body).await),
             _ => wire::method_not_allowed(&["POST"]),
         };
     }
@@ -52,24 +71,20 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
     match (suffix, &method) {
         // chi matches an empty parameter in the middle of a path, not at its end.
         (None, _) if id.is_empty() => wire::not_found(),
-        (None, &Method::GET) => with_rat(&state, &headers, &id, || handlers::get(&state, &id)),
+        (None, &Method::GET) => with_rat(state, &headers, &id, || handlers::get(state, &id)),
         (None, &Method::PUT) => {
             let body = read(body).await;
-            with_rat(&state, &headers, &id, || {
-                handlers::update(&state, &id, body)
-            })
+            with_rat(state, &headers, &id, || handlers::update(state, &id, body))
         }
-        (None, &Method::DELETE) => {
-            with_rat(&state, &headers, &id, || handlers::delete(&state, &id))
-        }
+        (None, &Method::DELETE) => with_rat(state, &headers, &id, || handlers::delete(state, &id)),
         (None, _) => wire::method_not_allowed(&["GET", "PUT", "DELETE"]),
-        (Some("secret"), &Method::POST) => with_rat(&state, &headers, &id, || {
-            handlers::rotate_secret(&state, &id)
-        }),
+        (Some("secret"), &Method::POST) => {
+            with_rat(state, &headers, &id, || handlers::rotate_secret(state, &id))
+        }
         (Some("secret"), _) => wire::method_not_allowed(&["POST"]),
-        (Some("registration-token"), &Method::DELETE) => with_rat(&state, &headers, &id, || {
-            handlers::rotate_token(&state, &id)
-        }),
+        (Some("registration-token"), &Method::DELETE) => {
+            with_rat(state, &headers, &id, || handlers::rotate_token(state, &id))
+        }
         (Some("registration-token"), _) => wire::method_not_allowed(&["DELETE"]),
         _ => wire::not_found(),
     }

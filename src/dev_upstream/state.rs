@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use super::faults::{Faults, Stats};
 use super::metadata::Meta;
 
 /// How long a rotated-out client secret keeps working.
@@ -44,6 +45,7 @@ pub struct State {
     pub tables: Mutex<Tables>,
     clock_offset: Mutex<Duration>,
     pub issuer: String,
+    pub faults: Faults,
     rng: SystemRandom,
 }
 
@@ -53,6 +55,7 @@ impl State {
             tables: Mutex::new(Tables::default()),
             clock_offset: Mutex::new(Duration::ZERO),
             issuer,
+            faults: Faults::default(),
             rng: SystemRandom::new(),
         }
     }
@@ -61,6 +64,12 @@ impl State {
     /// that matters to a dev server, so a poisoned lock is used as is.
     pub fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Request counters and clients created so far.
+    pub fn stats(&self) -> Stats {
+        let created = self.tables().agents.len();
+        self.faults.stats(created)
     }
 
     /// The dev upstream's notion of now.

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service, ServiceExt};
 
 use super::DcrFuture;
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, mask};
+use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, mask};
 
 /// Adds [`MaskedUpdate`] around a service.
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,23 +43,18 @@ where
     fn call(&mut self, req: DcrRequest) -> DcrFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let DcrRequest::Update {
-            target,
-            metadata,
-            mask,
-        } = req
-        else {
-            return Box::pin(inner.call(req));
-        };
-        if mask.is_empty() {
-            return Box::pin(inner.call(DcrRequest::Update {
+        let (target, metadata, mask) = match &req.call {
+            DcrCall::Update {
                 target,
                 metadata,
                 mask,
-            }));
-        }
+            } if !mask.is_empty() => (target.clone(), metadata.clone(), mask.clone()),
+            _ => return Box::pin(inner.call(req)),
+        };
         Box::pin(async move {
-            let current = inner.call(DcrRequest::Get(target.clone())).await?;
+            let current = inner
+                .call(req.with_call(DcrCall::Get(target.clone())))
+                .await?;
             let DcrResponse::Client(current) = current else {
                 return Err(DcrError::MalformedResponse(
                     "the read before a masked update returned no client".into(),
@@ -67,11 +62,11 @@ where
             };
             let mut merged = current.metadata;
             mask::apply_mask(&mut merged, &metadata, &mask);
-            let write = DcrRequest::Update {
+            let write = req.with_call(DcrCall::Update {
                 target,
                 metadata: merged,
                 mask: Vec::new(),
-            };
+            });
             inner.ready().await?.call(write).await
         })
     }

@@ -1,10 +1,18 @@
-//! Tower layers over the domain service, one file per layer.
+//! Tower layers over the domain service, one file or folder per layer.
 //!
-//! The stack, outermost first: [`masked_update`] turns a partial update into a
-//! read-merge-write, then [`tokens`] supplies and learns registration access
-//! tokens, then the HTTP transport (`crate::upstream`).
+//! The stack, outermost first:
+//! [`client_lock`] serialises calls per client; [`retry`] retries what is safe
+//! to retry; [`masked_update`] turns a partial update into read, merge, write
+//! (so a retry repeats the whole of it); [`tokens`] supplies and learns
+//! registration access tokens; [`shed`] bounds upstream concurrency; then the
+//! HTTP transport (`crate::upstream`), whose per-attempt timeout is the
+//! `--upstream-timeout`. The caller's deadline bounds the whole call at the
+//! gRPC edge, and the retry layer never waits past it.
 
+pub mod client_lock;
 pub mod masked_update;
+pub mod retry;
+pub mod shed;
 pub mod tokens;
 
 use futures_util::future::BoxFuture;

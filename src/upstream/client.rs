@@ -12,20 +12,28 @@ use url::Url;
 
 use super::failure::{http_failure, transport_error};
 use super::route::route_for;
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, json};
+use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json};
 
-/// How to reach the authorization server.
-#[derive(Clone, Debug)]
+/// How the HTTP client reaches the authorization server.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamConfig {
-    /// The server's base URL; routes are appended to its path.
-    pub base_url: Url,
-    /// How long one HTTP request may take, connection included.
+    /// How long one HTTP attempt may take, connection included.
     pub request_timeout: Duration,
     /// How long establishing a connection may take.
     pub connect_timeout: Duration,
+    /// Speak HTTP/2: prior knowledge on `http://`, ALPN on `https://`.
+    pub http2: bool,
+    /// Idle connections kept per host.
+    pub pool_max_idle: usize,
+    /// How long an idle connection is kept.
+    pub pool_idle_timeout: Duration,
     /// Largest response body read, in bytes; a larger one is an error.
     pub max_response_bytes: usize,
 }
+
+/// TCP keep-alive probes on upstream connections, so a dead peer behind a NAT or
+/// load balancer is noticed before a request is sent on it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// The SharkAuth HTTP transport as a `tower::Service<DcrRequest>`.
 ///
@@ -38,30 +46,45 @@ pub struct HttpUpstream {
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
+    base_url: Url,
     config: UpstreamConfig,
 }
 
 impl HttpUpstream {
-    /// Builds the pooled client. Redirects are never followed: a redirect could
-    /// carry a registration access token to another host.
-    pub fn new(config: UpstreamConfig) -> Result<Self, reqwest::Error> {
+    /// Builds the pooled client for the server at `base_url`. Redirects are never
+    /// followed: a redirect could carry a registration access token to another
+    /// host. Proxy variables are ignored for the same reason.
+    pub fn new(base_url: Url, config: UpstreamConfig) -> Result<Self, reqwest::Error> {
         // Installing fails only when a provider is already installed, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(config.pool_max_idle)
+            .pool_idle_timeout(config.pool_idle_timeout)
             .tcp_nodelay(true)
-            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .tcp_keepalive(TCP_KEEPALIVE)
+            .no_proxy()
+            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")));
+        builder = match (config.http2, base_url.scheme()) {
+            (true, "http") => builder.http2_prior_knowledge(),
+            (true, _) => builder,
+            (false, _) => builder.http1_only(),
+        };
+        let http = builder.build()?;
         Ok(Self {
-            inner: Arc::new(Inner { http, config }),
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                config,
+            }),
         })
     }
 
-    /// The configured upstream.
-    pub fn config(&self) -> &UpstreamConfig {
-        &self.inner.config
+    /// The upstream base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base_url
     }
 }
 
@@ -82,10 +105,10 @@ impl tower::Service<DcrRequest> for HttpUpstream {
 
 impl Inner {
     async fn send(&self, req: DcrRequest) -> Result<DcrResponse, DcrError> {
-        let route = route_for(&self.config.base_url, &req)?;
-        let bearer = match (&req, req.target()) {
+        let route = route_for(&self.base_url, &req.call)?;
+        let bearer = match (&req.call, req.target()) {
             (
-                DcrRequest::Register {
+                DcrCall::Register {
                     initial_access_token,
                     ..
                 },
@@ -100,9 +123,9 @@ impl Inner {
             }
             (_, None) => None,
         };
-        let body = match &req {
-            DcrRequest::Register { metadata, .. } => Some(json::metadata_to_json(metadata)),
-            DcrRequest::Update {
+        let body = match &req.call {
+            DcrCall::Register { metadata, .. } => Some(json::metadata_to_json(metadata)),
+            DcrCall::Update {
                 target, metadata, ..
             } => {
                 let mut obj = json::metadata_to_json(metadata);
@@ -144,7 +167,7 @@ impl Inner {
                 &secrets,
             )));
         }
-        if matches!(req, DcrRequest::Delete(_)) {
+        if matches!(req.call, DcrCall::Delete(_)) {
             return Ok(DcrResponse::Deleted);
         }
         let obj = match serde_json::from_slice::<Value>(&bytes) {

@@ -1,6 +1,6 @@
 //! Turning what went wrong on the wire into a [`DcrError`] that is safe to show.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -26,8 +26,7 @@ pub fn http_failure(
     let retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let obj = parsed.as_ref().and_then(Value::as_object);
     let text = |key: &str| obj.and_then(|o| o.get(key)).and_then(Value::as_str);
@@ -46,6 +45,20 @@ pub fn http_failure(
         retry_after,
         json_body: obj.is_some(),
     }
+}
+
+/// Parses `Retry-After` in either form (RFC 9110 section 10.2.3): delay-seconds,
+/// or an HTTP-date, taken relative to `now` (a date in the past means "now").
+/// Clamped to a day; `None` when malformed.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(Duration::from_secs(MAX_RETRY_AFTER_SECS)))
 }
 
 /// Makes server text safe to show: every token the request carried is replaced,
@@ -110,6 +123,29 @@ mod tests {
         assert_eq!(f.description.as_deref(), Some("Too many requests"));
         assert_eq!(f.retry_after, Some(Duration::from_secs(1)));
         assert!(f.json_body);
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:40 GMT", now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod failure;
 mod route;
 
 pub use client::{HttpUpstream, UpstreamConfig};
+pub use failure::parse_retry_after;
 pub use route::{Route, route_for};

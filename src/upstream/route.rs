@@ -5,7 +5,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use url::Url;
 
-use crate::dcr::{DcrError, DcrRequest};
+use crate::dcr::{DcrCall, DcrError};
 
 /// Bytes escaped in a client-id path segment: everything but RFC 3986's
 /// unreserved characters, so `/`, `?`, `#`, `%` and spaces can never change the
@@ -28,10 +28,10 @@ pub struct Route {
 }
 
 /// Builds the SharkAuth route for `req` under `base`, the server's base URL.
-pub fn route_for(base: &Url, req: &DcrRequest) -> Result<Route, DcrError> {
+pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
     let root = base.as_str().trim_end_matches('/');
     let (method, suffix, template) = match req {
-        DcrRequest::Register { .. } => {
+        DcrCall::Register { .. } => {
             let url = parse(&format!("{root}/oauth/register"))?;
             let template = "/oauth/register";
             return Ok(Route {
@@ -40,15 +40,15 @@ pub fn route_for(base: &Url, req: &DcrRequest) -> Result<Route, DcrError> {
                 template,
             });
         }
-        DcrRequest::Get(_) => (Method::GET, "", "/oauth/register/{client_id}"),
-        DcrRequest::Update { .. } => (Method::PUT, "", "/oauth/register/{client_id}"),
-        DcrRequest::Delete(_) => (Method::DELETE, "", "/oauth/register/{client_id}"),
-        DcrRequest::RotateSecret(_) => (
+        DcrCall::Get(_) => (Method::GET, "", "/oauth/register/{client_id}"),
+        DcrCall::Update { .. } => (Method::PUT, "", "/oauth/register/{client_id}"),
+        DcrCall::Delete(_) => (Method::DELETE, "", "/oauth/register/{client_id}"),
+        DcrCall::RotateSecret(_) => (
             Method::POST,
             "/secret",
             "/oauth/register/{client_id}/secret",
         ),
-        DcrRequest::RotateToken(_) => (
+        DcrCall::RotateToken(_) => (
             Method::DELETE,
             "/registration-token",
             "/oauth/register/{client_id}/registration-token",
@@ -77,8 +77,8 @@ mod tests {
     use super::*;
     use crate::dcr::ClientRef;
 
-    fn get(id: &str) -> DcrRequest {
-        DcrRequest::Get(ClientRef {
+    fn get(id: &str) -> DcrCall {
+        DcrCall::Get(ClientRef {
             client_id: id.into(),
             registration_access_token: None,
         })
@@ -107,12 +107,12 @@ mod tests {
             client_id: "c".into(),
             registration_access_token: None,
         };
-        let secret = route_for(&base, &DcrRequest::RotateSecret(t.clone())).unwrap();
+        let secret = route_for(&base, &DcrCall::RotateSecret(t.clone())).unwrap();
         assert_eq!(
             (secret.method, secret.url.path()),
             (Method::POST, "/oauth/register/c/secret")
         );
-        let rat = route_for(&base, &DcrRequest::RotateToken(t)).unwrap();
+        let rat = route_for(&base, &DcrCall::RotateToken(t)).unwrap();
         assert_eq!(
             (rat.method, rat.url.path()),
             (Method::DELETE, "/oauth/register/c/registration-token")

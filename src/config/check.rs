@@ -1,0 +1,86 @@
+//! Checks for single settings; each error names its flag.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use url::Url;
+
+use super::{ConfigError, format_duration, parse_duration};
+
+/// Longest timeout, delay or grace period accepted.
+const MAX_DURATION: Duration = Duration::from_secs(600);
+/// Byte limits accepted, for both the request and the response cap.
+const BYTE_LIMITS: RangeInclusive<usize> = 1024..=64 << 20;
+
+pub fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// The upstream base URL: http(s), a host, no credentials, query or fragment
+/// (a URL with credentials would put them in every log line that names it).
+pub fn upstream_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text)
+        .map_err(|e| invalid("--upstream", format!("{text:?} is not a URL: {e}")))?;
+    let reason = if !matches!(url.scheme(), "http" | "https") {
+        "must be an http:// or https:// URL"
+    } else if url.host().is_none() {
+        "must name a host"
+    } else if !url.username().is_empty() || url.password().is_some() {
+        "must not contain credentials"
+    } else if url.query().is_some() || url.fragment().is_some() {
+        "must not have a query or fragment"
+    } else {
+        return Ok(url);
+    };
+    Err(invalid("--upstream", reason))
+}
+
+/// A duration between `min` and ten minutes, or `default` when unset.
+pub fn duration(
+    setting: &'static str,
+    value: Option<String>,
+    default: Duration,
+    min: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let d = parse_duration(&text).map_err(|e| invalid(setting, e))?;
+    if d < min || d > MAX_DURATION {
+        let (min, max) = (format_duration(min), format_duration(MAX_DURATION));
+        return Err(invalid(setting, format!("must be between {min} and {max}")));
+    }
+    Ok(d)
+}
+
+/// A number within `range`, or `default` when unset.
+pub fn count<T>(
+    setting: &'static str,
+    value: Option<T>,
+    default: T,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    match value {
+        None => Ok(default),
+        Some(n) if range.contains(&n) => Ok(n),
+        Some(_) => Err(invalid(
+            setting,
+            format!("must be between {} and {}", range.start(), range.end()),
+        )),
+    }
+}
+
+/// A byte limit between 1 KiB and 64 MiB, or `default` when unset.
+pub fn bytes(
+    setting: &'static str,
+    value: Option<usize>,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    count(setting, value, default, BYTE_LIMITS)
+}

@@ -1,0 +1,165 @@
+//! Scripted faults and request counters, for tests and demos of the gateway's
+//! resilience. Dev upstream only: nothing like this exists in the gateway.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// The routes faults and counters are kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// `POST /oauth/register`.
+    Register,
+    /// `GET /oauth/register/{id}`.
+    Get,
+    /// `PUT /oauth/register/{id}`.
+    Update,
+    /// `DELETE /oauth/register/{id}`.
+    Delete,
+    /// `POST /oauth/register/{id}/secret`.
+    RotateSecret,
+    /// `DELETE /oauth/register/{id}/registration-token`.
+    RotateToken,
+    /// Matches every route (in a fault only).
+    Any,
+}
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer `status` without processing the request, with `Retry-After` when
+    /// given (seconds or an HTTP-date) and `body` (default: a JSON error).
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The `Retry-After` header value.
+        #[serde(default)]
+        retry_after: Option<String>,
+        /// The body.
+        #[serde(default)]
+        body: Option<String>,
+    },
+    /// Wait this long, then process and answer normally.
+    Delay {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Process the request, then close the connection without answering: a lost
+    /// response.
+    DropAfterProcessing,
+    /// Process the request, then answer 200 with a body that is not JSON.
+    GarbageBody,
+    /// Process the request, send half the answer, stall this long, send the rest.
+    StallMidBody {
+        /// Milliseconds.
+        ms: u64,
+    },
+}
+
+/// One scripted fault: on `route`, the next `times` requests (all, when unset)
+/// get `kind`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Fault {
+    /// Where it applies.
+    pub route: Route,
+    /// How many requests it applies to; unset until cleared.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// Counters for assertions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Requests received per route, faulted ones included.
+    pub requests: HashMap<Route, u64>,
+    /// Clients ever registered.
+    pub clients_created: usize,
+    /// Requests being handled now (a dropped connection ends its request).
+    pub in_flight: usize,
+}
+
+/// The fault script and counters.
+#[derive(Debug, Default)]
+pub struct Faults {
+    script: Mutex<Vec<Fault>>,
+    requests: Mutex<HashMap<Route, u64>>,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until dropped.
+pub struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Faults {
+    /// Adds a fault after those already scripted (one for zero requests is a
+    /// no-op).
+    pub fn inject(&self, fault: Fault) {
+        if fault.times != Some(0) {
+            self.script
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(fault);
+        }
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Counts a request on `route` and returns the fault it gets, if any.
+    pub fn on_request(&self, route: Route) -> (InFlight<'_>, Option<FaultKind>) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(route)
+            .or_default() += 1;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.in_flight);
+        let mut script = self.script.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = script
+            .iter()
+            .position(|f| f.route == route || f.route == Route::Any)
+        else {
+            return (guard, None);
+        };
+        let kind = script[i].kind.clone();
+        match &mut script[i].times {
+            Some(1) => {
+                script.remove(i);
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        (guard, Some(kind))
+    }
+
+    /// The counters now.
+    pub fn stats(&self, clients_created: usize) -> Stats {
+        Stats {
+            requests: self
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            clients_created,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The retry layer: per-operation policy ([`policy`]), full-jitter backoff,
+//! `Retry-After`, a retry budget shared by all calls, and the caller's deadline.
+//!
+//! A DeleteClient whose earlier attempt may have been processed with its answer
+//! lost (timeout, broken connection, 502, 504) and whose retry is answered 401
+//! or 404 is reported as deleted: the first attempt deleted the client, and the
+//! retry found it gone.
+
+pub mod policy;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::util::rng::{HasherRng, Rng};
+use tower::{Layer, Service, ServiceExt};
+
+use super::DcrFuture;
+use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation};
+
+/// How long deposits count toward the retry budget.
+const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+
+/// Retry settings; see `dcr-gateway serve --help`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Most attempts per call, the first included.
+    pub max_attempts: u32,
+    /// First backoff; doubled per retry.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` honoured.
+    pub retry_after_max: Duration,
+    /// Share of the request rate retries may add, in percent.
+    pub budget_percent: u32,
+    /// Retries per second allowed whatever the request rate.
+    pub budget_min_per_second: u32,
+}
+
+/// Adds [`Retry`] around a service. Clones share one budget.
+#[derive(Clone)]
+pub struct RetryLayer {
+    config: Arc<RetryConfig>,
+    budget: Arc<TpsBudget>,
+}
+
+impl RetryLayer {
+    /// A layer with its own budget.
+    pub fn new(config: RetryConfig) -> Self {
+        let percent = config.budget_percent as f32 / 100.0;
+        let budget = TpsBudget::new(BUDGET_WINDOW, config.budget_min_per_second, percent);
+        Self {
+            config: Arc::new(config),
+            budget: Arc::new(budget),
+        }
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+
+    fn layer(&self, inner: S) -> Retry<S> {
+        Retry {
+            inner,
+            config: self.config.clone(),
+            budget: self.budget.clone(),
+        }
+    }
+}
+
+/// The retry middleware; see the module documentation.
+#[derive(Clone)]
+pub struct Retry<S> {
+    inner: S,
+    config: Arc<RetryConfig>,
+    budget: Arc<TpsBudget>,
+}
+
+impl<S> Service<DcrRequest> for Retry<S>
+where
+    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = DcrResponse;
+    type Error = DcrError;
+    type Future = DcrFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), DcrError>> {
+        // Each attempt waits for readiness itself.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: DcrRequest) -> DcrFuture {
+        let inner = self.inner.clone();
+        let config = self.config.clone();
+        let budget = self.budget.clone();
+        budget.deposit();
+        Box::pin(async move {
+            let op = req.operation();
+            let mut rng = HasherRng::new();
+            let mut answer_lost = false;
+            let mut attempt = 1;
+            loop {
+                let err = match inner.clone().oneshot(req.clone()).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(err) => err,
+                };
+                if op == Operation::Delete && answer_lost && gone(&err) {
+                    tracing::info!(client_id = ?req.target().map(|t| &t.client_id), "delete retry found the client gone after a lost answer: reporting it deleted");
+                    return Ok(DcrResponse::Deleted);
+                }
+                if !policy::retryable(op, &err) {
+                    return Err(err);
+                }
+                let stop = |reason, retry_after| {
+                    Err(DcrError::RetryStopped {
+                        reason,
+                        attempts: attempt,
+                        last: Box::new(err.clone()),
+                        retry_after,
+                    })
+                };
+                if attempt >= config.max_attempts {
+                    return stop("retries used up", None);
+                }
+                if !budget.withdraw() {
+                    return stop("retry budget exhausted", Some(config.backoff_max));
+                }
+                let wait = policy::wait(&config, attempt, rng.next_f64(), &err);
+                if req.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                    return stop(
+                        "the next retry would pass the caller's deadline",
+                        Some(wait),
+                    );
+                }
+                tracing::debug!(?op, attempt, ?wait, error = %err, "retrying");
+                tokio::time::sleep(wait).await;
+                answer_lost |= lost_answer(&err);
+                attempt += 1;
+            }
+        })
+    }
+}
+
+/// An attempt whose request may have been processed though no answer came back:
+/// a timeout, a broken connection, or a gateway error from a proxy in front of
+/// the server (502, 504). A 429 or 503 means the server turned the request away.
+fn lost_answer(err: &DcrError) -> bool {
+    matches!(err, DcrError::Timeout(_) | DcrError::Transport(_))
+        || matches!(err, DcrError::Upstream(f) if matches!(f.status, 502 | 504))
+}
+
+/// A 401 or 404: what a delete retry meets when the first attempt succeeded.
+fn gone(err: &DcrError) -> bool {
+    err.is_token_rejected() || matches!(err, DcrError::Upstream(f) if f.status == 404)
+}
