@@ -274,3 +274,80 @@ async fn validation_messages_are_sharkauths() {
     assert!(text.contains("failed to store client registration"));
     assert_eq!(dev.clients_created(), 0);
 }
+
+#[tokio::test]
+async fn admin_api_scripts_faults_and_counts_requests() {
+    let dev = support::dev_upstream().await;
+    let base = dev.base_url();
+    let fault = r#"{"route":"register","times":1,"kind":"status","status":503,"retry_after":"2"}"#;
+    let (status, _, _) = send(
+        Method::POST,
+        format!("{base}/_dev/faults"),
+        None,
+        Some(fault),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, text) = send(
+        Method::POST,
+        format!("{base}/_dev/faults"),
+        None,
+        Some(r#"{"route":"nowhere"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+
+    let body = r#"{"client_name":"x","grant_types":["client_credentials"]}"#;
+    let (status, headers, _) = send(
+        Method::POST,
+        format!("{base}/oauth/register"),
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (status, headers["retry-after"].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, "2")
+    );
+    let (status, _, _) = send(
+        Method::POST,
+        format!("{base}/oauth/register"),
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "the fault applied once");
+
+    let (status, _, text) = send(Method::GET, format!("{base}/_dev/stats"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stats["requests"]["register"], 2);
+    assert_eq!(stats["clients_created"], 1);
+
+    let every = r#"{"route":"any","kind":"status","status":500}"#;
+    send(
+        Method::POST,
+        format!("{base}/_dev/faults"),
+        None,
+        Some(every),
+    )
+    .await;
+    let (status, _, _) = send(
+        Method::POST,
+        format!("{base}/oauth/register"),
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, _, _) = send(Method::DELETE, format!("{base}/_dev/faults"), None, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = send(
+        Method::POST,
+        format!("{base}/oauth/register"),
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}

@@ -556,3 +556,53 @@ async fn a_cancelled_rotation_still_stores_the_new_token() {
         .expect("the new token was stored");
     assert_eq!(requests(&dev, Route::RotateToken), 2);
 }
+
+#[tokio::test]
+async fn garbage_body_is_internal_and_not_retried() {
+    let dev = dev_upstream().await;
+    let (_gw, mut client) = gateway(&dev, fast()).await;
+    let id = register(&mut client, "garbled").await.client_id;
+    dev.inject(fault(Route::Get, Some(1), FaultKind::GarbageBody));
+    let err = client.get_client(get_req(&id, None)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal);
+    assert!(err.message().contains("not JSON"), "{}", err.message());
+    assert_eq!(requests(&dev, Route::Get), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_past_the_attempt_timeout_is_retried() {
+    let dev = dev_upstream().await;
+    let raw = RawConfig {
+        upstream_timeout: Some("300ms".into()),
+        ..fast()
+    };
+    let (_gw, mut client) = gateway(&dev, raw).await;
+    let id = register(&mut client, "stalled").await.client_id;
+    dev.inject(fault(
+        Route::Get,
+        Some(1),
+        FaultKind::StallMidBody { ms: 3000 },
+    ));
+    client
+        .get_client(get_req(&id, None))
+        .await
+        .expect("the second attempt succeeds");
+    assert_eq!(requests(&dev, Route::Get), 2);
+}
+
+#[tokio::test]
+async fn http2_to_the_upstream_when_configured() {
+    let dev = dev_upstream().await;
+    let raw = RawConfig {
+        upstream_http2: Some(true),
+        ..fast()
+    };
+    let (_gw, mut client) = gateway(&dev, raw).await;
+    // Prior-knowledge HTTP/2 only works if both ends speak it.
+    let created = register(&mut client, "h2").await;
+    client
+        .get_client(get_req(&created.client_id, None))
+        .await
+        .expect("get over HTTP/2");
+    assert_eq!(dev.stats().http2_requests, 2, "both calls went over HTTP/2");
+}

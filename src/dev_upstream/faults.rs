@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,8 @@ pub struct Stats {
     pub clients_created: usize,
     /// Requests being handled now (a dropped connection ends its request).
     pub in_flight: usize,
+    /// Requests that arrived over HTTP/2.
+    pub http2_requests: u64,
 }
 
 /// The fault script and counters.
@@ -91,6 +93,7 @@ pub struct Faults {
     script: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<Route, u64>>,
     in_flight: AtomicUsize,
+    http2_requests: AtomicU64,
 }
 
 /// Counts a request as in flight until dropped.
@@ -150,6 +153,11 @@ impl Faults {
         (guard, Some(kind))
     }
 
+    /// Counts a request that arrived over HTTP/2.
+    pub fn count_http2(&self) {
+        self.http2_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters now.
     pub fn stats(&self, clients_created: usize) -> Stats {
         Stats {
@@ -160,6 +168,7 @@ impl Faults {
                 .clone(),
             clients_created,
             in_flight: self.in_flight.load(Ordering::Acquire),
+            http2_requests: self.http2_requests.load(Ordering::Relaxed),
         }
     }
 }

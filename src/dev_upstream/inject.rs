@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State as AxumState};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use tokio::sync::Notify;
@@ -35,6 +35,9 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
         }
         (&Method::GET, STATS_PATH) => return wire::go_json(StatusCode::OK, &state.stats()),
         _ => {}
+    }
+    if req.version() == Version::HTTP_2 {
+        state.faults.count_http2();
     }
     let Some(route) = routes::classify(req.method(), req.uri().path()) else {
         return routes::handle(&state, req).await;

@@ -1,12 +1,14 @@
-//! The accept loop: HTTP/1.1 per connection, with a handle that lets a fault
-//! close the connection without an answer.
+//! The accept loop: HTTP/1.1 or cleartext HTTP/2 (prior knowledge) per
+//! connection, with a handle that lets a fault close the connection without an
+//! answer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
@@ -43,7 +45,8 @@ pub async fn accept_loop(
                     router.clone().oneshot(req)
                 });
                 conns.spawn(async move {
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
                     tokio::select! {
                         _ = conn => {}
                         () = kill.notified() => {}
