@@ -8,6 +8,8 @@
 mod check;
 mod duration;
 mod raw;
+mod secret;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,10 +19,16 @@ use url::Url;
 
 use check::{bytes, count, duration, invalid, upstream_url};
 pub use duration::{format_duration, parse_duration};
-pub use raw::RawConfig;
+pub use raw::{RawConfig, RawStoreConfig};
+pub use secret::Secret;
+pub use store::{DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config};
 
+use std::sync::Arc;
+
+use crate::api::Callers;
 use crate::middleware::retry::RetryConfig;
 use crate::middleware::shed::ShedConfig;
+use crate::store::StoreConfig;
 use crate::upstream::UpstreamConfig;
 
 /// Default gRPC listen address: loopback, as a sidecar is called from its pod.
@@ -81,7 +89,7 @@ pub enum UpstreamChoice {
 }
 
 /// The validated configuration of `serve`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
@@ -101,8 +109,10 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Time in-flight calls get to finish once draining starts.
     pub shutdown_grace: Duration,
-    /// Capacity of the in-memory token store.
-    pub token_store_max_entries: usize,
+    /// Where registration access tokens are kept.
+    pub store: StoreConfig,
+    /// Caller authentication; `None` runs every call in one namespace.
+    pub callers: Option<Arc<Callers>>,
 }
 
 /// A configuration problem: one line, naming the setting.
@@ -172,6 +182,7 @@ impl RawConfig {
             (None, true) => UpstreamChoice::Dev,
             (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
         };
+        let dev = upstream == UpstreamChoice::Dev;
         let backoff_base = duration(
             "--retry-backoff-base",
             self.retry_backoff_base,
@@ -289,14 +300,37 @@ impl RawConfig {
                 DEFAULT_SHUTDOWN_GRACE,
                 MIN_DURATION,
             )?,
-            token_store_max_entries: count(
-                "--token-store-max-entries",
-                self.token_store_max_entries,
-                DEFAULT_TOKEN_STORE_MAX_ENTRIES,
-                1..=100_000_000,
-            )?,
+            store: store_config(self.token_store, dev)?,
+            callers: callers(self.callers_file, self.callers)?,
         })
     }
+}
+
+/// The caller list, from a file or inline; `None` when neither is set.
+fn callers(
+    file: Option<String>,
+    inline: Option<Secret>,
+) -> Result<Option<Arc<Callers>>, ConfigError> {
+    let text = match (file, inline) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "--callers-file",
+                "give --callers-file or --callers, not both",
+            ));
+        }
+        (Some(path), None) => secret_file("--callers-file", &path)?,
+        (None, Some(Secret(text))) => text,
+        (None, None) => return Ok(None),
+    };
+    let callers = Callers::parse(&text).map_err(|e| invalid("--callers", e))?;
+    Ok(Some(Arc::new(callers)))
+}
+
+/// Reads a file of secret material; the error names the file, never its content.
+fn secret_file(setting: &'static str, path: &str) -> Result<secrecy::SecretString, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(secrecy::SecretString::from)
+        .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
 }
 
 #[cfg(test)]

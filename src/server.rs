@@ -21,7 +21,7 @@ use crate::middleware::retry::{RetryConfig, RetryLayer};
 use crate::middleware::shed::{ShedConfig, ShedLayer};
 use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
-use crate::store::{MemoryStore, TokenStore};
+use crate::store::{StoreError, TokenStore};
 use crate::upstream::HttpUpstream;
 
 /// Why the gateway could not start or stopped with an error.
@@ -38,6 +38,9 @@ pub enum ServeError {
     /// The built-in dev upstream could not start.
     #[error("--dev-upstream: cannot start: {0}")]
     DevUpstream(std::io::Error),
+    /// The token store could not be opened or read.
+    #[error("token store: {0}")]
+    Store(#[from] StoreError),
     /// The HTTP client could not be built.
     #[error("upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -54,6 +57,7 @@ pub enum ServeError {
 pub fn build_stack(
     upstream: HttpUpstream,
     store: Arc<dyn TokenStore>,
+    upstream_id: &str,
     retry: RetryConfig,
     shed: ShedConfig,
 ) -> GatewayService {
@@ -61,7 +65,7 @@ pub fn build_stack(
         .layer(ClientLockLayer::new())
         .layer(RetryLayer::new(retry))
         .layer(MaskedUpdateLayer)
-        .layer(TokensLayer::new(store))
+        .layer(TokensLayer::new(store, upstream_id))
         .layer(ShedLayer::new(shed))
         .service(upstream);
     BoxCloneSyncService::new(stack)
@@ -106,8 +110,15 @@ impl Gateway {
             }
         };
         let upstream = HttpUpstream::new(base_url, config.http.clone())?;
-        let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new(config.token_store_max_entries));
-        let stack = build_stack(upstream, store, config.retry.clone(), config.shed.clone());
+        let store = crate::store::open(&config.store).await?;
+        let upstream_id = upstream.base_url().as_str().to_owned();
+        let stack = build_stack(
+            upstream,
+            store,
+            &upstream_id,
+            config.retry.clone(),
+            config.shed.clone(),
+        );
         Ok(Self {
             listener,
             config,
@@ -137,6 +148,7 @@ impl Gateway {
         let dcr = DynamicClientRegistrationServer::new(DcrService::new(
             self.stack,
             self.config.default_deadline,
+            self.config.callers.clone(),
         ))
         .max_decoding_message_size(self.config.max_request_bytes);
 

@@ -4,6 +4,7 @@
 //! nothing malformed reaches the middleware; errors leave as `tonic::Status`
 //! with rich details.
 
+mod callers;
 mod convert;
 mod deadline;
 mod redact;
@@ -11,6 +12,7 @@ mod service;
 mod status;
 mod structs;
 
+pub use callers::{Callers, constant_time_eq};
 pub use convert::{client_from_proto, client_to_proto, metadata_from_proto, metadata_to_proto};
 pub use deadline::{DEADLINE_MARGIN, parse_grpc_timeout};
 pub use service::{DcrService, GatewayService};

@@ -1,5 +1,6 @@
 //! The tonic service: validate, convert, call the domain stack, convert back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataMap;
@@ -7,10 +8,11 @@ use tonic::{Request, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
 use super::status::to_status;
-use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
+use crate::dcr::{DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
 
@@ -23,15 +25,22 @@ pub type GatewayService = BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>
 pub struct DcrService {
     stack: GatewayService,
     default_deadline: Duration,
+    callers: Option<Arc<Callers>>,
 }
 
 impl DcrService {
     /// Serves RPCs through `stack`; calls without `grpc-timeout` get
-    /// `default_deadline`.
-    pub fn new(stack: GatewayService, default_deadline: Duration) -> Self {
+    /// `default_deadline`; with `callers`, every call must authenticate and runs
+    /// in its caller's namespace.
+    pub fn new(
+        stack: GatewayService,
+        default_deadline: Duration,
+        callers: Option<Arc<Callers>>,
+    ) -> Self {
         Self {
             stack,
             default_deadline,
+            callers,
         }
     }
 
@@ -45,15 +54,24 @@ impl DcrService {
     ) -> Result<DcrResponse, Status> {
         let start = Instant::now();
         let deadline = deadline(metadata, self.default_deadline, start);
-        let (client_id, result) = match call {
-            Ok(call) => {
+        let namespace = match &self.callers {
+            Some(callers) => callers.authenticate(metadata),
+            None => Ok(DEFAULT_NAMESPACE.to_owned()),
+        };
+        let (client_id, result) = match (namespace, call) {
+            (Ok(namespace), Ok(call)) => {
                 let client_id = call
                     .target()
                     .map(|t| t.client_id.clone())
                     .unwrap_or_default();
-                (client_id, self.dispatch(call, deadline).await)
+                let req = DcrRequest {
+                    call,
+                    deadline: Some(deadline),
+                    namespace,
+                };
+                (client_id, self.dispatch(req).await)
             }
-            Err(e) => (String::new(), Err(e)),
+            (Err(e), _) | (_, Err(e)) => (String::new(), Err(e)),
         };
         let result = result.map_err(|e| to_status(&e, op));
         let code = match &result {
@@ -64,15 +82,18 @@ impl DcrService {
         result
     }
 
-    /// Sends `call` down the stack. A registration-token rotation runs in its own
-    /// task with no deadline inside the stack: once sent, its answer must be
-    /// awaited and the new token stored even if the caller gives up, or the
-    /// client could never be managed again. The caller still gets its answer by
-    /// its deadline.
-    async fn dispatch(&self, call: DcrCall, deadline: Instant) -> Result<DcrResponse, DcrError> {
-        let stack = self.stack.clone();
-        if call.operation() == Operation::RotateToken {
-            let task = tokio::spawn(stack.oneshot(DcrRequest::new(call)));
+    /// Sends `req` down the stack, bounded by its deadline. A registration-token
+    /// rotation runs in its own task with no deadline inside the stack: once
+    /// sent, its answer must be awaited and the new token stored even if the
+    /// caller gives up, or the client could never be managed again. The caller
+    /// still gets its answer by its deadline.
+    async fn dispatch(&self, mut req: DcrRequest) -> Result<DcrResponse, DcrError> {
+        let Some(deadline) = req.deadline else {
+            return self.stack.clone().oneshot(req).await;
+        };
+        if req.operation() == Operation::RotateToken {
+            req.deadline = None;
+            let task = tokio::spawn(self.stack.clone().oneshot(req));
             return match tokio::time::timeout_at(deadline.into(), task).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(join)) => Err(DcrError::Transport(format!(
@@ -81,11 +102,7 @@ impl DcrService {
                 Err(_) => Err(DcrError::DeadlineExceeded),
             };
         }
-        let req = DcrRequest {
-            call,
-            deadline: Some(deadline),
-        };
-        tokio::time::timeout_at(deadline.into(), stack.oneshot(req))
+        tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
             .await
             .unwrap_or(Err(DcrError::DeadlineExceeded))
     }

@@ -92,6 +92,7 @@ fn classify(
         DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE"),
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
         DcrError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        DcrError::CallerUnauthenticated(_) => (Code::Unauthenticated, "CALLER_UNAUTHENTICATED"),
         DcrError::Overloaded(_) => {
             details.set_retry_info(Some(OVERLOAD_RETRY_AFTER));
             (Code::ResourceExhausted, "OVERLOADED")

@@ -5,6 +5,8 @@
 use clap::Args;
 use serde::Deserialize;
 
+use super::Secret;
+
 /// Every `serve` setting, unset when not given. Doc comments are the `--help`
 /// text; defaults live in `config.rs` and are shown here for the reader.
 #[derive(Args, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -84,47 +86,115 @@ pub struct RawConfig {
     /// Time in-flight calls get to finish once draining starts [default: 25s].
     #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
-    /// Most registration access tokens kept in memory [default: 100000].
-    #[arg(long, env = "DCR_GATEWAY_TOKEN_STORE_MAX_ENTRIES", value_name = "N")]
-    pub token_store_max_entries: Option<usize>,
+    /// File of caller tokens, one `NAME=TOKEN` per line; when set, callers must send
+    /// `authorization: Bearer TOKEN` and stored tokens are kept per caller.
+    #[arg(long, env = "DCR_GATEWAY_CALLERS_FILE", value_name = "FILE")]
+    pub callers_file: Option<String>,
+    /// Caller tokens inline (`NAME=TOKEN`, comma- or newline-separated); prefer the
+    /// environment variable, as flags show in `ps`.
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_CALLERS",
+        value_name = "LIST",
+        hide_env_values = true
+    )]
+    pub callers: Option<Secret>,
+    /// Where registration access tokens are kept (the `[token_store]` table in the file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub token_store: RawStoreConfig,
 }
 
-/// Takes each unset field of `$high` from `$low`.
+/// Token store settings: flags `--token-store*`, or the `[token_store]` table of
+/// the config file.
+#[derive(Args, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawStoreConfig {
+    /// Token store backend: memory, file or redis [default: file; memory with --dev-upstream].
+    #[arg(
+        long = "token-store",
+        env = "DCR_GATEWAY_TOKEN_STORE",
+        value_name = "BACKEND"
+    )]
+    pub backend: Option<String>,
+    /// Database file of the file backend [default: dcr-gateway-tokens.redb].
+    #[arg(
+        long = "token-store-path",
+        env = "DCR_GATEWAY_TOKEN_STORE_PATH",
+        value_name = "FILE"
+    )]
+    pub path: Option<String>,
+    /// URL of the redis backend, redis:// or rediss:// (may carry a password).
+    #[arg(
+        long = "token-store-redis-url",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<Secret>,
+    /// Prefix of every key of the redis backend [default: dcr-gateway:].
+    #[arg(
+        long = "token-store-redis-prefix",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: Option<String>,
+    /// Keyring file for encryption at rest: one `ID=BASE64` 32-byte key per line; the first seals new values.
+    #[arg(
+        long = "token-store-keys-file",
+        env = "DCR_GATEWAY_TOKEN_STORE_KEYS_FILE",
+        value_name = "FILE"
+    )]
+    pub keys_file: Option<String>,
+    /// The keyring inline (`ID=BASE64`, comma-separated); prefer the environment variable.
+    #[arg(
+        long = "token-store-keys",
+        env = "DCR_GATEWAY_TOKEN_STORE_KEYS",
+        value_name = "KEYS",
+        hide_env_values = true
+    )]
+    pub keys: Option<Secret>,
+    /// Refuse to start a file or redis store without a keyring [default: false].
+    #[arg(long = "require-store-encryption", env = "DCR_GATEWAY_REQUIRE_STORE_ENCRYPTION", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub require_encryption: Option<bool>,
+    /// Most tokens kept by the memory backend [default: 100000].
+    #[arg(
+        long = "token-store-max-entries",
+        env = "DCR_GATEWAY_TOKEN_STORE_MAX_ENTRIES",
+        value_name = "N"
+    )]
+    pub max_entries: Option<usize>,
+}
+
+/// Builds `$ty` taking each listed field from `$high`, or from `$low` when
+/// unset; fields after `;` are given as is.
 macro_rules! overlay {
-    ($high:expr, $low:expr, $($field:ident),+ $(,)?) => {
-        RawConfig { $($field: $high.$field.or($low.$field)),+ }
+    ($ty:ident, $high:expr, $low:expr, $($field:ident),+ ; $($other:ident: $value:expr),* $(,)?) => {
+        $ty { $($field: $high.$field.or($low.$field),)+ $($other: $value),* }
     };
 }
 
 impl RawConfig {
     /// `self` with every unset setting taken from `lower`.
     pub fn over(self, lower: RawConfig) -> RawConfig {
+        let token_store = self.token_store.over(lower.token_store);
         overlay!(
-            self,
-            lower,
-            listen,
-            upstream,
-            dev_upstream,
-            upstream_timeout,
-            connect_timeout,
-            upstream_http2,
-            upstream_pool_max_idle,
-            upstream_pool_idle_timeout,
-            max_response_bytes,
-            max_request_bytes,
-            default_deadline,
-            max_attempts,
-            retry_backoff_base,
-            retry_backoff_max,
-            retry_after_max,
-            retry_budget_percent,
-            retry_budget_min_per_second,
-            max_in_flight,
-            max_queue,
-            queue_timeout,
-            shutdown_delay,
-            shutdown_grace,
-            token_store_max_entries,
+            RawConfig, self, lower, listen, upstream, dev_upstream, upstream_timeout, connect_timeout,
+            upstream_http2, upstream_pool_max_idle, upstream_pool_idle_timeout, max_response_bytes,
+            max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
+            retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
+            queue_timeout, shutdown_delay, shutdown_grace, callers_file, callers;
+            token_store: token_store
+        )
+    }
+}
+
+impl RawStoreConfig {
+    /// `self` with every unset setting taken from `lower`.
+    pub fn over(self, lower: RawStoreConfig) -> RawStoreConfig {
+        overlay!(
+            RawStoreConfig, self, lower, backend, path, redis_url, redis_prefix, keys_file, keys,
+            require_encryption, max_entries;
         )
     }
 }

@@ -91,10 +91,50 @@ fn each_problem_names_its_setting() {
         ),
         (
             RawConfig {
-                token_store_max_entries: Some(0),
+                token_store: RawStoreConfig {
+                    max_entries: Some(0),
+                    ..Default::default()
+                },
                 ..raw()
             },
             "--token-store-max-entries",
+        ),
+        (
+            RawConfig {
+                token_store: RawStoreConfig {
+                    backend: Some("disk".into()),
+                    ..Default::default()
+                },
+                ..raw()
+            },
+            "--token-store",
+        ),
+        (
+            RawConfig {
+                token_store: RawStoreConfig {
+                    backend: Some("redis".into()),
+                    ..Default::default()
+                },
+                ..raw()
+            },
+            "--token-store-redis-url",
+        ),
+        (
+            RawConfig {
+                token_store: RawStoreConfig {
+                    keys: Some("k1=short".parse().unwrap()),
+                    ..Default::default()
+                },
+                ..raw()
+            },
+            "--token-store-keys",
+        ),
+        (
+            RawConfig {
+                callers: Some("a=b".parse().unwrap()),
+                ..raw()
+            },
+            "--callers",
         ),
     ];
     for (raw, setting) in cases {

@@ -77,6 +77,9 @@ pub enum DcrError {
     /// The token store failed.
     #[error("token store: {0}")]
     Store(String),
+    /// Caller authentication is on and the call did not authenticate.
+    #[error("caller not authenticated: {0}")]
+    CallerUnauthenticated(&'static str),
     /// The caller's deadline passed before the call completed.
     #[error("the caller's deadline passed before the call completed")]
     DeadlineExceeded,

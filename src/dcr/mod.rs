@@ -13,4 +13,4 @@ mod request;
 
 pub use error::{DcrError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
-pub use request::{ClientRef, DcrCall, DcrRequest, DcrResponse, Operation};
+pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse, Operation};

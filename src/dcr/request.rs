@@ -26,7 +26,13 @@ pub struct DcrRequest {
     /// `None` means unbounded. Retries never wait past it, and no attempt runs
     /// past it.
     pub deadline: Option<Instant>,
+    /// The caller namespace stored tokens are kept under: the authenticated
+    /// caller's name, or [`DEFAULT_NAMESPACE`] when callers do not authenticate.
+    pub namespace: String,
 }
+
+/// The namespace of every call when caller authentication is off.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// One registration operation, as the caller asked for it.
 #[derive(Clone, Debug)]
@@ -89,19 +95,22 @@ impl Operation {
 }
 
 impl DcrRequest {
-    /// A request with no deadline.
+    /// A request with no deadline, in the default namespace.
     pub fn new(call: DcrCall) -> Self {
         Self {
             call,
             deadline: None,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
         }
     }
 
-    /// The same deadline around another call (for layers that fan out).
+    /// The same deadline and namespace around another call (for layers that
+    /// fan out).
     pub fn with_call(&self, call: DcrCall) -> Self {
         Self {
             call,
             deadline: self.deadline,
+            namespace: self.namespace.clone(),
         }
     }
 

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 
 use super::faults::Route;
-use super::state::{State, hash, same_hash};
+use super::state::{State, hash};
 use super::{handlers, token, wire};
+use crate::api::constant_time_eq;
 
 /// SharkAuth's body cap; a larger body reads as "invalid JSON body".
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -114,7 +115,7 @@ fn with_rat(
     let Some(stored) = stored else {
         return wire::invalid_token("client not found");
     };
-    if !same_hash(&hash(token), &stored) {
+    if !constant_time_eq(hash(token).as_bytes(), stored.as_bytes()) {
         return wire::invalid_token("invalid registration access token");
     }
     handler()

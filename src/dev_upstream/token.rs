@@ -9,8 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
-use super::state::{State, hash, same_hash};
+use super::state::{State, hash};
 use super::wire;
+use crate::api::constant_time_eq;
 
 /// Client credentials from `Authorization: Basic` or, failing that, the form.
 fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String, String)> {
@@ -64,11 +65,10 @@ pub fn issue(state: &State, headers: &HeaderMap, body: Option<Bytes>) -> Respons
     let presented = hash(&secret);
     let now = state.now();
     let ok = state.tables().agents.get(&id).is_some_and(|agent| {
-        let current = same_hash(&presented, &agent.secret_hash);
-        let rotated = agent
-            .old_secret
-            .as_ref()
-            .is_some_and(|(old, until)| now < *until && same_hash(&presented, old));
+        let current = constant_time_eq(presented.as_bytes(), agent.secret_hash.as_bytes());
+        let rotated = agent.old_secret.as_ref().is_some_and(|(old, until)| {
+            now < *until && constant_time_eq(presented.as_bytes(), old.as_bytes())
+        });
         agent.active && (current || rotated)
     });
     if !ok {

@@ -4,31 +4,42 @@
 //! Rules (see the operation table in DESIGN.md):
 //! - a RAT the caller passes is always used as given;
 //! - any answer carrying a non-empty RAT stores it (register, RAT rotation, and
-//!   servers that rotate on read or update); an empty one never overwrites;
+//!   servers that rotate on read or update), durably before the answer goes
+//!   back; an empty one never overwrites;
 //! - a successful delete forgets the token;
 //! - a rejected RAT (401 / `invalid_token`) is forgotten only if the store still
-//!   holds that same token, so a stale caller cannot erase a newer one.
+//!   holds that same token, at the generation this call read, so a stale call
+//!   cannot erase a newer token.
+//!
+//! Entries are keyed by upstream, caller namespace and client id. Store failures
+//! never fail a call whose answer carries a token (the caller has it in hand);
+//! they are logged.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tower::{Layer, Service};
 
 use super::DcrFuture;
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
-use crate::store::{StoredToken, TokenKey, TokenStore};
+use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
 
 /// Adds [`Tokens`] around a service.
 #[derive(Clone)]
 pub struct TokensLayer {
     store: Arc<dyn TokenStore>,
+    upstream: Arc<str>,
 }
 
 impl TokensLayer {
-    /// A layer backed by `store`.
-    pub fn new(store: Arc<dyn TokenStore>) -> Self {
-        Self { store }
+    /// A layer backed by `store`, for the server identified by `upstream` (its
+    /// base URL).
+    pub fn new(store: Arc<dyn TokenStore>, upstream: &str) -> Self {
+        Self {
+            store,
+            upstream: upstream.trim_end_matches('/').into(),
+        }
     }
 }
 
@@ -39,6 +50,7 @@ impl<S> Layer<S> for TokensLayer {
         Tokens {
             inner,
             store: self.store.clone(),
+            upstream: self.upstream.clone(),
         }
     }
 }
@@ -48,6 +60,7 @@ impl<S> Layer<S> for TokensLayer {
 pub struct Tokens<S> {
     inner: S,
     store: Arc<dyn TokenStore>,
+    upstream: Arc<str>,
 }
 
 impl<S> Service<DcrRequest> for Tokens<S>
@@ -68,63 +81,88 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = self.store.clone();
+        let upstream = self.upstream.clone();
         Box::pin(async move {
-            let key = req.target().map(|t| TokenKey {
-                client_id: t.client_id.clone(),
-            });
+            let namespace = req.namespace.clone();
+            let key_for = |client_id: &str| TokenKey {
+                upstream: upstream.to_string(),
+                namespace: namespace.clone(),
+                client_id: client_id.to_owned(),
+            };
+            let key = req.target().map(|t| key_for(&t.client_id));
+            let mut seen: Option<StoredToken> = None;
             let mut used: Option<SecretString> = None;
-            if let (Some(target), Some(key)) = (req.target_mut(), &key) {
+            if let (Some(key), Some(target)) = (&key, req.call.target_mut()) {
+                seen = store
+                    .get(key)
+                    .await
+                    .map_err(|e| DcrError::Store(e.to_string()))?;
                 if target.registration_access_token.is_none() {
-                    let stored = store
-                        .get(key)
-                        .await
-                        .map_err(|e| DcrError::Store(e.to_string()))?;
-                    let stored = stored.ok_or_else(|| DcrError::MissingToken {
+                    let stored = seen.as_ref().ok_or_else(|| DcrError::MissingToken {
                         client_id: key.client_id.clone(),
                     })?;
-                    target.registration_access_token = Some(stored.token);
+                    target.registration_access_token = Some(stored.token.clone());
                 }
                 used = target.registration_access_token.clone();
             }
             let result = inner.call(req).await;
-            learn(store.as_ref(), key, used, &result).await;
+            let key = match (key, &result) {
+                (Some(k), _) => Some(k),
+                (None, Ok(DcrResponse::Client(c))) => Some(key_for(&c.client_id)),
+                (None, _) => None,
+            };
+            if let Some(key) = key {
+                learn(store.as_ref(), &key, seen, used, &result).await;
+            }
             result
         })
     }
 }
 
-/// Updates the store from one outcome. Store failures are logged, never turned
-/// into call failures: the caller already holds whatever token the answer carries.
+/// Updates the store from one outcome. `seen` is the entry read before the
+/// call, `used` the token the call carried.
 async fn learn(
     store: &dyn TokenStore,
-    key: Option<TokenKey>,
+    key: &TokenKey,
+    seen: Option<StoredToken>,
     used: Option<SecretString>,
     result: &Result<DcrResponse, DcrError>,
 ) {
-    let outcome = match (result, key) {
-        (Ok(DcrResponse::Client(client)), key) => {
-            let Some(token) = client.registration_access_token.clone() else {
+    let outcome = match result {
+        Ok(DcrResponse::Client(client)) => {
+            let Some(token) = &client.registration_access_token else {
                 return;
             };
             // A management answer is filed under the id the caller asked about, so
             // a server cannot plant a token under another client's id.
-            let key = key.unwrap_or_else(|| TokenKey {
-                client_id: client.client_id.clone(),
-            });
-            let value = StoredToken {
-                token,
-                registration_client_uri: client.registration_client_uri.clone(),
-            };
-            store.put(&key, value).await
+            let expected = seen.as_ref().map(|s| s.generation);
+            match store
+                .compare_and_set(key, expected, token, &client.registration_client_uri)
+                .await
+            {
+                Ok(Cas::Stored(_)) => Ok(()),
+                Ok(Cas::Conflict) => {
+                    tracing::warn!(
+                        client_id = %key.client_id,
+                        "token store entry changed during the call (another replica?); kept the newer entry, \
+                         the caller has this call's token in its reply"
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
         }
-        (Ok(DcrResponse::Deleted), Some(key)) => store.remove(&key).await,
-        (Err(e), Some(key)) if e.is_token_rejected() => match used {
-            Some(token) => store.remove_if(&key, &token).await.map(drop),
-            None => return,
+        Ok(DcrResponse::Deleted) => store.delete(key).await.map(drop),
+        Err(e) if e.is_token_rejected() => match (seen, used) {
+            (Some(seen), Some(used)) if seen.token.expose_secret() == used.expose_secret() => store
+                .compare_and_delete(key, seen.generation)
+                .await
+                .map(drop),
+            _ => return,
         },
-        _ => return,
+        Err(_) => return,
     };
     if let Err(e) = outcome {
-        tracing::error!(error = %e, "token store update failed; the caller still has the token in its reply");
+        tracing::error!(client_id = %key.client_id, error = %e, "token store update failed; the caller still has any token in its reply");
     }
 }

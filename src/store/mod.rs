@@ -1,30 +1,63 @@
 //! Where registration access tokens (RATs) are kept, behind one trait.
 //!
 //! A RAT is the only key to manage a registered client: losing it strands the
-//! client. The tokens layer (`middleware::tokens`) reads and writes this store;
-//! backends differ only in durability and sharing.
+//! client. The tokens layer (`middleware::tokens`) reads and writes this store.
+//! Backends: [`MemoryStore`] (bounded, gone with the process), [`FileStore`]
+//! (redb, every write fsynced before it returns), [`RedisStore`] (shared by
+//! replicas, compare-and-set in Lua on the server). File and Redis values are
+//! sealed by a [`Keyring`] when one is configured.
+//!
+//! Every write is a compare-and-set on a per-entry generation, and every
+//! conditional delete names the generation it saw, so a stale writer can never
+//! overwrite a newer token or delete one it did not see.
 
+mod cipher;
+mod file;
 mod memory;
+mod open;
+mod record;
+mod redis;
 
+pub use cipher::{KeyError, Keyring};
+pub use file::FileStore;
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
+pub use open::{Backend, StoreConfig, open};
+pub use redis::RedisStore;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-/// Identifies one stored token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Identifies one stored token: which server, which caller, which client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenKey {
+    /// The upstream's base URL, so two servers' client ids never collide.
+    pub upstream: String,
+    /// The caller namespace (`default` unless callers authenticate).
+    pub namespace: String,
     /// The client identifier the token manages.
     pub client_id: String,
 }
 
-/// A stored registration access token and where it applies.
+/// A stored registration access token and what is known about it.
 #[derive(Clone, Debug)]
 pub struct StoredToken {
     /// The token itself.
     pub token: SecretString,
     /// The client's configuration endpoint, as the server returned it.
     pub registration_client_uri: String,
+    /// When the gateway learned it, in Unix seconds.
+    pub learned_at: u64,
+    /// Bumped by every write; the basis of compare-and-set.
+    pub generation: u64,
+}
+
+/// The outcome of a compare-and-set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cas {
+    /// Written; the entry's new generation.
+    Stored(u64),
+    /// The entry changed since the caller read it; nothing was written.
+    Conflict,
 }
 
 /// A token store failed; the message names no token.
@@ -33,6 +66,12 @@ pub enum StoreError {
     /// The store is at its configured capacity.
     #[error("the token store is full ({0} entries)")]
     Full(usize),
+    /// The backend failed (I/O, database, network).
+    #[error("token store backend: {0}")]
+    Backend(String),
+    /// A value could not be decrypted or decoded.
+    #[error("token store entry unreadable: {0}")]
+    Unreadable(String),
 }
 
 /// A store of registration access tokens.
@@ -40,11 +79,33 @@ pub enum StoreError {
 pub trait TokenStore: Send + Sync + 'static {
     /// The token held for `key`, if any.
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError>;
-    /// Stores `value` for `key`, replacing any older token.
-    async fn put(&self, key: &TokenKey, value: StoredToken) -> Result<(), StoreError>;
-    /// Removes the token for `key` only if it is still `token`, so a stale caller
-    /// cannot remove a newer token it never saw. Returns whether it removed one.
-    async fn remove_if(&self, key: &TokenKey, token: &SecretString) -> Result<bool, StoreError>;
-    /// Removes the token for `key`, whatever it is.
-    async fn remove(&self, key: &TokenKey) -> Result<(), StoreError>;
+
+    /// Stores `token` for `key` if the entry's generation is still `expected`
+    /// (`None`: the entry must not exist). Durable before it returns, for the
+    /// durable backends.
+    async fn compare_and_set(
+        &self,
+        key: &TokenKey,
+        expected: Option<u64>,
+        token: &SecretString,
+        registration_client_uri: &str,
+    ) -> Result<Cas, StoreError>;
+
+    /// Removes the entry only if its generation is still `expected`. Returns
+    /// whether it removed one.
+    async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError>;
+
+    /// Removes the entry, whatever it holds. Returns whether there was one.
+    async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError>;
+
+    /// Up to `limit` entries (all when `None`), for operator commands and the
+    /// startup key check. Order is unspecified.
+    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

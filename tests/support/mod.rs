@@ -33,8 +33,12 @@ impl TestGateway {
         Self::start_with(upstream, RawConfig::default()).await
     }
 
-    /// Starts a gateway in front of `upstream`, with `raw` settings over the defaults.
-    pub async fn start_with(upstream: &str, raw: RawConfig) -> Self {
+    /// Starts a gateway in front of `upstream`, with `raw` settings over the
+    /// defaults (and the memory token store unless `raw` names another).
+    pub async fn start_with(upstream: &str, mut raw: RawConfig) -> Self {
+        raw.token_store
+            .backend
+            .get_or_insert_with(|| "memory".into());
         let raw = RawConfig {
             listen: Some("127.0.0.1:0".into()),
             upstream: Some(upstream.into()),

@@ -1,0 +1,89 @@
+//! Token store settings: backend, location, keyring.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use super::check::{count, invalid};
+use super::{ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, secret_file};
+use crate::store::{Backend, Keyring, StoreConfig};
+
+/// Default database file of the file backend, in the working directory (a
+/// container mounts a volume there, see deploy/).
+pub const DEFAULT_STORE_PATH: &str = "dcr-gateway-tokens.redb";
+/// Default key prefix of the redis backend.
+pub const DEFAULT_REDIS_PREFIX: &str = "dcr-gateway:";
+
+/// Validates token store settings. `dev` picks memory as the default backend:
+/// the dev upstream forgets its clients on exit, so their tokens should go too.
+pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, ConfigError> {
+    let default_backend = if dev { "memory" } else { "file" };
+    let backend = match raw.backend.as_deref().unwrap_or(default_backend) {
+        "memory" => Backend::Memory {
+            max_entries: count(
+                "--token-store-max-entries",
+                raw.max_entries,
+                DEFAULT_TOKEN_STORE_MAX_ENTRIES,
+                1..=100_000_000,
+            )?,
+        },
+        "file" => Backend::File {
+            path: PathBuf::from(raw.path.unwrap_or_else(|| DEFAULT_STORE_PATH.into())),
+        },
+        "redis" => {
+            let Some(Secret(url)) = raw.redis_url else {
+                return Err(invalid(
+                    "--token-store-redis-url",
+                    "required with --token-store redis",
+                ));
+            };
+            let scheme = url
+                .expose_secret()
+                .split_once("://")
+                .map(|(s, _)| s.to_owned());
+            if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
+                return Err(invalid(
+                    "--token-store-redis-url",
+                    "must be a redis:// or rediss:// URL",
+                ));
+            }
+            let prefix = raw
+                .redis_prefix
+                .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
+            if prefix.chars().any(char::is_control) || prefix.len() > 256 {
+                return Err(invalid(
+                    "--token-store-redis-prefix",
+                    "must be at most 256 characters, no control characters",
+                ));
+            }
+            Backend::Redis { url, prefix }
+        }
+        other => {
+            return Err(invalid(
+                "--token-store",
+                format!("{other:?} is not memory, file or redis"),
+            ));
+        }
+    };
+    let text = match (raw.keys_file, raw.keys) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "--token-store-keys-file",
+                "give --token-store-keys-file or --token-store-keys, not both",
+            ));
+        }
+        (Some(path), None) => Some(secret_file("--token-store-keys-file", &path)?),
+        (None, Some(Secret(text))) => Some(text),
+        (None, None) => None,
+    };
+    let keyring = text
+        .map(|t| Keyring::parse(&t).map_err(|e| invalid("--token-store-keys", e.to_string())))
+        .transpose()?
+        .map(Arc::new);
+    Ok(StoreConfig {
+        backend,
+        keyring,
+        require_encryption: raw.require_encryption.unwrap_or(false),
+    })
+}

@@ -1,0 +1,188 @@
+//! The embedded-file backend: one redb database file. Every write commits with
+//! `Durability::Immediate` (fsync) before it returns, so a token the gateway
+//! has answered with survives `kill -9` and power loss; redb's copy-on-write
+//! commits keep the file consistent whenever the process dies.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use secrecy::SecretString;
+
+use super::cipher::Keyring;
+use super::record::{key_bytes, open_value, parse_key, seal_value};
+use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
+
+/// Store key → generation (8 bytes, big-endian) followed by the sealed value.
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+
+/// A [`TokenStore`] in a redb file.
+#[derive(Clone)]
+pub struct FileStore {
+    db: Arc<Database>,
+    keyring: Option<Arc<Keyring>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl FileStore {
+    /// Opens (or creates) the database at `path`, creating its folder.
+    pub fn open(path: &Path, keyring: Option<Arc<Keyring>>) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
+        }
+        let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(backend)?;
+        txn.open_table(TOKENS).map_err(backend)?;
+        txn.commit().map_err(backend)?;
+        Ok(Self {
+            db: Arc::new(db),
+            keyring,
+        })
+    }
+
+    /// Runs blocking database work off the async threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
+            .await
+            .map_err(backend)?
+    }
+
+    fn decode(&self, key: &str, raw: &[u8]) -> Result<StoredToken, StoreError> {
+        if raw.len() < 8 {
+            return Err(StoreError::Unreadable("value too short".into()));
+        }
+        let (generation, sealed) = raw.split_at(8);
+        let generation = u64::from_be_bytes(generation.try_into().unwrap_or_default());
+        open_value(self.keyring.as_deref(), key, generation, sealed)
+    }
+
+    fn generation(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let raw = table.get(key).map_err(backend)?;
+        Ok(raw.and_then(|v| {
+            v.value()
+                .get(..8)
+                .map(|g| u64::from_be_bytes(g.try_into().unwrap_or_default()))
+        }))
+    }
+
+    /// Commits a write transaction durably.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut txn = self.db.begin_write().map_err(backend)?;
+        txn.set_durability(Durability::Immediate).map_err(backend)?;
+        let out = {
+            let mut table = txn.open_table(TOKENS).map_err(backend)?;
+            work(&mut table)?
+        };
+        txn.commit().map_err(backend)?;
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl TokenStore for FileStore {
+    async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
+        let key = key_bytes(key);
+        self.run(move |s| {
+            let txn = s.db.begin_read().map_err(backend)?;
+            let table = txn.open_table(TOKENS).map_err(backend)?;
+            let raw = table.get(key.as_str()).map_err(backend)?;
+            raw.map(|v| s.decode(&key, v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &TokenKey,
+        expected: Option<u64>,
+        token: &SecretString,
+        registration_client_uri: &str,
+    ) -> Result<Cas, StoreError> {
+        let (key, token, uri) = (
+            key_bytes(key),
+            token.clone(),
+            registration_client_uri.to_owned(),
+        );
+        self.run(move |s| {
+            s.write(|table| {
+                let current = s.generation(table, &key)?;
+                if current != expected {
+                    return Ok(Cas::Conflict);
+                }
+                let generation = current.unwrap_or(0) + 1;
+                let mut value = generation.to_be_bytes().to_vec();
+                value.extend(seal_value(
+                    s.keyring.as_deref(),
+                    &key,
+                    generation,
+                    &token,
+                    &uri,
+                    unix_now(),
+                ));
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(backend)?;
+                Ok(Cas::Stored(generation))
+            })
+        })
+        .await
+    }
+
+    async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
+        let key = key_bytes(key);
+        self.run(move |s| {
+            s.write(|table| {
+                if s.generation(table, &key)? != Some(expected) {
+                    return Ok(false);
+                }
+                table.remove(key.as_str()).map_err(backend)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
+        let key = key_bytes(key);
+        self.run(move |s| {
+            s.write(|table| Ok(table.remove(key.as_str()).map_err(backend)?.is_some()))
+        })
+        .await
+    }
+
+    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
+        self.run(move |s| {
+            let txn = s.db.begin_read().map_err(backend)?;
+            let table = txn.open_table(TOKENS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in table
+                .iter()
+                .map_err(backend)?
+                .take(limit.unwrap_or(usize::MAX))
+            {
+                let (k, v) = entry.map_err(backend)?;
+                let Some(token_key) = parse_key(k.value()) else {
+                    continue;
+                };
+                out.push((token_key, s.decode(k.value(), v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

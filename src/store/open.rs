@@ -1,0 +1,90 @@
+//! Choosing and opening the configured backend, with the startup checks an
+//! operator relies on: encryption present (or loudly absent), and the keyring
+//! able to read what is already stored.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use super::{FileStore, Keyring, MemoryStore, RedisStore, StoreError, TokenStore};
+
+/// How many stored entries are decrypted at startup to prove the keyring right.
+const STARTUP_CHECK_ENTRIES: usize = 1000;
+
+/// Which backend holds the tokens.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// In memory, bounded; lost on exit.
+    Memory {
+        /// Capacity.
+        max_entries: usize,
+    },
+    /// A redb file, fsynced on every write.
+    File {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Redis, shared by replicas.
+    Redis {
+        /// `redis://` or `rediss://` URL (may hold a password).
+        url: SecretString,
+        /// Prefix of every key.
+        prefix: String,
+    },
+}
+
+/// The validated token store settings.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Where tokens live.
+    pub backend: Backend,
+    /// Seals file and Redis values; `None` stores them in plaintext.
+    pub keyring: Option<Arc<Keyring>>,
+    /// Refuse to start a durable backend without a keyring.
+    pub require_encryption: bool,
+}
+
+impl Backend {
+    /// A short description for logs, with no secret.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Memory { max_entries } => {
+                format!("memory (at most {max_entries} tokens, lost on exit)")
+            }
+            Self::File { path } => format!("file {}", path.display()),
+            Self::Redis { prefix, .. } => format!("redis (key prefix {prefix:?})"),
+        }
+    }
+}
+
+/// Opens the configured store and checks that its entries can be read.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreError> {
+    let durable = !matches!(config.backend, Backend::Memory { .. });
+    if durable && config.keyring.is_none() {
+        if config.require_encryption {
+            return Err(StoreError::Backend(
+                "--require-store-encryption is set but no keyring is configured \
+                 (--token-store-keys-file or DCR_GATEWAY_TOKEN_STORE_KEYS)"
+                    .into(),
+            ));
+        }
+        tracing::warn!(
+            "TOKEN STORE IS NOT ENCRYPTED: registration access tokens are written in plaintext to {}. \
+             Configure a keyring (--token-store-keys-file) or set --require-store-encryption.",
+            config.backend.describe()
+        );
+    }
+    let keyring = config.keyring.clone();
+    let store: Arc<dyn TokenStore> = match &config.backend {
+        Backend::Memory { max_entries } => Arc::new(MemoryStore::new(*max_entries)),
+        Backend::File { path } => Arc::new(FileStore::open(path, keyring)?),
+        Backend::Redis { url, prefix } => {
+            Arc::new(RedisStore::connect(url, prefix.clone(), keyring).await?)
+        }
+    };
+    // Decrypting existing entries proves the keyring before any call depends on it.
+    store.list(Some(STARTUP_CHECK_ENTRIES)).await?;
+    tracing::info!(backend = %config.backend.describe(), encrypted = config.keyring.is_some(), "token store open");
+    Ok(store)
+}
