@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::call::CallArgs;
 use crate::config::{ConfigError, RawConfig};
+use crate::tokens_cmd::TokensArgs;
 
 /// dcr-gateway: a gRPC sidecar for OAuth 2.0 Dynamic Client Registration
 /// (RFC 7591/7592) against SharkAuth.
@@ -34,6 +35,8 @@ pub enum Command {
     DevUpstream(DevUpstreamArgs),
     /// Call a running gateway and print the reply as JSON.
     Call(CallArgs),
+    /// Inspect and manage the stored registration access tokens.
+    Tokens(TokensArgs),
 }
 
 /// Flags of `serve`.

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! `dev_upstream/` is a SharkAuth-compatible server for demos and tests, `server`
-//! assembles the listener, and `config` and `cli` hold what an operator sets.
+//! assembles the listener, `config` and `cli` hold what an operator sets, and
+//! `call` and `tokens_cmd` are the command-line tools.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,4 +27,5 @@ pub mod middleware;
 pub mod pb;
 pub mod server;
 pub mod store;
+pub mod tokens_cmd;
 pub mod upstream;

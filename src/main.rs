@@ -12,7 +12,7 @@ use dcr_gateway::server::{Gateway, shutdown_signal};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_filter = if matches!(cli.command, Command::Call(_)) {
+    let default_filter = if matches!(cli.command, Command::Call(_) | Command::Tokens(_)) {
         "warn"
     } else {
         "info"
@@ -49,6 +49,9 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(format!("--listen {}: {e}", args.listen)),
         },
+        Command::Tokens(args) => dcr_gateway::tokens_cmd::run(args)
+            .await
+            .map(|out| println!("{out}")),
         Command::Call(args) => dcr_gateway::call::run(args)
             .await
             .map(|json| println!("{json}"))

@@ -1,24 +1,12 @@
 //! The binary as an operator uses it: `--help`, configuration errors, `serve
 //! --dev-upstream` with `call`, and SIGTERM.
 
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dcr-gateway");
-
-fn gateway() -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("RUST_LOG").kill_on_drop(true);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DCR_GATEWAY_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
+use support::process::{gateway, serve};
+use tokio::process::Command;
 
 #[tokio::test]
 async fn help_documents_every_option_and_its_default() {
@@ -49,6 +37,15 @@ async fn help_documents_every_option_and_its_default() {
         "--max-in-flight",
         "--max-queue",
         "--queue-timeout",
+        "--callers-file",
+        "--callers",
+        "--token-store",
+        "--token-store-path",
+        "--token-store-redis-url",
+        "--token-store-redis-prefix",
+        "--token-store-keys-file",
+        "--token-store-keys",
+        "--require-store-encryption",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         let env = format!(
@@ -85,6 +82,8 @@ async fn help_documents_every_option_and_its_default() {
         format!("[default: {DEFAULT_MAX_IN_FLIGHT}]"),
         format!("[default: {DEFAULT_MAX_QUEUE}]"),
         format!("[default: {}]", format_duration(DEFAULT_QUEUE_TIMEOUT)),
+        format!("[default: {DEFAULT_STORE_PATH}]"),
+        format!("[default: {DEFAULT_REDIS_PREFIX}]"),
     ] {
         assert!(help.contains(&default), "--help does not say {default}");
     }
@@ -167,31 +166,6 @@ async fn bad_configuration_is_one_clear_line() {
     .await;
 }
 
-/// Starts `serve --dev-upstream` on an ephemeral port; returns the child and the
-/// address from its "listening" log line.
-async fn serve_dev() -> (Child, String) {
-    let mut child = gateway()
-        .args(["serve", "--dev-upstream", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(addr) = line.split("gRPC listening on ").nth(1) {
-                return addr.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("the gateway logs its address");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
 async fn call(addr: &str, args: &[&str]) -> serde_json::Value {
     let out = gateway()
         .arg("call")
@@ -210,7 +184,7 @@ async fn call(addr: &str, args: &[&str]) -> serde_json::Value {
 
 #[tokio::test]
 async fn serve_dev_upstream_and_call_every_rpc() {
-    let (mut child, addr) = serve_dev().await;
+    let (mut child, addr) = serve(&["--dev-upstream"]).await;
     let created = call(
         &addr,
         &[

@@ -3,6 +3,8 @@
 //! gives.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod redis;
 pub mod scripted;
 
 use std::net::SocketAddr;

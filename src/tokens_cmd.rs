@@ -1,0 +1,205 @@
+//! `dcr-gateway tokens`: operator commands on the configured token store.
+//!
+//! `list` shows entries without their tokens; `forget` removes one; `export`
+//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back. The
+//! file backend is locked by a running gateway: stop it first, or use Redis.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RawConfig, RawStoreConfig, store_config};
+use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
+
+/// Flags of `tokens`.
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    /// TOML file whose `[token_store]` table configures the store.
+    #[arg(long, env = "DCR_GATEWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store, as for `serve`.
+    #[command(flatten)]
+    pub store: RawStoreConfig,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokensAction,
+}
+
+/// The `tokens` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    /// List entries: upstream, namespace, client id, age. Never a token.
+    List,
+    /// Forget the stored token of a client (in every upstream and namespace
+    /// unless narrowed).
+    Forget {
+        /// The client.
+        client_id: String,
+        /// Only in this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only for this upstream base URL.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Write every entry as JSON to standard output.
+    Export {
+        /// Include the tokens themselves. Treat the output as a secret.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Read entries written by `export --reveal` (standard input, or --file).
+    Import {
+        /// Read from this file instead of standard input.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Replace entries that already exist (default: keep them).
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+/// One exported entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    upstream: String,
+    namespace: String,
+    client_id: String,
+    registration_client_uri: String,
+    learned_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registration_access_token: Option<String>,
+}
+
+/// Runs a `tokens` command; returns what to print.
+pub async fn run(args: TokensArgs) -> Result<String, String> {
+    let file = match &args.config {
+        Some(path) => {
+            RawConfig::from_file(path)
+                .map_err(|e| e.to_string())?
+                .token_store
+        }
+        None => RawStoreConfig::default(),
+    };
+    let config = store_config(args.store.over(file), false).map_err(|e| e.to_string())?;
+    let store = crate::store::open(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    match args.action {
+        TokensAction::List => Ok(list(&entries)),
+        TokensAction::Forget {
+            client_id,
+            namespace,
+            upstream,
+        } => {
+            let mut forgotten = 0;
+            for (key, _) in &entries {
+                let matches = key.client_id == client_id
+                    && namespace.as_ref().is_none_or(|n| *n == key.namespace)
+                    && upstream
+                        .as_ref()
+                        .is_none_or(|u| u.trim_end_matches('/') == key.upstream);
+                if matches && store.delete(key).await.map_err(|e| e.to_string())? {
+                    forgotten += 1;
+                }
+            }
+            Ok(format!(
+                "forgot {forgotten} token(s) for client {client_id:?}"
+            ))
+        }
+        TokensAction::Export { reveal } => {
+            let out: Vec<Entry> = entries
+                .into_iter()
+                .map(|(k, v)| entry(k, v, reveal))
+                .collect();
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())
+        }
+        TokensAction::Import { file, overwrite } => import(store.as_ref(), file, overwrite).await,
+    }
+}
+
+fn entry(key: TokenKey, value: StoredToken, reveal: bool) -> Entry {
+    Entry {
+        upstream: key.upstream,
+        namespace: key.namespace,
+        client_id: key.client_id,
+        registration_client_uri: value.registration_client_uri,
+        learned_at: value.learned_at,
+        registration_access_token: reveal.then(|| value.token.expose_secret().to_owned()),
+    }
+}
+
+fn list(entries: &[(TokenKey, StoredToken)]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut out = format!(
+        "{} token(s)\nUPSTREAM\tNAMESPACE\tCLIENT_ID\tAGE",
+        entries.len()
+    );
+    for (key, value) in entries {
+        let age = now.saturating_sub(value.learned_at);
+        let age = format!("{}h{:02}m{:02}s", age / 3600, age / 60 % 60, age % 60);
+        out.push_str(&format!(
+            "\n{}\t{}\t{}\t{age}",
+            key.upstream, key.namespace, key.client_id
+        ));
+    }
+    out
+}
+
+async fn import(
+    store: &dyn TokenStore,
+    file: Option<PathBuf>,
+    overwrite: bool,
+) -> Result<String, String> {
+    let mut text = String::new();
+    match &file {
+        Some(path) => {
+            text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("standard input: {e}"))?;
+        }
+    }
+    let entries: Vec<Entry> =
+        serde_json::from_str(&text).map_err(|e| format!("not an export: {e}"))?;
+    let (mut stored, mut kept, mut tokenless) = (0, 0, 0);
+    for e in entries {
+        let Some(token) = e.registration_access_token.map(SecretString::from) else {
+            tokenless += 1;
+            continue;
+        };
+        let key = TokenKey {
+            upstream: e.upstream,
+            namespace: e.namespace,
+            client_id: e.client_id,
+        };
+        let expected = match overwrite {
+            true => store
+                .get(&key)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|t| t.generation),
+            false => None,
+        };
+        match store
+            .compare_and_set(&key, expected, &token, &e.registration_client_uri)
+            .await
+        {
+            Ok(Cas::Stored(_)) => stored += 1,
+            Ok(Cas::Conflict) => kept += 1,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(format!(
+        "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
+    ))
+}
