@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RawStoreConfig, store_config};
-use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
+use crate::store::{ImportEntry, StoredToken, TokenKey, TokenStore};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
@@ -171,34 +171,26 @@ async fn import(
     }
     let entries: Vec<Entry> =
         serde_json::from_str(&text).map_err(|e| format!("not an export: {e}"))?;
-    let (mut stored, mut kept, mut tokenless) = (0, 0, 0);
-    for e in entries {
-        let Some(token) = e.registration_access_token.map(SecretString::from) else {
-            tokenless += 1;
-            continue;
-        };
-        let key = TokenKey {
-            upstream: e.upstream,
-            namespace: e.namespace,
-            client_id: e.client_id,
-        };
-        let expected = match overwrite {
-            true => store
-                .get(&key)
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|t| t.generation),
-            false => None,
-        };
-        match store
-            .compare_and_set(&key, expected, &token, &e.registration_client_uri)
-            .await
-        {
-            Ok(Cas::Stored(_)) => stored += 1,
-            Ok(Cas::Conflict) => kept += 1,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let total = entries.len();
+    let batch: Vec<ImportEntry> = entries
+        .into_iter()
+        .filter_map(|e| {
+            Some(ImportEntry {
+                token: SecretString::from(e.registration_access_token?),
+                key: TokenKey {
+                    upstream: e.upstream,
+                    namespace: e.namespace,
+                    client_id: e.client_id,
+                },
+                registration_client_uri: e.registration_client_uri,
+            })
+        })
+        .collect();
+    let tokenless = total - batch.len();
+    let (stored, kept) = store
+        .import(batch, overwrite)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(format!(
         "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
     ))

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 
 use super::cipher::Keyring;
 use super::record::{key_bytes, open_value, parse_key, seal_value};
-use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
+use super::{Cas, ImportEntry, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
 
 /// Store key → generation (8 bytes, big-endian) followed by the sealed value.
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
@@ -161,6 +161,43 @@ impl TokenStore for FileStore {
         let key = key_bytes(key);
         self.run(move |s| {
             s.write(|table| Ok(table.remove(key.as_str()).map_err(backend)?.is_some()))
+        })
+        .await
+    }
+
+    async fn import(
+        &self,
+        entries: Vec<ImportEntry>,
+        overwrite: bool,
+    ) -> Result<(usize, usize), StoreError> {
+        self.run(move |s| {
+            s.write(|table| {
+                let (mut stored, mut kept) = (0, 0);
+                for e in &entries {
+                    let key = key_bytes(&e.key);
+                    let current = s.generation(table, &key)?;
+                    if current.is_some() && !overwrite {
+                        kept += 1;
+                        continue;
+                    }
+                    let generation = current.unwrap_or(0) + 1;
+                    let mut value = generation.to_be_bytes().to_vec();
+                    let sealed = seal_value(
+                        s.keyring.as_deref(),
+                        &key,
+                        generation,
+                        &e.token,
+                        &e.registration_client_uri,
+                        unix_now(),
+                    );
+                    value.extend(sealed);
+                    table
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(backend)?;
+                    stored += 1;
+                }
+                Ok((stored, kept))
+            })
         })
         .await
     }

@@ -101,6 +101,42 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Up to `limit` entries (all when `None`), for operator commands and the
     /// startup key check. Order is unspecified.
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+
+    /// Stores many entries (for `tokens import`): each only where no entry
+    /// exists, or replacing any with `overwrite`. Returns (stored, kept). The
+    /// file backend does it in one durable transaction.
+    async fn import(
+        &self,
+        entries: Vec<ImportEntry>,
+        overwrite: bool,
+    ) -> Result<(usize, usize), StoreError> {
+        let (mut stored, mut kept) = (0, 0);
+        for e in entries {
+            let expected = match overwrite {
+                true => self.get(&e.key).await?.map(|t| t.generation),
+                false => None,
+            };
+            match self
+                .compare_and_set(&e.key, expected, &e.token, &e.registration_client_uri)
+                .await?
+            {
+                Cas::Stored(_) => stored += 1,
+                Cas::Conflict => kept += 1,
+            }
+        }
+        Ok((stored, kept))
+    }
+}
+
+/// One entry for [`TokenStore::import`].
+#[derive(Clone, Debug)]
+pub struct ImportEntry {
+    /// Where it goes.
+    pub key: TokenKey,
+    /// The token.
+    pub token: SecretString,
+    /// The client's configuration endpoint.
+    pub registration_client_uri: String,
 }
 
 /// Now, in Unix seconds.
