@@ -27,5 +27,6 @@ pub mod middleware;
 pub mod pb;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tokens_cmd;
 pub mod upstream;

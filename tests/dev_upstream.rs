@@ -7,7 +7,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
 fn http() -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    dcr_gateway::tls::install_crypto_provider();
     Client::new()
 }
 

@@ -149,30 +149,13 @@ pub fn metadata_from_json(mut obj: Map<String, Value>) -> Result<ClientMetadata,
 /// every additional member.
 pub fn metadata_to_json(m: &ClientMetadata) -> Map<String, Value> {
     let mut obj = Map::new();
-    let strings = [
-        ("client_name", &m.client_name),
-        ("scope", &m.scope),
-        ("token_endpoint_auth_method", &m.token_endpoint_auth_method),
-        ("client_uri", &m.client_uri),
-        ("logo_uri", &m.logo_uri),
-        ("tos_uri", &m.tos_uri),
-        ("policy_uri", &m.policy_uri),
-        ("jwks_uri", &m.jwks_uri),
-        ("software_id", &m.software_id),
-        ("software_version", &m.software_version),
-        ("software_statement", &m.software_statement),
-    ];
+    let strings = m.strings();
     for (name, value) in strings {
         if let Some(v) = value {
             obj.insert(name.into(), Value::String(v.clone()));
         }
     }
-    let lists = [
-        ("redirect_uris", &m.redirect_uris),
-        ("grant_types", &m.grant_types),
-        ("response_types", &m.response_types),
-        ("contacts", &m.contacts),
-    ];
+    let lists = m.lists();
     for (name, value) in lists {
         if !value.is_empty() {
             obj.insert(

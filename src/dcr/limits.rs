@@ -92,37 +92,16 @@ fn check_list(field: &str, items: &[String]) -> Result<(), DcrError> {
 /// member that shadows a typed field or a server-managed member. `prefix` is the
 /// request path of the metadata, e.g. `metadata`.
 pub fn check_metadata(prefix: &str, m: &ClientMetadata) -> Result<(), DcrError> {
-    let strings = [
-        ("client_name", &m.client_name),
-        ("scope", &m.scope),
-        ("token_endpoint_auth_method", &m.token_endpoint_auth_method),
-        ("client_uri", &m.client_uri),
-        ("logo_uri", &m.logo_uri),
-        ("tos_uri", &m.tos_uri),
-        ("policy_uri", &m.policy_uri),
-        ("jwks_uri", &m.jwks_uri),
-        ("software_id", &m.software_id),
-        ("software_version", &m.software_version),
-    ];
-    for (name, value) in strings {
+    for (name, value) in m.strings() {
+        let max = match name {
+            "software_statement" => MAX_SOFTWARE_STATEMENT_BYTES,
+            _ => MAX_STRING_BYTES,
+        };
         if let Some(v) = value {
-            check_string(&format!("{prefix}.{name}"), v, MAX_STRING_BYTES)?;
+            check_string(&format!("{prefix}.{name}"), v, max)?;
         }
     }
-    if let Some(s) = &m.software_statement {
-        check_string(
-            &format!("{prefix}.software_statement"),
-            s,
-            MAX_SOFTWARE_STATEMENT_BYTES,
-        )?;
-    }
-    let lists = [
-        ("redirect_uris", &m.redirect_uris),
-        ("grant_types", &m.grant_types),
-        ("response_types", &m.response_types),
-        ("contacts", &m.contacts),
-    ];
-    for (name, items) in lists {
+    for (name, items) in m.lists() {
         check_list(&format!("{prefix}.{name}"), items)?;
     }
     for key in m.additional.keys() {

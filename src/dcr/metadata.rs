@@ -45,6 +45,38 @@ pub struct ClientMetadata {
     pub additional: Map<String, Value>,
 }
 
+impl ClientMetadata {
+    /// The optional string members, by JSON name.
+    pub fn strings(&self) -> [(&'static str, &Option<String>); 11] {
+        [
+            ("client_name", &self.client_name),
+            ("scope", &self.scope),
+            (
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            ),
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("tos_uri", &self.tos_uri),
+            ("policy_uri", &self.policy_uri),
+            ("jwks_uri", &self.jwks_uri),
+            ("software_id", &self.software_id),
+            ("software_version", &self.software_version),
+            ("software_statement", &self.software_statement),
+        ]
+    }
+
+    /// The list members, by JSON name.
+    pub fn lists(&self) -> [(&'static str, &Vec<String>); 4] {
+        [
+            ("redirect_uris", &self.redirect_uris),
+            ("grant_types", &self.grant_types),
+            ("response_types", &self.response_types),
+            ("contacts", &self.contacts),
+        ]
+    }
+}
+
 /// A registered client as the authorization server describes it.
 ///
 /// `Debug` never shows the secret or the registration access token: both live in

@@ -67,6 +67,7 @@ impl RedisStore {
         prefix: String,
         keyring: Option<Arc<Keyring>>,
     ) -> Result<Self, StoreError> {
+        crate::tls::install_crypto_provider();
         let client = redis::Client::open(url.expose_secret()).map_err(backend)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))

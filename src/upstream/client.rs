@@ -55,8 +55,7 @@ impl HttpUpstream {
     /// followed: a redirect could carry a registration access token to another
     /// host. Proxy variables are ignored for the same reason.
     pub fn new(base_url: Url, config: UpstreamConfig) -> Result<Self, reqwest::Error> {
-        // Installing fails only when a provider is already installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.request_timeout)
