@@ -29,6 +29,7 @@ use crate::api::Callers;
 use crate::middleware::retry::RetryConfig;
 use crate::middleware::shed::ShedConfig;
 use crate::store::StoreConfig;
+use crate::telemetry::TelemetryConfig;
 use crate::upstream::UpstreamConfig;
 
 /// Default gRPC listen address: loopback, as a sidecar is called from its pod.
@@ -76,6 +77,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// Default capacity of the in-memory token store.
 pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENTRIES;
 
+/// Default admin listener: loopback, the port Prometheus exporters commonly use.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9464";
+
 /// Shortest timeout accepted.
 const MIN_DURATION: Duration = Duration::from_millis(1);
 
@@ -113,6 +117,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// Caller authentication; `None` runs every call in one namespace.
     pub callers: Option<Arc<Callers>>,
+    /// The admin HTTP listener; `None` when off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Logs and OTLP export.
+    pub telemetry: TelemetryConfig,
 }
 
 /// A configuration problem: one line, naming the setting.
@@ -302,6 +310,21 @@ impl RawConfig {
             )?,
             store: store_config(self.token_store, dev)?,
             callers: callers(self.callers_file, self.callers)?,
+            admin_listen: match self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN) {
+                "off" => None,
+                addr => Some(addr.parse().map_err(|_| {
+                    invalid(
+                        "--admin-listen",
+                        format!("{addr:?} is not an address or off"),
+                    )
+                })?),
+            },
+            telemetry: TelemetryConfig {
+                log_format: self.log_format.unwrap_or_default(),
+                otlp_endpoint: self.otlp_endpoint,
+                otlp_protocol: self.otlp_protocol,
+                service_name: self.service_name,
+            },
         })
     }
 }

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod call;
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod middleware;
 pub mod pb;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod tokens_cmd;
 pub mod upstream;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -12,6 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+use crate::admin::{self, AdminState};
 use crate::api::{DcrService, GatewayService};
 use crate::config::{Config, UpstreamChoice};
 use crate::dev_upstream::DevUpstream;
@@ -22,6 +24,7 @@ use crate::middleware::shed::{ShedConfig, ShedLayer};
 use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::{StoreError, TokenStore};
+use crate::telemetry::Metrics;
 use crate::upstream::HttpUpstream;
 
 /// Why the gateway could not start or stopped with an error.
@@ -30,6 +33,14 @@ pub enum ServeError {
     /// The listen address could not be bound (e.g. already in use).
     #[error("--listen {addr}: cannot bind: {source}")]
     Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin address could not be bound.
+    #[error("--admin-listen {addr}: cannot bind: {source}")]
+    AdminBind {
         /// The address.
         addr: SocketAddr,
         /// Why.
@@ -60,13 +71,14 @@ pub fn build_stack(
     upstream_id: &str,
     retry: RetryConfig,
     shed: ShedConfig,
+    metrics: &Arc<Metrics>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
         .layer(ClientLockLayer::new())
-        .layer(RetryLayer::new(retry))
+        .layer(RetryLayer::new(retry, metrics.clone()))
         .layer(MaskedUpdateLayer)
-        .layer(TokensLayer::new(store, upstream_id))
-        .layer(ShedLayer::new(shed))
+        .layer(TokensLayer::new(store, upstream_id, metrics.clone()))
+        .layer(ShedLayer::new(shed, metrics.clone()))
         .service(upstream);
     BoxCloneSyncService::new(stack)
 }
@@ -74,15 +86,23 @@ pub fn build_stack(
 /// A gateway with its listener bound, ready to serve.
 pub struct Gateway {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     config: Config,
     stack: GatewayService,
+    metrics: Arc<Metrics>,
     /// Kept alive for as long as the gateway runs.
     _dev: Option<DevUpstream>,
 }
 
 impl Gateway {
-    /// Binds the listener, starts the dev upstream if chosen, builds the stack.
+    /// [`Gateway::bind_with`] metrics of its own (not exported over OTLP).
     pub async fn bind(config: Config) -> Result<Self, ServeError> {
+        Self::bind_with(config, Metrics::local()).await
+    }
+
+    /// Binds the listeners, starts the dev upstream if chosen, opens the token
+    /// store and builds the stack, recording into `metrics`.
+    pub async fn bind_with(config: Config, metrics: Arc<Metrics>) -> Result<Self, ServeError> {
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -109,7 +129,15 @@ impl Gateway {
                 (url, Some(dev))
             }
         };
-        let upstream = HttpUpstream::new(base_url, config.http.clone())?;
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::AdminBind { addr, source })?,
+            ),
+            None => None,
+        };
+        let upstream = HttpUpstream::new(base_url, config.http.clone(), metrics.clone())?;
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
         let stack = build_stack(
@@ -118,11 +146,14 @@ impl Gateway {
             &upstream_id,
             config.retry.clone(),
             config.shed.clone(),
+            &metrics,
         );
         Ok(Self {
             listener,
+            admin,
             config,
             stack,
+            metrics,
             _dev: dev,
         })
     }
@@ -149,15 +180,28 @@ impl Gateway {
             self.stack,
             self.config.default_deadline,
             self.config.callers.clone(),
+            self.metrics.clone(),
         ))
         .max_decoding_message_size(self.config.max_request_bytes);
 
+        let ready = Arc::new(AtomicBool::new(true));
+        let _admin = self.admin.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("admin listening on {addr}");
+            }
+            let state = AdminState {
+                metrics: self.metrics.clone(),
+                ready: ready.clone(),
+            };
+            AbortOnDrop(tokio::spawn(admin::serve(listener, state)))
+        });
         let draining = Arc::new(Notify::new());
         let delay = self.config.shutdown_delay;
         let signal = {
             let draining = draining.clone();
             async move {
                 shutdown.await;
+                ready.store(false, Ordering::Release);
                 health
                     .set_not_serving::<DynamicClientRegistrationServer<DcrService>>()
                     .await;
@@ -192,6 +236,15 @@ impl Gateway {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -7,6 +7,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
+use tracing::Instrument;
 
 use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
@@ -15,6 +16,7 @@ use super::status::to_status;
 use crate::dcr::{DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
+use crate::telemetry::{Metrics, propagation, rpc_span};
 
 /// The domain stack behind the gRPC edge: every middleware layer over the HTTP
 /// transport, boxed so the edge does not depend on which layers are configured.
@@ -26,6 +28,7 @@ pub struct DcrService {
     stack: GatewayService,
     default_deadline: Duration,
     callers: Option<Arc<Callers>>,
+    metrics: Arc<Metrics>,
 }
 
 impl DcrService {
@@ -36,11 +39,13 @@ impl DcrService {
         stack: GatewayService,
         default_deadline: Duration,
         callers: Option<Arc<Callers>>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             stack,
             default_deadline,
             callers,
+            metrics,
         }
     }
 
@@ -53,32 +58,48 @@ impl DcrService {
         op: Operation,
     ) -> Result<DcrResponse, Status> {
         let start = Instant::now();
+        let method = op.rpc_name();
+        let _in_flight = self.metrics.rpc_started(method);
         let deadline = deadline(metadata, self.default_deadline, start);
+        let parent = propagation::extract(metadata);
+        let client_id = call
+            .as_ref()
+            .ok()
+            .and_then(|c| c.target())
+            .map(|t| t.client_id.clone())
+            .unwrap_or_default();
+        let span = rpc_span(method, &client_id, &parent);
         let namespace = match &self.callers {
             Some(callers) => callers.authenticate(metadata),
             None => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
-        let (client_id, result) = match (namespace, call) {
+        let result = match (namespace, call) {
             (Ok(namespace), Ok(call)) => {
-                let client_id = call
-                    .target()
-                    .map(|t| t.client_id.clone())
-                    .unwrap_or_default();
-                let req = DcrRequest {
-                    call,
-                    deadline: Some(deadline),
-                    namespace,
-                };
-                (client_id, self.dispatch(req).await)
+                let mut req = DcrRequest::new(call);
+                req.deadline = Some(deadline);
+                req.namespace = namespace;
+                req.trace = parent;
+                self.dispatch(req).instrument(span.clone()).await
             }
-            (Err(e), _) | (_, Err(e)) => (String::new(), Err(e)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
+        if let (true, Ok(DcrResponse::Client(c))) = (client_id.is_empty(), &result) {
+            span.record("dcr.client_id", c.client_id.as_str());
+        }
         let result = result.map_err(|e| to_status(&e, op));
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(s) => s.code(),
         };
-        tracing::info!(rpc = op.rpc_name(), client_id, code = ?code, elapsed_ms = start.elapsed().as_millis() as u64, "rpc");
+        let elapsed = start.elapsed();
+        span.record("rpc.grpc.status_code", code as i64);
+        if code != tonic::Code::Ok {
+            span.record("otel.status_code", "ERROR");
+        }
+        self.metrics.rpc_finished(method, code_name(code), elapsed);
+        span.in_scope(|| {
+            tracing::info!(rpc = method, client_id, code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc");
+        });
         result
     }
 
@@ -93,7 +114,7 @@ impl DcrService {
         };
         if req.operation() == Operation::RotateToken {
             req.deadline = None;
-            let task = tokio::spawn(self.stack.clone().oneshot(req));
+            let task = tokio::spawn(self.stack.clone().oneshot(req).in_current_span());
             return match tokio::time::timeout_at(deadline.into(), task).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(join)) => Err(DcrError::Transport(format!(
@@ -105,6 +126,30 @@ impl DcrService {
         tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
             .await
             .unwrap_or(Err(DcrError::DeadlineExceeded))
+    }
+}
+
+/// The gRPC code's canonical name, as metrics label it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -6,6 +6,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::Secret;
+use crate::telemetry::LogFormat;
 
 /// Every `serve` setting, unset when not given. Doc comments are the `--help`
 /// text; defaults live in `config.rs` and are shown here for the reader.
@@ -99,6 +100,21 @@ pub struct RawConfig {
         hide_env_values = true
     )]
     pub callers: Option<Secret>,
+    /// Admin HTTP listener for /metrics, /healthz and /readyz, or `off` [default: 127.0.0.1:9464].
+    #[arg(long, env = "DCR_GATEWAY_ADMIN_LISTEN", value_name = "ADDR|off")]
+    pub admin_listen: Option<String>,
+    /// Log line format: text or json [default: text].
+    #[arg(long, env = "DCR_GATEWAY_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// OTLP collector base URL; turns on trace and metric export (else OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, env = "DCR_GATEWAY_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP protocol: grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL) [default: http/protobuf].
+    #[arg(long, env = "DCR_GATEWAY_OTLP_PROTOCOL", value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<String>,
+    /// Service name in traces and metrics (else OTEL_SERVICE_NAME) [default: dcr-gateway].
+    #[arg(long, env = "DCR_GATEWAY_SERVICE_NAME", value_name = "NAME")]
+    pub service_name: Option<String>,
     /// Where registration access tokens are kept (the `[token_store]` table in the file).
     #[command(flatten)]
     #[serde(default)]
@@ -183,7 +199,8 @@ impl RawConfig {
             upstream_http2, upstream_pool_max_idle, upstream_pool_idle_timeout, max_response_bytes,
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
-            queue_timeout, shutdown_delay, shutdown_grace, callers_file, callers;
+            queue_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
+            otlp_endpoint, otlp_protocol, service_name;
             token_store: token_store
         )
     }

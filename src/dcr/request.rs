@@ -29,6 +29,12 @@ pub struct DcrRequest {
     /// The caller namespace stored tokens are kept under: the authenticated
     /// caller's name, or [`DEFAULT_NAMESPACE`] when callers do not authenticate.
     pub namespace: String,
+    /// Which attempt this is: 0 for the first, set by the retry layer. Traces
+    /// report it as `http.request.resend_count`.
+    pub attempt: u32,
+    /// The caller's trace context (from `traceparent`), passed to the upstream
+    /// as is when tracing is off.
+    pub trace: opentelemetry::Context,
 }
 
 /// The namespace of every call when caller authentication is off.
@@ -101,6 +107,8 @@ impl DcrRequest {
             call,
             deadline: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            attempt: 0,
+            trace: opentelemetry::Context::new(),
         }
     }
 
@@ -111,6 +119,8 @@ impl DcrRequest {
             call,
             deadline: self.deadline,
             namespace: self.namespace.clone(),
+            attempt: self.attempt,
+            trace: self.trace.clone(),
         }
     }
 

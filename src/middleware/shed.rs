@@ -13,6 +13,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::DcrFuture;
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
+use crate::telemetry::Metrics;
 
 /// Load-shedding settings; see `dcr-gateway serve --help`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,17 +36,20 @@ struct State {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     config: ShedConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl ShedLayer {
-    /// A layer with fresh limits.
-    pub fn new(config: ShedConfig) -> Self {
+    /// A layer with fresh limits, recording into `metrics`.
+    pub fn new(config: ShedConfig, metrics: Arc<Metrics>) -> Self {
         let slots = Arc::new(Semaphore::new(config.max_in_flight));
+        let waiting = AtomicUsize::new(0);
         Self {
             state: Arc::new(State {
                 slots,
-                waiting: AtomicUsize::new(0),
+                waiting,
                 config,
+                metrics,
             }),
         }
     }
@@ -95,7 +99,14 @@ where
         let inner = self.inner.clone();
         let state = self.state.clone();
         Box::pin(async move {
-            let overloaded = || DcrError::Overloaded(state.config.max_in_flight);
+            let overloaded = || {
+                state.metrics.shed();
+                tracing::warn!(
+                    event = "load_shed",
+                    "load shed: every upstream slot and queue place is taken"
+                );
+                DcrError::Overloaded(state.config.max_in_flight)
+            };
             let permit = match state.slots.clone().try_acquire_owned() {
                 Ok(permit) => permit,
                 Err(_) => {
@@ -111,6 +122,7 @@ where
                     }
                 }
             };
+            let _slot = state.metrics.upstream_slot();
             let result = inner.oneshot(req).await;
             drop(permit);
             result

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 use tower::{Layer, Service};
@@ -24,21 +25,24 @@ use tower::{Layer, Service};
 use super::DcrFuture;
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
+use crate::telemetry::Metrics;
 
 /// Adds [`Tokens`] around a service.
 #[derive(Clone)]
 pub struct TokensLayer {
     store: Arc<dyn TokenStore>,
     upstream: Arc<str>,
+    metrics: Arc<Metrics>,
 }
 
 impl TokensLayer {
     /// A layer backed by `store`, for the server identified by `upstream` (its
     /// base URL).
-    pub fn new(store: Arc<dyn TokenStore>, upstream: &str) -> Self {
+    pub fn new(store: Arc<dyn TokenStore>, upstream: &str, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
             upstream: upstream.trim_end_matches('/').into(),
+            metrics,
         }
     }
 }
@@ -51,6 +55,7 @@ impl<S> Layer<S> for TokensLayer {
             inner,
             store: self.store.clone(),
             upstream: self.upstream.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -61,6 +66,7 @@ pub struct Tokens<S> {
     inner: S,
     store: Arc<dyn TokenStore>,
     upstream: Arc<str>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> Service<DcrRequest> for Tokens<S>
@@ -82,6 +88,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = self.store.clone();
         let upstream = self.upstream.clone();
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let namespace = req.namespace.clone();
             let key_for = |client_id: &str| TokenKey {
@@ -93,10 +100,15 @@ where
             let mut seen: Option<StoredToken> = None;
             let mut used: Option<SecretString> = None;
             if let (Some(key), Some(target)) = (&key, req.call.target_mut()) {
-                seen = store
-                    .get(key)
-                    .await
-                    .map_err(|e| DcrError::Store(e.to_string()))?;
+                let lookup = store.get(key).await;
+                let result = match &lookup {
+                    Ok(Some(_)) => "hit",
+                    Ok(None) => "miss",
+                    Err(_) => "error",
+                };
+                metrics.store_lookup(result);
+                tracing::debug!(event = "token_store_lookup", result, "token store read");
+                seen = lookup.map_err(|e| DcrError::Store(e.to_string()))?;
                 if target.registration_access_token.is_none() {
                     let stored = seen.as_ref().ok_or_else(|| DcrError::MissingToken {
                         client_id: key.client_id.clone(),
@@ -112,7 +124,7 @@ where
                 (None, _) => None,
             };
             if let Some(key) = key {
-                learn(store.as_ref(), &key, seen, used, &result).await;
+                learn(store.as_ref(), &metrics, &key, seen, used, &result).await;
             }
             result
         })
@@ -123,6 +135,7 @@ where
 /// call, `used` the token the call carried.
 async fn learn(
     store: &dyn TokenStore,
+    metrics: &Metrics,
     key: &TokenKey,
     seen: Option<StoredToken>,
     used: Option<SecretString>,
@@ -136,10 +149,22 @@ async fn learn(
             // A management answer is filed under the id the caller asked about, so
             // a server cannot plant a token under another client's id.
             let expected = seen.as_ref().map(|s| s.generation);
-            match store
+            let start = Instant::now();
+            let written = store
                 .compare_and_set(key, expected, token, &client.registration_client_uri)
-                .await
-            {
+                .await;
+            let result = match &written {
+                Ok(Cas::Stored(_)) => "ok",
+                Ok(Cas::Conflict) => "conflict",
+                Err(_) => "error",
+            };
+            metrics.store_write(result, start.elapsed());
+            tracing::info!(
+                event = "token_store_write",
+                result,
+                "stored the registration access token from the answer"
+            );
+            match written {
                 Ok(Cas::Stored(_)) => Ok(()),
                 Ok(Cas::Conflict) => {
                     tracing::warn!(

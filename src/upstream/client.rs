@@ -2,17 +2,20 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use tracing::Instrument;
+use tracing::field::Empty;
 use url::Url;
 
 use super::failure::{http_failure, transport_error};
-use super::route::route_for;
+use super::route::{Route, route_for};
 use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json};
+use crate::telemetry::{Metrics, propagation};
 
 /// How the HTTP client reaches the authorization server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,13 +51,18 @@ struct Inner {
     http: reqwest::Client,
     base_url: Url,
     config: UpstreamConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl HttpUpstream {
     /// Builds the pooled client for the server at `base_url`. Redirects are never
     /// followed: a redirect could carry a registration access token to another
     /// host. Proxy variables are ignored for the same reason.
-    pub fn new(base_url: Url, config: UpstreamConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base_url: Url,
+        config: UpstreamConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -77,6 +85,7 @@ impl HttpUpstream {
                 http,
                 base_url,
                 config,
+                metrics,
             }),
         })
     }
@@ -103,8 +112,27 @@ impl tower::Service<DcrRequest> for HttpUpstream {
 }
 
 impl Inner {
+    /// One attempt, inside its client span, counted in the metrics.
     async fn send(&self, req: DcrRequest) -> Result<DcrResponse, DcrError> {
         let route = route_for(&self.base_url, &req.call)?;
+        let span = attempt_span(&route, &req);
+        let start = Instant::now();
+        let result = self.exchange(&req, &route).instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(_) => "success".to_owned(),
+            Err(DcrError::Upstream(f)) => f.status.to_string(),
+            Err(e) => error_type(e).to_owned(),
+        };
+        if let Err(e) = &result {
+            span.record("error.type", error_type(e));
+            span.record("otel.status_code", "ERROR");
+        }
+        self.metrics
+            .upstream_attempt(route.template, &outcome, start.elapsed());
+        result
+    }
+
+    async fn exchange(&self, req: &DcrRequest, route: &Route) -> Result<DcrResponse, DcrError> {
         let bearer = match (&req.call, req.target()) {
             (
                 DcrCall::Register {
@@ -134,9 +162,12 @@ impl Inner {
             _ => None,
         };
 
+        let mut trace_headers = HeaderMap::new();
+        propagation::inject(&req.trace, &mut trace_headers);
         let mut builder = self
             .http
             .request(route.method.clone(), route.url.clone())
+            .headers(trace_headers)
             .header(ACCEPT, "application/json");
         if let Some(token) = &bearer {
             builder = builder.header(AUTHORIZATION, bearer_header(token)?);
@@ -154,6 +185,7 @@ impl Inner {
             .await
             .map_err(|e| transport_error(&e, timeout))?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         let headers = response.headers().clone();
         let bytes = read_capped(response, self.config.max_response_bytes, timeout).await?;
 
@@ -181,6 +213,44 @@ impl Inner {
         let client =
             json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
         Ok(DcrResponse::Client(Box::new(client)))
+    }
+}
+
+/// The client span of one upstream attempt, with the HTTP conventions.
+fn attempt_span(route: &Route, req: &DcrRequest) -> tracing::Span {
+    let client_id = req
+        .target()
+        .map(|t| t.client_id.as_str())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "upstream",
+        otel.name = format!("{} {}", route.method, route.template),
+        otel.kind = "client",
+        otel.status_code = Empty,
+        http.request.method = %route.method,
+        url.template = route.template,
+        server.address = route.url.host_str().unwrap_or_default(),
+        server.port = route.url.port_or_known_default().unwrap_or_default(),
+        http.response.status_code = Empty,
+        http.request.resend_count = Empty,
+        error.type = Empty,
+        dcr.client_id = client_id,
+    );
+    if req.attempt > 0 {
+        span.record("http.request.resend_count", req.attempt);
+    }
+    span
+}
+
+/// The `error.type` of a failed attempt that got no HTTP status.
+fn error_type(err: &DcrError) -> &'static str {
+    match err {
+        DcrError::Upstream(_) => "http_error",
+        DcrError::Connect(_) => "connect_error",
+        DcrError::Timeout(_) => "timeout",
+        DcrError::Transport(_) => "transport_error",
+        DcrError::MalformedResponse(_) => "malformed_response",
+        _ => "not_sent",
     }
 }
 

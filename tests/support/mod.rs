@@ -41,6 +41,7 @@ impl TestGateway {
         raw.token_store
             .backend
             .get_or_insert_with(|| "memory".into());
+        raw.admin_listen.get_or_insert_with(|| "off".into());
         let raw = RawConfig {
             listen: Some("127.0.0.1:0".into()),
             upstream: Some(upstream.into()),

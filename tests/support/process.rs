@@ -28,6 +28,11 @@ pub async fn serve(args: &[&str]) -> (Child, String) {
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
+        .args(if args.contains(&"--admin-listen") {
+            &[][..]
+        } else {
+            &["--admin-listen", "off"][..]
+        })
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -18,6 +18,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::DcrFuture;
 use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation};
+use crate::telemetry::Metrics;
 
 /// How long deposits count toward the retry budget.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
@@ -44,16 +45,18 @@ pub struct RetryConfig {
 pub struct RetryLayer {
     config: Arc<RetryConfig>,
     budget: Arc<TpsBudget>,
+    metrics: Arc<Metrics>,
 }
 
 impl RetryLayer {
-    /// A layer with its own budget.
-    pub fn new(config: RetryConfig) -> Self {
+    /// A layer with its own budget, recording into `metrics`.
+    pub fn new(config: RetryConfig, metrics: Arc<Metrics>) -> Self {
         let percent = config.budget_percent as f32 / 100.0;
         let budget = TpsBudget::new(BUDGET_WINDOW, config.budget_min_per_second, percent);
         Self {
             config: Arc::new(config),
             budget: Arc::new(budget),
+            metrics,
         }
     }
 }
@@ -66,6 +69,7 @@ impl<S> Layer<S> for RetryLayer {
             inner,
             config: self.config.clone(),
             budget: self.budget.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -76,6 +80,7 @@ pub struct Retry<S> {
     inner: S,
     config: Arc<RetryConfig>,
     budget: Arc<TpsBudget>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> Service<DcrRequest> for Retry<S>
@@ -92,23 +97,28 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: DcrRequest) -> DcrFuture {
+    fn call(&mut self, mut req: DcrRequest) -> DcrFuture {
         let inner = self.inner.clone();
         let config = self.config.clone();
         let budget = self.budget.clone();
+        let metrics = self.metrics.clone();
         budget.deposit();
         Box::pin(async move {
             let op = req.operation();
+            let method = op.rpc_name();
             let mut rng = HasherRng::new();
             let mut answer_lost = false;
             let mut attempt = 1;
             loop {
+                req.attempt = attempt - 1;
                 let err = match inner.clone().oneshot(req.clone()).await {
                     Ok(resp) => return Ok(resp),
                     Err(err) => err,
                 };
                 if op == Operation::Delete && answer_lost && gone(&err) {
-                    tracing::info!(client_id = ?req.target().map(|t| &t.client_id), "delete retry found the client gone after a lost answer: reporting it deleted");
+                    tracing::info!(
+                        "delete retry found the client gone after a lost answer: reporting it deleted"
+                    );
                     return Ok(DcrResponse::Deleted);
                 }
                 if !policy::retryable(op, &err) {
@@ -126,16 +136,28 @@ where
                     return stop("retries used up", None);
                 }
                 if !budget.withdraw() {
+                    metrics.budget_exhausted(method);
+                    tracing::warn!(
+                        event = "retry_budget_exhausted",
+                        attempt,
+                        "retry budget exhausted: not retrying"
+                    );
                     return stop("retry budget exhausted", Some(config.backoff_max));
                 }
                 let wait = policy::wait(&config, attempt, rng.next_f64(), &err);
                 if req.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                    tracing::info!(
+                        event = "retry_past_deadline",
+                        wait_ms = wait.as_millis() as u64,
+                        "not retrying past the deadline"
+                    );
                     return stop(
                         "the next retry would pass the caller's deadline",
                         Some(wait),
                     );
                 }
-                tracing::debug!(?op, attempt, ?wait, error = %err, "retrying");
+                metrics.retry(method);
+                tracing::info!(event = "retry_wait", attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
                 tokio::time::sleep(wait).await;
                 answer_lost |= lost_answer(&err);
                 attempt += 1;

@@ -1,0 +1,17 @@
+//! Telemetry: logs (text or JSON, `RUST_LOG` filter, trace ids on every line in
+//! a request), OpenTelemetry traces exported over OTLP when configured, W3C
+//! propagation to the upstream, and metrics for Prometheus and OTLP.
+//!
+//! Nothing secret is recorded: span fields and metric labels are built from
+//! method names, routes, client ids, codes and counts only, and every type that
+//! holds a secret redacts its `Debug` output.
+
+mod init;
+mod metrics;
+mod prometheus;
+pub mod propagation;
+mod span;
+
+pub use init::{LogFormat, Telemetry, TelemetryConfig, TelemetryError, init, init_logs};
+pub use metrics::{InFlight, Metrics};
+pub use span::{record_ids, rpc_span};
