@@ -46,6 +46,11 @@ async fn help_documents_every_option_and_its_default() {
         "--token-store-keys-file",
         "--token-store-keys",
         "--require-store-encryption",
+        "--admin-listen",
+        "--log-format",
+        "--otlp-endpoint",
+        "--otlp-protocol",
+        "--service-name",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         let env = format!(
@@ -84,6 +89,7 @@ async fn help_documents_every_option_and_its_default() {
         format!("[default: {}]", format_duration(DEFAULT_QUEUE_TIMEOUT)),
         format!("[default: {DEFAULT_STORE_PATH}]"),
         format!("[default: {DEFAULT_REDIS_PREFIX}]"),
+        format!("[default: {DEFAULT_ADMIN_LISTEN}]"),
     ] {
         assert!(help.contains(&default), "--help does not say {default}");
     }

@@ -1,11 +1,14 @@
 //! Scripted faults and request counters, for tests and demos of the gateway's
 //! resilience. Dev upstream only: nothing like this exists in the gateway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+/// How many `traceparent` headers [`Stats`] keeps.
+const TRACEPARENTS_KEPT: usize = 256;
 
 /// The routes faults and counters are kept for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -85,6 +88,8 @@ pub struct Stats {
     pub in_flight: usize,
     /// Requests that arrived over HTTP/2.
     pub http2_requests: u64,
+    /// The `traceparent` headers of the latest DCR requests (up to 256).
+    pub traceparents: Vec<String>,
 }
 
 /// The fault script and counters.
@@ -94,6 +99,7 @@ pub struct Faults {
     requests: Mutex<HashMap<Route, u64>>,
     in_flight: AtomicUsize,
     http2_requests: AtomicU64,
+    traceparents: Mutex<VecDeque<String>>,
 }
 
 /// Counts a request as in flight until dropped.
@@ -153,6 +159,15 @@ impl Faults {
         (guard, Some(kind))
     }
 
+    /// Keeps a request's `traceparent` (the latest 256).
+    pub fn record_traceparent(&self, value: &str) {
+        let mut seen = self.traceparents.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() == TRACEPARENTS_KEPT {
+            seen.pop_front();
+        }
+        seen.push_back(value.to_owned());
+    }
+
     /// Counts a request that arrived over HTTP/2.
     pub fn count_http2(&self) {
         self.http2_requests.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +184,13 @@ impl Faults {
             clients_created,
             in_flight: self.in_flight.load(Ordering::Acquire),
             http2_requests: self.http2_requests.load(Ordering::Relaxed),
+            traceparents: self
+                .traceparents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect(),
         }
     }
 }

@@ -43,6 +43,13 @@ pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> 
         return routes::handle(&state, req).await;
     };
     let kill = req.extensions().get::<ConnKill>().cloned();
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        state.faults.record_traceparent(tp);
+    }
     let (_in_flight, fault) = state.faults.on_request(route);
     match &fault {
         Some(FaultKind::Status {

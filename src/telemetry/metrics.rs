@@ -20,6 +20,16 @@ const LATENCY_BOUNDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The RPC methods, for the `method` label.
+const METHODS: [&str; 6] = [
+    "RegisterClient",
+    "GetClient",
+    "UpdateClient",
+    "DeleteClient",
+    "RotateClientSecret",
+    "RotateRegistrationToken",
+];
+
 /// A manual reader the provider and the Prometheus endpoint share.
 #[derive(Debug, Clone)]
 struct SharedReader(Arc<ManualReader>);
@@ -86,7 +96,7 @@ impl Metrics {
         }
         let provider = builder.build();
         let m = provider.meter("dcr-gateway");
-        Arc::new(Self {
+        let metrics = Arc::new(Self {
             rpc_requests: m
                 .u64_counter("dcr.rpc.requests")
                 .with_description("RPCs received, by method")
@@ -144,7 +154,30 @@ impl Metrics {
             ),
             provider,
             reader,
-        })
+        });
+        metrics.zero_series();
+        metrics
+    }
+
+    /// Creates every counter series at zero, so dashboards and alerts see them
+    /// before the first event.
+    fn zero_series(&self) {
+        for method in METHODS {
+            let label = [KeyValue::new("method", method)];
+            self.rpc_requests.add(0, &label);
+            self.retries.add(0, &label);
+            self.retry_budget_exhausted.add(0, &label);
+        }
+        for result in ["hit", "miss", "error"] {
+            self.store_lookups
+                .add(0, &[KeyValue::new("result", result)]);
+        }
+        for result in ["ok", "conflict", "error"] {
+            self.store_writes.add(0, &[KeyValue::new("result", result)]);
+        }
+        self.load_shed.add(0, &[]);
+        self.rpc_in_flight.add(0, &[]);
+        self.upstream_in_flight.add(0, &[]);
     }
 
     /// Instruments that only the Prometheus endpoint reads (no OTLP).

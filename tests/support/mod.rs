@@ -3,6 +3,7 @@
 //! gives.
 #![allow(dead_code)]
 
+pub mod otlp;
 pub mod process;
 pub mod redis;
 pub mod scripted;
