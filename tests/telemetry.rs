@@ -155,6 +155,10 @@ async fn otlp_grpc_spans_continue_the_callers_trace_into_the_upstream() {
         server.events.iter().any(|e| e.name == "retrying"),
         "the retry wait is a span event"
     );
+    assert!(
+        server.events.iter().any(|e| e.name == "token store read"),
+        "token-store reads are span events"
+    );
 
     // The dev upstream saw the caller's trace id on both attempts.
     let traceparents = dev.stats().traceparents;

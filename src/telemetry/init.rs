@@ -14,6 +14,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -161,10 +163,18 @@ fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&S
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t.tracer("dcr-gateway")));
+    // Spans always carry the gateway's own debug events (token-store reads and
+    // the like), whatever RUST_LOG keeps out of the log lines.
+    let otel = tracer.map(|t| {
+        let events = Targets::new()
+            .with_default(Level::INFO)
+            .with_target("dcr_gateway", Level::DEBUG);
+        tracing_opentelemetry::layer()
+            .with_tracer(t.tracer("dcr-gateway"))
+            .with_filter(events)
+    });
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
         .with(otel)
         .try_init();
 }
