@@ -30,7 +30,7 @@ use crate::middleware::retry::RetryConfig;
 use crate::middleware::shed::ShedConfig;
 use crate::store::StoreConfig;
 use crate::telemetry::TelemetryConfig;
-use crate::upstream::UpstreamConfig;
+use crate::upstream::{Profile, UpstreamConfig};
 
 /// Default gRPC listen address: loopback, as a sidecar is called from its pod.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -117,6 +117,13 @@ pub struct Config {
     pub store: StoreConfig,
     /// Caller authentication; `None` runs every call in one namespace.
     pub callers: Option<Arc<Callers>>,
+    /// How the upstream lays out its API.
+    pub profile: Profile,
+    /// The registration endpoint, when configured (else SharkAuth's route, or
+    /// discovered for rfc7592).
+    pub registration_endpoint: Option<Url>,
+    /// Extra origins a `registration_client_uri` may point to.
+    pub allowed_client_uri_origins: Vec<url::Origin>,
     /// The admin HTTP listener; `None` when off.
     pub admin_listen: Option<SocketAddr>,
     /// Logs and OTLP export.
@@ -310,6 +317,30 @@ impl RawConfig {
             )?,
             store: store_config(self.token_store, dev)?,
             callers: callers(self.callers_file, self.callers)?,
+            profile: match self.upstream_profile.as_deref().unwrap_or("sharkauth") {
+                "sharkauth" => Profile::SharkAuth {
+                    use_client_uri: self.sharkauth_use_client_uri.unwrap_or(false),
+                },
+                "rfc7592" => Profile::Rfc7592,
+                other => {
+                    return Err(invalid(
+                        "--upstream-profile",
+                        format!("{other:?} is not sharkauth or rfc7592"),
+                    ));
+                }
+            },
+            registration_endpoint: self
+                .registration_endpoint
+                .map(|u| {
+                    upstream_url(&u).map_err(|_| {
+                        invalid(
+                            "--registration-endpoint",
+                            "must be an http(s) URL without credentials, query or fragment",
+                        )
+                    })
+                })
+                .transpose()?,
+            allowed_client_uri_origins: origins(self.allowed_client_uri_origins.as_deref())?,
             admin_listen: match self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN) {
                 "off" => None,
                 addr => Some(addr.parse().map_err(|_| {
@@ -327,6 +358,32 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// The allowed origins, from a comma-separated list of URLs.
+fn origins(list: Option<&str>) -> Result<Vec<url::Origin>, ConfigError> {
+    let items = list
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    items
+        .map(|item| {
+            let url = Url::parse(item).map_err(|_| {
+                invalid(
+                    "--allowed-client-uri-origins",
+                    format!("{item:?} is not a URL"),
+                )
+            })?;
+            match url.scheme() {
+                "http" | "https" => Ok(url.origin()),
+                _ => Err(invalid(
+                    "--allowed-client-uri-origins",
+                    format!("{item:?} is not http(s)"),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The caller list, from a file or inline; `None` when neither is set.

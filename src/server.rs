@@ -25,7 +25,7 @@ use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::{StoreError, TokenStore};
 use crate::telemetry::Metrics;
-use crate::upstream::HttpUpstream;
+use crate::upstream::{Endpoints, HttpUpstream, Profile, discover};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The registration endpoint could not be discovered.
+    #[error("--upstream: {0}")]
+    Discovery(String),
     /// The admin address could not be bound.
     #[error("--admin-listen {addr}: cannot bind: {source}")]
     AdminBind {
@@ -137,7 +140,18 @@ impl Gateway {
             ),
             None => None,
         };
-        let upstream = HttpUpstream::new(base_url, config.http.clone(), metrics.clone())?;
+        let registration = registration_endpoint(&config, &base_url).await?;
+        let endpoints = Endpoints {
+            base: base_url,
+            registration,
+            allowed_origins: config.allowed_client_uri_origins.clone(),
+        };
+        let upstream = HttpUpstream::new(
+            config.profile,
+            endpoints,
+            config.http.clone(),
+            metrics.clone(),
+        )?;
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
         let stack = build_stack(
@@ -236,6 +250,31 @@ impl Gateway {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The registration endpoint: configured, SharkAuth's route under the base
+/// URL, or (rfc7592) discovered from the issuer's metadata.
+async fn registration_endpoint(config: &Config, base: &url::Url) -> Result<url::Url, ServeError> {
+    if let Some(url) = &config.registration_endpoint {
+        return Ok(url.clone());
+    }
+    match config.profile {
+        Profile::SharkAuth { .. } => {
+            let root = base.as_str().trim_end_matches('/');
+            url::Url::parse(&format!("{root}/oauth/register"))
+                .map_err(|e| ServeError::Discovery(e.to_string()))
+        }
+        Profile::Rfc7592 => {
+            crate::tls::install_crypto_provider();
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(config.http.request_timeout)
+                .build()?;
+            let endpoint = discover(&http, base).await.map_err(ServeError::Discovery)?;
+            tracing::info!(%endpoint, "discovered the registration endpoint");
+            Ok(endpoint)
+        }
     }
 }
 

@@ -121,6 +121,7 @@ pub fn target(client_id: String, token: Option<String>) -> Result<ClientRef, Dcr
     Ok(ClientRef {
         client_id,
         registration_access_token,
+        registration_client_uri: None,
     })
 }
 

@@ -92,6 +92,10 @@ fn classify(
         DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE"),
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
         DcrError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        DcrError::Unsupported(_) => (Code::Unimplemented, "UNSUPPORTED_BY_UPSTREAM"),
+        DcrError::ForeignClientUri(_) => {
+            (Code::FailedPrecondition, "FOREIGN_REGISTRATION_CLIENT_URI")
+        }
         DcrError::CallerUnauthenticated(_) => (Code::Unauthenticated, "CALLER_UNAUTHENTICATED"),
         DcrError::Overloaded(_) => {
             details.set_retry_info(Some(OVERLOAD_RETRY_AFTER));

@@ -100,6 +100,22 @@ pub struct RawConfig {
         hide_env_values = true
     )]
     pub callers: Option<Secret>,
+    /// Upstream profile: sharkauth or rfc7592 [default: sharkauth].
+    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_PROFILE", value_name = "PROFILE")]
+    pub upstream_profile: Option<String>,
+    /// Registration endpoint (rfc7592 profile); unset: discovered from the --upstream issuer.
+    #[arg(long, env = "DCR_GATEWAY_REGISTRATION_ENDPOINT", value_name = "URL")]
+    pub registration_endpoint: Option<String>,
+    /// Other origins a registration_client_uri may point to, comma-separated (e.g. https://mgmt.example).
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_ALLOWED_CLIENT_URI_ORIGINS",
+        value_name = "ORIGINS"
+    )]
+    pub allowed_client_uri_origins: Option<String>,
+    /// SharkAuth profile: manage clients at the returned registration_client_uri, not the base URL [default: false].
+    #[arg(long, env = "DCR_GATEWAY_SHARKAUTH_USE_CLIENT_URI", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub sharkauth_use_client_uri: Option<bool>,
     /// Admin HTTP listener for /metrics, /healthz and /readyz, or `off` [default: 127.0.0.1:9464].
     #[arg(long, env = "DCR_GATEWAY_ADMIN_LISTEN", value_name = "ADDR|off")]
     pub admin_listen: Option<String>,
@@ -200,7 +216,8 @@ impl RawConfig {
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
             queue_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
-            otlp_endpoint, otlp_protocol, service_name;
+            otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
+            allowed_client_uri_origins, sharkauth_use_client_uri;
             token_store: token_store
         )
     }

@@ -80,6 +80,13 @@ pub enum DcrError {
     /// Caller authentication is on and the call did not authenticate.
     #[error("caller not authenticated: {0}")]
     CallerUnauthenticated(&'static str),
+    /// The upstream profile has no such operation.
+    #[error("not supported by this upstream: {0}")]
+    Unsupported(&'static str),
+    /// A `registration_client_uri` points somewhere the RAT may not go; the call
+    /// was not sent.
+    #[error("refusing to send the registration access token to the registration_client_uri: {0}")]
+    ForeignClientUri(String),
     /// The caller's deadline passed before the call completed.
     #[error("the caller's deadline passed before the call completed")]
     DeadlineExceeded,

@@ -15,6 +15,9 @@ pub struct ClientRef {
     /// The registration access token; `None` asks the tokens layer to supply the
     /// one it holds.
     pub registration_access_token: Option<SecretString>,
+    /// The client's configuration endpoint, as the server returned it; filled in
+    /// by the tokens layer from the store.
+    pub registration_client_uri: Option<String>,
 }
 
 /// One call through the stack: the operation, and when the caller stops waiting.

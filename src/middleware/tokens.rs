@@ -115,6 +115,13 @@ where
                     })?;
                     target.registration_access_token = Some(stored.token.clone());
                 }
+                if let Some(uri) = seen
+                    .as_ref()
+                    .map(|s| &s.registration_client_uri)
+                    .filter(|u| !u.is_empty())
+                {
+                    target.registration_client_uri = Some(uri.clone());
+                }
                 used = target.registration_access_token.clone();
             }
             let result = inner.call(req).await;

@@ -13,7 +13,8 @@ use tracing::field::Empty;
 use url::Url;
 
 use super::failure::{http_failure, transport_error};
-use super::route::{Route, route_for};
+use super::profile::{Endpoints, Profile, route};
+use super::route::Route;
 use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json};
 use crate::telemetry::{Metrics, propagation};
 
@@ -49,20 +50,24 @@ pub struct HttpUpstream {
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
-    base_url: Url,
+    profile: Profile,
+    endpoints: Endpoints,
     config: UpstreamConfig,
     metrics: Arc<Metrics>,
 }
 
 impl HttpUpstream {
-    /// Builds the pooled client for the server at `base_url`. Redirects are never
+    /// Builds the pooled client for the server at `endpoints`, speaking
+    /// `profile`. Redirects are never
     /// followed: a redirect could carry a registration access token to another
     /// host. Proxy variables are ignored for the same reason.
     pub fn new(
-        base_url: Url,
+        profile: Profile,
+        endpoints: Endpoints,
         config: UpstreamConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
+        let base_url = endpoints.base.clone();
         crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -83,7 +88,8 @@ impl HttpUpstream {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                base_url,
+                profile,
+                endpoints,
                 config,
                 metrics,
             }),
@@ -92,7 +98,12 @@ impl HttpUpstream {
 
     /// The upstream base URL.
     pub fn base_url(&self) -> &Url {
-        &self.inner.base_url
+        &self.inner.endpoints.base
+    }
+
+    /// The HTTP client, for discovery and other one-off requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 }
 
@@ -114,7 +125,7 @@ impl tower::Service<DcrRequest> for HttpUpstream {
 impl Inner {
     /// One attempt, inside its client span, counted in the metrics.
     async fn send(&self, req: DcrRequest) -> Result<DcrResponse, DcrError> {
-        let route = route_for(&self.base_url, &req.call)?;
+        let route = route(self.profile, &self.endpoints, &req.call)?;
         let span = attempt_span(&route, &req);
         let start = Instant::now();
         let result = self.exchange(&req, &route).instrument(span.clone()).await;

@@ -6,9 +6,13 @@
 //! [`DcrError`]. Everything above it in the tower stack is protocol-agnostic.
 
 mod client;
+mod discovery;
 mod failure;
+mod profile;
 mod route;
 
 pub use client::{HttpUpstream, UpstreamConfig};
+pub use discovery::discover;
 pub use failure::parse_retry_after;
-pub use route::{Route, route_for};
+pub use profile::{Endpoints, Profile, route};
+pub use route::{Route, client_segment, route_for};

@@ -58,13 +58,18 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
         .target()
         .map(|t| t.client_id.as_str())
         .unwrap_or_default();
-    let segment = utf8_percent_encode(id, SEGMENT);
+    let segment = client_segment(id);
     let url = parse(&format!("{root}/oauth/register/{segment}{suffix}"))?;
     Ok(Route {
         method,
         url,
         template,
     })
+}
+
+/// A client id as one percent-encoded path segment.
+pub fn client_segment(id: &str) -> String {
+    utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 fn parse(s: &str) -> Result<Url, DcrError> {
@@ -81,6 +86,7 @@ mod tests {
         DcrCall::Get(ClientRef {
             client_id: id.into(),
             registration_access_token: None,
+            registration_client_uri: None,
         })
     }
 
@@ -106,6 +112,7 @@ mod tests {
         let t = ClientRef {
             client_id: "c".into(),
             registration_access_token: None,
+            registration_client_uri: None,
         };
         let secret = route_for(&base, &DcrCall::RotateSecret(t.clone())).unwrap();
         assert_eq!(
