@@ -92,8 +92,10 @@ pub fn get(state: &State, id: &str) -> Response {
         return wire::invalid_token("client not found");
     };
     let m = row.snapshot;
+    let registration_access_token = state.rotate_if_configured(id);
     let body = ClientBody {
         scope: m.scope.clone(),
+        registration_access_token,
         ..full_body(state, id, row.created_at, m)
     };
     wire::go_json(StatusCode::OK, &body)
@@ -120,7 +122,12 @@ pub fn update(state: &State, id: &str, body: Option<Bytes>) -> Response {
         row.snapshot = meta.clone();
     }
     drop(t);
-    wire::go_json(StatusCode::OK, &full_body(state, id, created_at, meta))
+    let registration_access_token = state.rotate_if_configured(id);
+    let body = ClientBody {
+        registration_access_token,
+        ..full_body(state, id, created_at, meta)
+    };
+    wire::go_json(StatusCode::OK, &body)
 }
 
 /// R4: `DELETE /oauth/register/{id}`: deactivate the agent, drop the DCR row.

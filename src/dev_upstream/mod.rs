@@ -100,6 +100,14 @@ impl DevUpstream {
         self.state.tables().agents.len()
     }
 
+    /// Issues a new registration access token on every read and update, as
+    /// Keycloak does (SharkAuth does not): for testing that callers follow.
+    pub fn rotate_on_read_and_update(&self, on: bool) {
+        self.state
+            .rotate_on_read_and_update
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Scripts a fault (see [`Fault`]); faults apply in the order added.
     pub fn inject(&self, fault: Fault) {
         self.state.faults.inject(fault);

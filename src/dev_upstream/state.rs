@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ring::digest::{SHA256, digest};
@@ -46,6 +47,8 @@ pub struct State {
     clock_offset: Mutex<Duration>,
     pub issuer: String,
     pub faults: Faults,
+    /// Issue a new RAT on every read and update, as Keycloak does (not SharkAuth).
+    pub rotate_on_read_and_update: AtomicBool,
     rng: SystemRandom,
 }
 
@@ -56,6 +59,7 @@ impl State {
             clock_offset: Mutex::new(Duration::ZERO),
             issuer,
             faults: Faults::default(),
+            rotate_on_read_and_update: AtomicBool::new(false),
             rng: SystemRandom::new(),
         }
     }
@@ -87,6 +91,24 @@ impl State {
     /// Moves the clock forward, e.g. past the secret grace window.
     pub fn advance(&self, by: Duration) {
         *self.clock_offset.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+
+    /// With rotation on read and update on, a new RAT for `id`, stored (the
+    /// old one dies at once); otherwise `""`, as SharkAuth answers.
+    pub fn rotate_if_configured(&self, id: &str) -> String {
+        if !self.rotate_on_read_and_update.load(Ordering::Relaxed) {
+            return String::new();
+        }
+        let Some(rat) = self.token() else {
+            return String::new();
+        };
+        match self.tables().dcr.get_mut(id) {
+            Some(row) => {
+                row.rat_hash = hash(&rat);
+                rat
+            }
+            None => String::new(),
+        }
     }
 
     /// 32 random bytes as 64 lowercase hex characters: a secret or a RAT.
