@@ -1,0 +1,57 @@
+// Manages an OAuth client through dcr-gateway from Node.js, printing each step.
+// The contract is loaded from ../../proto at run time, so it always matches.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const addrFlag = process.argv.indexOf('--addr');
+const addr = addrFlag > 0 ? process.argv[addrFlag + 1] : '127.0.0.1:50051';
+
+const definition = protoLoader.loadSync('dcr/v1/dcr.proto', {
+  includeDirs: [path.join(here, '..', '..', 'proto')],
+  keepCase: true,
+  defaults: true,
+  oneofs: true,
+});
+const dcr = grpc.loadPackageDefinition(definition).dcr.v1;
+const client = new dcr.DynamicClientRegistration(addr, grpc.credentials.createInsecure());
+const deadline = () => ({ deadline: Date.now() + 10_000 });
+const call = (method, request) => promisify(client[method].bind(client))(request, deadline());
+
+const registered = (await call('RegisterClient', {
+  metadata: { client_name: 'node-example', grant_types: ['client_credentials'] },
+})).client;
+const id = registered.client_id;
+console.log(`registered ${id} (secret and registration access token received)`);
+
+const read = (await call('GetClient', { client_id: id })).client;
+console.log(`read ${id}: name '${read.metadata.client_name}'`);
+
+const updated = (await call('UpdateClient', {
+  client_id: id,
+  metadata: { client_name: 'node-example-renamed' },
+  update_mask: { paths: ['client_name'] },
+})).client;
+console.log(`updated name to '${updated.metadata.client_name}', grant types kept: ${updated.metadata.grant_types}`);
+
+const secret = (await call('RotateClientSecret', { client_id: id })).client;
+console.log(`rotated the client secret (new one received: ${Boolean(secret.client_secret)})`);
+
+const token = (await call('RotateRegistrationToken', { client_id: id })).client;
+console.log(`rotated the registration access token (stored by the gateway: ${Boolean(token.registration_access_token)})`);
+
+await call('DeleteClient', { client_id: id });
+console.log(`deleted ${id}`);
+
+try {
+  await call('GetClient', { client_id: id });
+  console.error('the deleted client can still be read');
+  process.exit(1);
+} catch (err) {
+  console.log(`reading it again: ${grpc.status[err.code]}`);
+}
+client.close();
+console.log('flow complete');

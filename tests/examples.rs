@@ -1,0 +1,114 @@
+//! The Python and Node callers under `examples/` complete the whole flow against
+//! a gateway in front of the dev upstream. Their dependencies are installed here
+//! (pip into a virtualenv under `target/`, `npm ci` from the committed lockfile).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{TestGateway, dev_upstream};
+use tokio::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn run(program: &Path, args: &[&str], dir: &Path, what: &str) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} for {what} ({e}): install it",
+                program.display()
+            )
+        });
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{what} failed:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+fn assert_flow(output: &str) {
+    for step in [
+        "registered",
+        "read",
+        "updated name to",
+        "rotated the client secret",
+        "rotated the registration access token",
+        "deleted",
+        "reading it again: UNAUTHENTICATED",
+        "flow complete",
+    ] {
+        assert!(output.contains(step), "the flow lacks {step:?}:\n{output}");
+    }
+}
+
+#[tokio::test]
+async fn python_example_completes_the_flow() {
+    let dev = dev_upstream().await;
+    let gw = TestGateway::start(&dev.base_url()).await;
+    let dir = root().join("examples/python");
+    let venv = root().join("target/example-venv");
+    if !venv.join("bin/python").exists() {
+        run(
+            Path::new("python3"),
+            &["-m", "venv", venv.to_str().unwrap()],
+            &dir,
+            "python3 -m venv",
+        )
+        .await;
+    }
+    let pip = venv.join("bin/pip");
+    run(
+        &pip,
+        &[
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-r",
+            "requirements.txt",
+        ],
+        &dir,
+        "pip install",
+    )
+    .await;
+    let addr = gw.addr.to_string();
+    let out = run(
+        &venv.join("bin/python"),
+        &["flow.py", "--addr", &addr],
+        &dir,
+        "the Python example",
+    )
+    .await;
+    assert_flow(&out);
+}
+
+#[tokio::test]
+async fn node_example_completes_the_flow() {
+    let dev = dev_upstream().await;
+    let gw = TestGateway::start(&dev.base_url()).await;
+    let dir = root().join("examples/node");
+    if !dir.join("node_modules/@grpc/grpc-js").exists() {
+        run(
+            Path::new("npm"),
+            &["ci", "--no-audit", "--no-fund"],
+            &dir,
+            "npm ci",
+        )
+        .await;
+    }
+    let addr = gw.addr.to_string();
+    let out = run(
+        Path::new("node"),
+        &["flow.js", "--addr", &addr],
+        &dir,
+        "the Node example",
+    )
+    .await;
+    assert_flow(&out);
+}
