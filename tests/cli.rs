@@ -51,6 +51,10 @@ async fn help_documents_every_option_and_its_default() {
         "--otlp-endpoint",
         "--otlp-protocol",
         "--service-name",
+        "--upstream-profile",
+        "--registration-endpoint",
+        "--allowed-client-uri-origins",
+        "--sharkauth-use-client-uri",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         let env = format!(
