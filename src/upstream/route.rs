@@ -29,37 +29,38 @@ pub struct Route {
 
 /// Builds the SharkAuth route for `req` under `base`, the server's base URL.
 pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
-    let root = base.as_str().trim_end_matches('/');
     let (method, suffix, template) = match req {
-        DcrCall::Register { .. } => {
-            let url = parse(&format!("{root}/oauth/register"))?;
-            let template = "/oauth/register";
-            return Ok(Route {
-                method: Method::POST,
-                url,
-                template,
-            });
-        }
-        DcrCall::Get(_) => (Method::GET, "", "/oauth/register/{client_id}"),
-        DcrCall::Update { .. } => (Method::PUT, "", "/oauth/register/{client_id}"),
-        DcrCall::Delete(_) => (Method::DELETE, "", "/oauth/register/{client_id}"),
+        DcrCall::Register { .. } => (Method::POST, None, "/oauth/register"),
+        DcrCall::Get(_) => (Method::GET, None, "/oauth/register/{client_id}"),
+        DcrCall::Update { .. } => (Method::PUT, None, "/oauth/register/{client_id}"),
+        DcrCall::Delete(_) => (Method::DELETE, None, "/oauth/register/{client_id}"),
         DcrCall::RotateSecret(_) => (
             Method::POST,
-            "/secret",
+            Some("secret"),
             "/oauth/register/{client_id}/secret",
         ),
         DcrCall::RotateToken(_) => (
             Method::DELETE,
-            "/registration-token",
+            Some("registration-token"),
             "/oauth/register/{client_id}/registration-token",
         ),
     };
-    let id = req
-        .target()
-        .map(|t| t.client_id.as_str())
-        .unwrap_or_default();
-    let segment = client_segment(id);
-    let url = parse(&format!("{root}/oauth/register/{segment}{suffix}"))?;
+    // Segments are appended to the already-parsed base URL, so the host is not
+    // parsed again on every call; `push` percent-encodes `/`, `%`, `?`, `#` and
+    // spaces, so an id is always exactly one segment.
+    let mut url = base.clone();
+    {
+        let mut path = url
+            .path_segments_mut()
+            .map_err(|_| DcrError::invalid("client_id", "the upstream URL cannot carry a path"))?;
+        path.pop_if_empty().extend(["oauth", "register"]);
+        if let Some(target) = req.target() {
+            path.push(&target.client_id);
+        }
+        if let Some(suffix) = suffix {
+            path.push(suffix);
+        }
+    }
     Ok(Route {
         method,
         url,
@@ -70,11 +71,6 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
 /// A client id as one percent-encoded path segment.
 pub fn client_segment(id: &str) -> String {
     utf8_percent_encode(id, SEGMENT).to_string()
-}
-
-fn parse(s: &str) -> Result<Url, DcrError> {
-    Url::parse(s)
-        .map_err(|e| DcrError::invalid("client_id", format!("does not form a valid URL: {e}")))
 }
 
 #[cfg(test)]
