@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tower::{Layer, Service, ServiceExt};
 
-use super::DcrFuture;
+use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 
 type Locks = Arc<Mutex<HashMap<String, Arc<AsyncMutex<()>>>>>;
@@ -91,11 +91,7 @@ async fn acquire(locks: Locks, client_id: String) -> Held {
     held
 }
 
-impl<S> Service<DcrRequest> for ClientLock<S>
-where
-    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
-    S::Future: Send,
-{
+impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
     type Response = DcrResponse;
     type Error = DcrError;
     type Future = DcrFuture;

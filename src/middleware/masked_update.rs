@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service, ServiceExt};
 
-use super::DcrFuture;
+use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, mask};
 
 /// Adds [`MaskedUpdate`] around a service.
@@ -27,11 +27,7 @@ pub struct MaskedUpdate<S> {
     inner: S,
 }
 
-impl<S> Service<DcrRequest> for MaskedUpdate<S>
-where
-    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
-    S::Future: Send,
-{
+impl<S: DomainService> Service<DcrRequest> for MaskedUpdate<S> {
     type Response = DcrResponse;
     type Error = DcrError;
     type Future = DcrFuture;

@@ -16,8 +16,24 @@ pub mod shed;
 pub mod tokens;
 
 use futures_util::future::BoxFuture;
+use tower::Service;
 
-use crate::dcr::{DcrError, DcrResponse};
+use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 
 /// The future every domain layer returns.
 pub type DcrFuture = BoxFuture<'static, Result<DcrResponse, DcrError>>;
+
+/// What every layer wraps: a cloneable domain service whose futures may move
+/// between threads. One bound, instead of the same `where` clause per layer.
+pub trait DomainService:
+    Service<DcrRequest, Response = DcrResponse, Error = DcrError, Future: Send> + Clone + Send + 'static
+{
+}
+
+impl<S> DomainService for S where
+    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}

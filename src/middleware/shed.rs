@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service, ServiceExt};
 
-use super::DcrFuture;
+use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::telemetry::Metrics;
 
@@ -82,11 +82,7 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl<S> Service<DcrRequest> for Shed<S>
-where
-    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
-    S::Future: Send,
-{
+impl<S: DomainService> Service<DcrRequest> for Shed<S> {
     type Response = DcrResponse;
     type Error = DcrError;
     type Future = DcrFuture;

@@ -22,7 +22,7 @@ use std::time::Instant;
 use secrecy::{ExposeSecret, SecretString};
 use tower::{Layer, Service};
 
-use super::DcrFuture;
+use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
 use crate::telemetry::Metrics;
@@ -69,11 +69,7 @@ pub struct Tokens<S> {
     metrics: Arc<Metrics>,
 }
 
-impl<S> Service<DcrRequest> for Tokens<S>
-where
-    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
-    S::Future: Send,
-{
+impl<S: DomainService> Service<DcrRequest> for Tokens<S> {
     type Response = DcrResponse;
     type Error = DcrError;
     type Future = DcrFuture;

@@ -16,7 +16,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::rng::{HasherRng, Rng};
 use tower::{Layer, Service, ServiceExt};
 
-use super::DcrFuture;
+use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation};
 use crate::telemetry::Metrics;
 
@@ -83,11 +83,7 @@ pub struct Retry<S> {
     metrics: Arc<Metrics>,
 }
 
-impl<S> Service<DcrRequest> for Retry<S>
-where
-    S: Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Clone + Send + 'static,
-    S::Future: Send,
-{
+impl<S: DomainService> Service<DcrRequest> for Retry<S> {
     type Response = DcrResponse;
     type Error = DcrError;
     type Future = DcrFuture;
