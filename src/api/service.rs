@@ -68,7 +68,7 @@ impl DcrService {
             .and_then(|c| c.target())
             .map(|t| t.client_id.clone())
             .unwrap_or_default();
-        let span = rpc_span(method, &client_id, &parent);
+        let span = rpc_span(op, &client_id, &parent);
         let namespace = match &self.callers {
             Some(callers) => callers.authenticate(metadata),
             None => Ok(DEFAULT_NAMESPACE.to_owned()),
@@ -97,8 +97,16 @@ impl DcrService {
             span.record("otel.status_code", "ERROR");
         }
         self.metrics.rpc_finished(method, code_name(code), elapsed);
-        span.in_scope(|| {
-            tracing::info!(rpc = method, client_id, code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc");
+        // One line per failed call at `info`; successes only at `debug`, as in
+        // most proxies: the metrics count them, and a line formatted and
+        // written to stderr on every call costs a syscall per call.
+        span.in_scope(|| match code {
+            tonic::Code::Ok => {
+                tracing::debug!(rpc = method, client_id, code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc");
+            }
+            _ => {
+                tracing::info!(rpc = method, client_id, code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc");
+            }
         });
         result
     }

@@ -101,6 +101,24 @@ impl Operation {
             Self::RotateToken => "RotateRegistrationToken",
         }
     }
+
+    /// `service/method`, the server span's name, built at compile time so no
+    /// call formats it.
+    pub fn span_name(self) -> &'static str {
+        macro_rules! full {
+            ($m:literal) => {
+                concat!("dcr.v1.DynamicClientRegistration/", $m)
+            };
+        }
+        match self {
+            Self::Register => full!("RegisterClient"),
+            Self::Get => full!("GetClient"),
+            Self::Update => full!("UpdateClient"),
+            Self::Delete => full!("DeleteClient"),
+            Self::RotateSecret => full!("RotateClientSecret"),
+            Self::RotateToken => full!("RotateRegistrationToken"),
+        }
+    }
 }
 
 impl DcrRequest {

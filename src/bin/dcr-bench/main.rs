@@ -10,6 +10,8 @@
 //!
 //! `cargo run --release --bin dcr-bench` (add `--quick` for a seconds-long run);
 //! writes `results.md` and `latency.svg` to `--out` (default `bench-results`).
+//! `--focus SECS` only compares (c) and (d), mixed at concurrency 16, for
+//! quick A/B runs during speed work.
 #![forbid(unsafe_code)]
 
 mod load;
@@ -202,6 +204,33 @@ async fn main() {
     let mut path_seeds = Vec::new();
     for (_, target, _) in &paths {
         path_seeds.push(seeds(target, max_c).await);
+    }
+
+    // `--focus SECS`: only (c) and (d), mixed, concurrency 16, alternating
+    // twice, CPU per call printed: a quick A/B for speed work, with the pids
+    // for `perf record -p`.
+    if let Some(secs) = flag("--focus").and_then(|s| s.parse::<u64>().ok()) {
+        println!("minimal pid {}, gateway pid {}", minimal.pid, gw.pid);
+        for _ in 0..2 {
+            for pi in [2, 3] {
+                let (name, target, pid) = &paths[pi];
+                let c = 16.min(path_seeds[pi].len());
+                let cpu0 = procfs::cpu_seconds(*pid);
+                let mut sample = load::run(
+                    target,
+                    Mix::Realistic,
+                    &mut path_seeds[pi][..c],
+                    Duration::from_secs(secs),
+                )
+                .await;
+                let stats = report::stats(&mut sample, procfs::cpu_seconds(*pid) - cpu0);
+                println!(
+                    "{name}: {:.0} calls/s, p50 {:.3} ms, {:.1} µs CPU/call",
+                    stats.throughput, stats.p50_ms, stats.cpu_us_per_call
+                );
+            }
+        }
+        return;
     }
 
     // results[mix][concurrency][path] = repetitions
