@@ -7,9 +7,11 @@
 
 mod check;
 mod duration;
+mod listen;
 mod raw;
 mod secret;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,9 +21,11 @@ use url::Url;
 
 use check::{bytes, count, duration, invalid, upstream_url};
 pub use duration::{format_duration, parse_duration};
+pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::Secret;
 pub use store::{DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config};
+pub use tls::{DEFAULT_TLS_RELOAD_INTERVAL, ListenerTls};
 
 use std::sync::Arc;
 
@@ -95,8 +99,15 @@ pub enum UpstreamChoice {
 /// The validated configuration of `serve`.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
+    /// Where the gRPC server listens.
+    pub listen: Listen,
+    /// TLS on the gRPC listener; `None` is plaintext.
+    pub tls: Option<ListenerTls>,
+    /// A plaintext listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS or reach loopback (kubelet's); `None` when off.
+    pub health_listen: Option<SocketAddr>,
+    /// Initial access token sent on RegisterClient when the caller gives none.
+    pub initial_access_token: Option<secrecy::SecretString>,
     /// The authorization server.
     pub upstream: UpstreamChoice,
     /// How the HTTP client reaches it.
@@ -174,13 +185,38 @@ impl RawConfig {
 
     /// Applies defaults and validates every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let listen = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = listen.parse().map_err(|_| {
-            invalid(
-                "--listen",
-                format!("{listen:?} is not an address such as 127.0.0.1:50051"),
-            )
-        })?;
+        let listen = listen::listen(
+            self.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
+            self.unix_socket_mode.as_deref(),
+        )?;
+        let tls = tls::listener_tls(
+            tls::RawListenerTls {
+                cert: self.tls_cert,
+                key: self.tls_key,
+                client_ca: self.tls_client_ca,
+                reload_interval: self.tls_reload_interval,
+            },
+            &listen,
+        )?;
+        let health_listen = self
+            .health_listen
+            .map(|addr| {
+                addr.parse().map_err(|_| {
+                    invalid(
+                        "--health-listen",
+                        format!("{addr:?} is not an address such as 0.0.0.0:8081"),
+                    )
+                })
+            })
+            .transpose()?;
+        let (extra_roots, identity) = tls::upstream_tls(
+            self.upstream_ca_file,
+            self.upstream_client_cert,
+            self.upstream_client_key,
+        )?;
+        let require_tls = self.require_upstream_tls.unwrap_or(false);
+        let initial_access_token =
+            initial_access_token(self.initial_access_token, self.initial_access_token_file)?;
         let upstream = match (self.upstream, self.dev_upstream.unwrap_or(false)) {
             (Some(_), true) => {
                 return Err(invalid(
@@ -198,6 +234,22 @@ impl RawConfig {
             (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
         };
         let dev = upstream == UpstreamChoice::Dev;
+        if require_tls {
+            let plain = match &upstream {
+                UpstreamChoice::Dev => true,
+                UpstreamChoice::Url(url) => url.scheme() != "https",
+            };
+            let plain_endpoint = self
+                .registration_endpoint
+                .as_deref()
+                .is_some_and(|u| !u.starts_with("https://"));
+            if plain || plain_endpoint {
+                return Err(invalid(
+                    "--require-upstream-tls",
+                    "the upstream and registration endpoint must be https:// URLs (the dev upstream is plain HTTP)",
+                ));
+            }
+        }
         let backoff_base = duration(
             "--retry-backoff-base",
             self.retry_backoff_base,
@@ -206,6 +258,9 @@ impl RawConfig {
         )?;
         Ok(Config {
             listen,
+            tls,
+            health_listen,
+            initial_access_token,
             upstream,
             http: UpstreamConfig {
                 request_timeout: duration(
@@ -238,6 +293,9 @@ impl RawConfig {
                     self.max_response_bytes,
                     DEFAULT_MAX_RESPONSE_BYTES,
                 )?,
+                extra_roots,
+                identity,
+                require_tls,
             },
             retry: RetryConfig {
                 max_attempts: count(
@@ -404,6 +462,33 @@ fn callers(
     };
     let callers = Callers::parse(&text).map_err(|e| invalid("--callers", e))?;
     Ok(Some(Arc::new(callers)))
+}
+
+/// The default initial access token, inline or from a file (whitespace around
+/// it ignored, as `kubectl create secret --from-file` keeps a final newline).
+fn initial_access_token(
+    inline: Option<Secret>,
+    file: Option<String>,
+) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    use secrecy::ExposeSecret;
+    let (setting, text) = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "--initial-access-token",
+                "give --initial-access-token or --initial-access-token-file, not both",
+            ));
+        }
+        (Some(Secret(t)), None) => ("--initial-access-token", t),
+        (None, Some(path)) => (
+            "--initial-access-token-file",
+            secret_file("--initial-access-token-file", &path)?,
+        ),
+        (None, None) => return Ok(None),
+    };
+    let token = secrecy::SecretString::from(text.expose_secret().trim());
+    crate::dcr::limits::check_token(setting, &token)
+        .map_err(|e| invalid(setting, e.to_string()))?;
+    Ok(Some(token))
 }
 
 /// Reads a file of secret material; the error names the file, never its content.

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_gateway::config::RawConfig;
+use dcr_gateway::config::{RawConfig, Secret};
 use dcr_gateway::pb::v1 as pb;
 use prost_types::FieldMask;
 use support::scripted::{Answer, Scripted};
@@ -435,5 +435,34 @@ async fn invalid_input_is_caught_before_the_upstream() {
     assert!(
         upstream.requests().is_empty(),
         "nothing invalid reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn the_configured_initial_access_token_is_sent_when_the_caller_gives_none() {
+    let failure = || Answer::json(500, r#"{"error":"server_error"}"#);
+    let upstream = Scripted::start(vec![failure(), failure()]).await;
+    let raw = RawConfig {
+        initial_access_token: Some(Secret(secrecy::SecretString::from("iat-from-config"))),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(&upstream.url(), raw).await;
+    let mut client = gw.client().await;
+    for iat in [None, Some("iat-from-caller")] {
+        let req = pb::RegisterClientRequest {
+            metadata: Some(machine_client("x")),
+            initial_access_token: iat.map(Into::into),
+        };
+        client.register_client(req).await.unwrap_err();
+    }
+    let sent = upstream.requests();
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some("Bearer iat-from-config")
+    );
+    assert_eq!(
+        sent[1].header("authorization"),
+        Some("Bearer iat-from-caller"),
+        "the caller's own token wins"
     );
 }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::SecretString;
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status};
+use tonic::{Extensions, Request, Response, Status};
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
@@ -16,6 +17,7 @@ use super::status::to_status;
 use crate::dcr::{DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
+use crate::server::PeerInfo;
 use crate::telemetry::{Metrics, propagation, rpc_span};
 
 /// The domain stack behind the gRPC edge: every middleware layer over the HTTP
@@ -29,6 +31,7 @@ pub struct DcrService {
     default_deadline: Duration,
     callers: Option<Arc<Callers>>,
     metrics: Arc<Metrics>,
+    initial_access_token: Option<SecretString>,
 }
 
 impl DcrService {
@@ -46,7 +49,15 @@ impl DcrService {
             default_deadline,
             callers,
             metrics,
+            initial_access_token: None,
         }
+    }
+
+    /// Sends `token` as the initial access token of every RegisterClient that
+    /// carries none, so callers need not hold the deployment's token.
+    pub fn with_initial_access_token(mut self, token: Option<SecretString>) -> Self {
+        self.initial_access_token = token;
+        self
     }
 
     /// Runs one validated call through the stack, bounded by the caller's
@@ -54,6 +65,7 @@ impl DcrService {
     async fn run(
         &self,
         metadata: &MetadataMap,
+        ext: &Extensions,
         call: Result<DcrCall, DcrError>,
         op: Operation,
     ) -> Result<DcrResponse, Status> {
@@ -69,9 +81,13 @@ impl DcrService {
             .map(|t| t.client_id.clone())
             .unwrap_or_default();
         let span = rpc_span(op, &client_id, &parent);
-        let namespace = match &self.callers {
-            Some(callers) => callers.authenticate(metadata),
-            None => Ok(DEFAULT_NAMESPACE.to_owned()),
+        // Bearer callers when configured; else the mutual-TLS identity; else
+        // one shared namespace.
+        let identity = ext.get::<PeerInfo>().and_then(|p| p.identity.as_deref());
+        let namespace = match (&self.callers, identity) {
+            (Some(callers), _) => callers.authenticate(metadata),
+            (None, Some(identity)) => Ok(identity.to_owned()),
+            (None, None) => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
         let result = match (namespace, call) {
             (Ok(namespace), Ok(call)) => {
@@ -175,14 +191,15 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RegisterClientRequest>,
     ) -> Result<Response<pb::RegisterClientResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = (|| {
             Ok(DcrCall::Register {
                 metadata: metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?,
-                initial_access_token: initial_access_token(r.initial_access_token)?,
+                initial_access_token: initial_access_token(r.initial_access_token)?
+                    .or_else(|| self.initial_access_token.clone()),
             })
         })();
-        let resp = self.run(&metadata, req, Operation::Register).await?;
+        let resp = self.run(&metadata, &ext, req, Operation::Register).await?;
         Ok(Response::new(pb::RegisterClientResponse {
             client: client(resp),
         }))
@@ -192,9 +209,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::GetClientRequest>,
     ) -> Result<Response<pb::GetClientResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = target(r.client_id, r.registration_access_token).map(DcrCall::Get);
-        let resp = self.run(&metadata, req, Operation::Get).await?;
+        let resp = self.run(&metadata, &ext, req, Operation::Get).await?;
         Ok(Response::new(pb::GetClientResponse {
             client: client(resp),
         }))
@@ -204,7 +221,7 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::UpdateClientRequest>,
     ) -> Result<Response<pb::UpdateClientResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = (|| {
             Ok(DcrCall::Update {
                 target: target(r.client_id, r.registration_access_token)?,
@@ -212,7 +229,7 @@ impl DynamicClientRegistration for DcrService {
                 mask: mask::normalize_mask(&r.update_mask.unwrap_or_default().paths)?,
             })
         })();
-        let resp = self.run(&metadata, req, Operation::Update).await?;
+        let resp = self.run(&metadata, &ext, req, Operation::Update).await?;
         Ok(Response::new(pb::UpdateClientResponse {
             client: client(resp),
         }))
@@ -222,9 +239,9 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::DeleteClientRequest>,
     ) -> Result<Response<pb::DeleteClientResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = target(r.client_id, r.registration_access_token).map(DcrCall::Delete);
-        self.run(&metadata, req, Operation::Delete).await?;
+        self.run(&metadata, &ext, req, Operation::Delete).await?;
         Ok(Response::new(pb::DeleteClientResponse {}))
     }
 
@@ -232,9 +249,11 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RotateClientSecretRequest>,
     ) -> Result<Response<pb::RotateClientSecretResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateSecret);
-        let resp = self.run(&metadata, req, Operation::RotateSecret).await?;
+        let resp = self
+            .run(&metadata, &ext, req, Operation::RotateSecret)
+            .await?;
         Ok(Response::new(pb::RotateClientSecretResponse {
             client: client(resp),
         }))
@@ -244,9 +263,11 @@ impl DynamicClientRegistration for DcrService {
         &self,
         request: Request<pb::RotateRegistrationTokenRequest>,
     ) -> Result<Response<pb::RotateRegistrationTokenResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, ext, r) = request.into_parts();
         let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateToken);
-        let resp = self.run(&metadata, req, Operation::RotateToken).await?;
+        let resp = self
+            .run(&metadata, &ext, req, Operation::RotateToken)
+            .await?;
         Ok(Response::new(pb::RotateRegistrationTokenResponse {
             client: client(resp),
         }))

@@ -16,12 +16,58 @@ pub struct RawConfig {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long, env = "DCR_GATEWAY_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Permissions of a unix: --listen socket, octal [default: 0660].
+    #[arg(long, env = "DCR_GATEWAY_UNIX_SOCKET_MODE", value_name = "MODE")]
+    pub unix_socket_mode: Option<String>,
+    /// Extra plaintext listener serving only grpc.health.v1, for kubelet gRPC probes [default: off].
+    #[arg(long, env = "DCR_GATEWAY_HEALTH_LISTEN", value_name = "ADDR")]
+    pub health_listen: Option<String>,
+    /// PEM certificate chain: the gRPC listener speaks TLS (with --tls-key).
+    #[arg(long, env = "DCR_GATEWAY_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "DCR_GATEWAY_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<String>,
+    /// PEM CA bundle: mutual TLS; the client certificate's SPIFFE ID or DNS name is the caller namespace.
+    #[arg(long, env = "DCR_GATEWAY_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<String>,
+    /// How often the TLS files are checked for a change and reloaded [default: 10s].
+    #[arg(long, env = "DCR_GATEWAY_TLS_RELOAD_INTERVAL", value_name = "DURATION")]
+    pub tls_reload_interval: Option<String>,
     /// Base URL of the authorization server, e.g. https://auth.example.com.
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM", value_name = "URL")]
     pub upstream: Option<String>,
     /// Start the built-in dev upstream on a loopback port and use it instead of --upstream.
     #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub dev_upstream: Option<bool>,
+    /// Extra PEM CA bundle trusted for the upstream, besides the system's.
+    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_CA_FILE", value_name = "FILE")]
+    pub upstream_ca_file: Option<String>,
+    /// PEM client certificate presented to the upstream (with --upstream-client-key).
+    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_CLIENT_CERT", value_name = "FILE")]
+    pub upstream_client_cert: Option<String>,
+    /// PEM private key of --upstream-client-cert.
+    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_CLIENT_KEY", value_name = "FILE")]
+    pub upstream_client_key: Option<String>,
+    /// Refuse plain http:// upstreams, discovery and client URIs [default: false].
+    #[arg(long, env = "DCR_GATEWAY_REQUIRE_UPSTREAM_TLS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub require_upstream_tls: Option<bool>,
+    /// Initial access token sent on RegisterClient when the caller gives none; prefer the
+    /// environment variable or --initial-access-token-file, as flags show in `ps`.
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub initial_access_token: Option<Secret>,
+    /// File holding the initial access token (surrounding whitespace ignored).
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub initial_access_token_file: Option<String>,
     /// Limit for one upstream HTTP attempt, connection included [default: 10s].
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM_TIMEOUT", value_name = "DURATION")]
     pub upstream_timeout: Option<String>,
@@ -211,7 +257,10 @@ impl RawConfig {
     pub fn over(self, lower: RawConfig) -> RawConfig {
         let token_store = self.token_store.over(lower.token_store);
         overlay!(
-            RawConfig, self, lower, listen, upstream, dev_upstream, upstream_timeout, connect_timeout,
+            RawConfig, self, lower, listen, unix_socket_mode, health_listen, tls_cert, tls_key,
+            tls_client_ca, tls_reload_interval, upstream_ca_file, upstream_client_cert,
+            upstream_client_key, require_upstream_tls, initial_access_token,
+            initial_access_token_file, upstream, dev_upstream, upstream_timeout, connect_timeout,
             upstream_http2, upstream_pool_max_idle, upstream_pool_idle_timeout, max_response_bytes,
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,

@@ -155,3 +155,119 @@ fn file_rejects_unknown_keys_by_name() {
     let c = RawConfig::from_file(&path).unwrap().validate().unwrap();
     assert_eq!(c.shutdown_grace, Duration::from_secs(3));
 }
+
+#[test]
+fn tls_and_listener_problems_name_their_setting() {
+    let missing = Some("/nonexistent/dcr-test.pem".to_owned());
+    let cases = [
+        (
+            RawConfig {
+                tls_cert: missing.clone(),
+                ..raw()
+            },
+            "--tls-key",
+        ),
+        (
+            RawConfig {
+                tls_key: missing.clone(),
+                ..raw()
+            },
+            "--tls-cert",
+        ),
+        (
+            RawConfig {
+                tls_client_ca: missing.clone(),
+                ..raw()
+            },
+            "--tls-client-ca",
+        ),
+        (
+            RawConfig {
+                tls_cert: missing.clone(),
+                tls_key: missing.clone(),
+                ..raw()
+            },
+            "--tls-cert",
+        ),
+        (
+            RawConfig {
+                tls_cert: missing.clone(),
+                tls_key: missing.clone(),
+                listen: Some("unix:/tmp/dcr.sock".into()),
+                ..raw()
+            },
+            "--tls-cert",
+        ),
+        (
+            RawConfig {
+                health_listen: Some("nowhere".into()),
+                ..raw()
+            },
+            "--health-listen",
+        ),
+        (
+            RawConfig {
+                upstream_ca_file: missing.clone(),
+                ..raw()
+            },
+            "--upstream-ca-file",
+        ),
+        (
+            RawConfig {
+                upstream_client_cert: missing.clone(),
+                ..raw()
+            },
+            "--upstream-client-key",
+        ),
+        (
+            RawConfig {
+                require_upstream_tls: Some(true),
+                ..raw()
+            },
+            "--require-upstream-tls",
+        ),
+        (
+            RawConfig {
+                require_upstream_tls: Some(true),
+                upstream: Some("http://auth.example".into()),
+                dev_upstream: None,
+                ..raw()
+            },
+            "--require-upstream-tls",
+        ),
+        (
+            RawConfig {
+                initial_access_token: Some(Secret(secrecy::SecretString::from("has space"))),
+                ..raw()
+            },
+            "--initial-access-token",
+        ),
+        (
+            RawConfig {
+                initial_access_token_file: missing.clone(),
+                ..raw()
+            },
+            "--initial-access-token-file",
+        ),
+    ];
+    for (raw, setting) in cases {
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.starts_with(setting), "expected {setting}: {err}");
+        assert!(!err.contains("has space"), "a token leaked into {err}");
+    }
+}
+
+#[test]
+fn initial_access_token_file_ignores_surrounding_whitespace() {
+    use secrecy::ExposeSecret;
+    let path = std::env::temp_dir().join(format!("dcr-iat-{}", std::process::id()));
+    std::fs::write(&path, "iat-value\n").unwrap();
+    let c = RawConfig {
+        initial_access_token_file: Some(path.display().to_string()),
+        ..raw()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(c.initial_access_token.unwrap().expose_secret(), "iat-value");
+    let _ = std::fs::remove_file(path);
+}

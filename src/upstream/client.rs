@@ -19,7 +19,7 @@ use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json};
 use crate::telemetry::{Metrics, propagation};
 
 /// How the HTTP client reaches the authorization server.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct UpstreamConfig {
     /// How long one HTTP attempt may take, connection included.
     pub request_timeout: Duration,
@@ -33,6 +33,13 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// Largest response body read, in bytes; a larger one is an error.
     pub max_response_bytes: usize,
+    /// CAs trusted besides the system's (a private PKI's root).
+    pub extra_roots: Vec<reqwest::Certificate>,
+    /// Client certificate and key presented to the upstream (mutual TLS).
+    pub identity: Option<reqwest::Identity>,
+    /// Refuse every plain-HTTP request, so a token never crosses the network
+    /// unencrypted whatever URL a response names.
+    pub require_tls: bool,
 }
 
 /// TCP keep-alive probes on upstream connections, so a dead peer behind a NAT or
@@ -79,6 +86,13 @@ impl HttpUpstream {
             .tcp_keepalive(TCP_KEEPALIVE)
             .no_proxy()
             .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")));
+        if !config.extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(config.extra_roots.iter().cloned());
+        }
+        if let Some(identity) = &config.identity {
+            builder = builder.identity(identity.clone());
+        }
+        builder = builder.https_only(config.require_tls);
         builder = match (config.http2, base_url.scheme()) {
             (true, "http") => builder.http2_prior_knowledge(),
             (true, _) => builder,

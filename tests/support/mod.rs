@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod otlp;
+pub mod pki;
 pub mod process;
 pub mod redis;
 pub mod scripted;

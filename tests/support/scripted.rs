@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// One canned answer.
 #[derive(Clone, Debug)]
@@ -98,6 +98,35 @@ impl Scripted {
         Self { addr, received }
     }
 
+    /// Starts serving `answers` over TLS with `tls` (which may require client
+    /// certificates); a failed handshake is never recorded as a request.
+    pub async fn start_tls(answers: Vec<Answer>, tls: Arc<rustls::ServerConfig>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while let Ok((stream, _)) = listener.accept().await {
+                let answer = answers[n.min(answers.len() - 1)].clone();
+                n += 1;
+                let (log, acceptor) = (log.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = serve_one(stream, answer, log).await;
+                    }
+                });
+            }
+        });
+        Self { addr, received }
+    }
+
+    /// `https://addr`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -110,7 +139,7 @@ impl Scripted {
 }
 
 async fn serve_one(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     answer: Answer,
     log: Arc<Mutex<Vec<Received>>>,
 ) -> std::io::Result<()> {

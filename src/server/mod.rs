@@ -1,5 +1,10 @@
 //! Assembles the gateway: the domain stack, the gRPC server with health and
-//! reflection, the listener, and graceful shutdown.
+//! reflection, the listeners, and graceful shutdown.
+
+mod conn;
+mod listener;
+
+pub use conn::PeerInfo;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+
+use listener::Bound;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
@@ -30,14 +37,19 @@ use crate::upstream::{Endpoints, HttpUpstream, Profile, discover};
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The listen address could not be bound (e.g. already in use).
-    #[error("--listen {addr}: cannot bind: {source}")]
+    /// A listen address could not be bound (e.g. already in use).
+    #[error("{setting} {addr}: cannot bind: {source}")]
     Bind {
+        /// The setting, as a flag name.
+        setting: &'static str,
         /// The address.
-        addr: SocketAddr,
+        addr: String,
         /// Why.
         source: std::io::Error,
     },
+    /// The listener's TLS files could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The registration endpoint could not be discovered.
     #[error("--upstream: {0}")]
     Discovery(String),
@@ -88,7 +100,8 @@ pub fn build_stack(
 
 /// A gateway with its listener bound, ready to serve.
 pub struct Gateway {
-    listener: TcpListener,
+    listener: Bound,
+    health: Option<TcpListener>,
     admin: Option<TcpListener>,
     config: Config,
     stack: GatewayService,
@@ -106,13 +119,27 @@ impl Gateway {
     /// Binds the listeners, starts the dev upstream if chosen, opens the token
     /// store and builds the stack, recording into `metrics`.
     pub async fn bind_with(config: Config, metrics: Arc<Metrics>) -> Result<Self, ServeError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = Bound::bind(&config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                setting: "--listen",
+                addr: config.listen.to_string(),
+                source,
+            })?;
+        let health = match config.health_listen {
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServeError::Bind {
+                            setting: "--health-listen",
+                            addr: addr.to_string(),
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
         let (base_url, dev) = match &config.upstream {
             UpstreamChoice::Url(url) => (url.clone(), None),
             UpstreamChoice::Dev => {
@@ -164,6 +191,7 @@ impl Gateway {
         );
         Ok(Self {
             listener,
+            health,
             admin,
             config,
             stack,
@@ -172,31 +200,54 @@ impl Gateway {
         })
     }
 
-    /// The bound gRPC address (useful with port 0).
+    /// The bound gRPC address (useful with port 0); an error for a Unix socket.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The bound health-only address, when `--health-listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls up to the configured grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let addr = self.local_addr().map_err(|source| ServeError::Bind {
-            addr: self.config.listen,
-            source,
-        })?;
+        let tls = match &self.config.tls {
+            Some(t) => Some(crate::tls::ReloadingTls::start(
+                t.files.clone(),
+                t.reload_interval,
+            )?),
+            None => None,
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<DynamicClientRegistrationServer<DcrService>>()
             .await;
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
-        let dcr = DynamicClientRegistrationServer::new(DcrService::new(
-            self.stack,
-            self.config.default_deadline,
-            self.config.callers.clone(),
-            self.metrics.clone(),
-        ))
+        let dcr = DynamicClientRegistrationServer::new(
+            DcrService::new(
+                self.stack,
+                self.config.default_deadline,
+                self.config.callers.clone(),
+                self.metrics.clone(),
+            )
+            .with_initial_access_token(self.config.initial_access_token.clone()),
+        )
         .max_decoding_message_size(self.config.max_request_bytes);
+        // The health-only listener answers probes until the process ends, so
+        // NOT_SERVING stays visible through the drain.
+        let _health = self.health.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("health listening on {addr}");
+            }
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let server = Server::builder()
+                .add_service(health_service.clone())
+                .serve_with_incoming(incoming);
+            AbortOnDrop(tokio::spawn(server))
+        });
 
         let ready = Arc::new(AtomicBool::new(true));
         let _admin = self.admin.map(|listener| {
@@ -233,14 +284,20 @@ impl Gateway {
                 draining.notify_one();
             }
         };
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let described = self.listener.describe();
+        let incoming = self.listener.incoming(tls.clone());
         let server = Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(dcr)
             .serve_with_incoming_shutdown(incoming, signal);
-        tracing::info!("gRPC listening on {addr}");
+        let scheme = match &tls {
+            Some(t) if t.mutual => "mutual TLS",
+            Some(_) => "TLS",
+            None => "plaintext",
+        };
+        tracing::info!("gRPC listening on {described} ({scheme})");
         let grace = self.config.shutdown_grace;
         tokio::select! {
             result = server => result?,

@@ -1,0 +1,112 @@
+{{/* Chart name, cut to the 63 characters a label allows. */}}
+{{- define "dcr-gateway.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped name of every object. */}}
+{{- define "dcr-gateway.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dcr-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dcr-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "dcr-gateway.labels" -}}
+{{ include "dcr-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* The image reference; the tag defaults to the chart's appVersion. */}}
+{{- define "dcr-gateway.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Fails on value combinations that would deploy something broken. */}}
+{{- define "dcr-gateway.check" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (ne .Values.store.backend "redis") -}}
+{{- fail "replicaCount > 1 needs store.backend=redis: a file or memory store per pod splits the tokens between pods" -}}
+{{- end -}}
+{{- if and (ne .Values.gateway.listenHost "127.0.0.1") (not .Values.tls.enabled) -}}
+{{- fail "gateway.listenHost other than 127.0.0.1 needs tls.enabled: the gRPC port would be plaintext beyond the pod" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
+{{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret)" -}}
+{{- end -}}
+{{- if and .Values.service.enabled (eq .Values.gateway.listenHost "127.0.0.1") -}}
+{{- fail "service.enabled needs gateway.listenHost 0.0.0.0 (and tls.enabled)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* config.toml: keys are the flag names with `_` (deploy/README.md). */}}
+{{- define "dcr-gateway.config" -}}
+# Rendered by the dcr-gateway chart. DCR_GATEWAY_* variables win over this file.
+listen = {{ printf "%s:%d" .Values.gateway.listenHost (int .Values.gateway.grpcPort) | quote }}
+health_listen = {{ printf "0.0.0.0:%d" (int .Values.gateway.healthPort) | quote }}
+upstream = {{ .Values.gateway.upstream | quote }}
+upstream_profile = {{ .Values.gateway.profile | quote }}
+{{- with .Values.gateway.registrationEndpoint }}
+registration_endpoint = {{ . | quote }}
+{{- end }}
+require_upstream_tls = {{ .Values.gateway.requireUpstreamTls }}
+log_format = {{ .Values.gateway.logFormat | quote }}
+{{- if .Values.gateway.initialAccessToken }}
+initial_access_token_file = "/var/run/secrets/dcr-gateway/initial-access-token"
+{{- end }}
+{{- if .Values.tls.enabled }}
+tls_cert = "/etc/dcr-gateway/tls/tls.crt"
+tls_key = "/etc/dcr-gateway/tls/tls.key"
+{{- if .Values.tls.clientAuth }}
+tls_client_ca = "/etc/dcr-gateway/tls/ca.crt"
+{{- end }}
+tls_reload_interval = {{ .Values.tls.reloadInterval | default "10s" | quote }}
+{{- end }}
+{{- if .Values.upstreamTls.caSecretName }}
+upstream_ca_file = "/etc/dcr-gateway/upstream-ca/ca.crt"
+{{- end }}
+{{- if .Values.upstreamTls.clientCertSecretName }}
+upstream_client_cert = "/etc/dcr-gateway/upstream-client/tls.crt"
+upstream_client_key = "/etc/dcr-gateway/upstream-client/tls.key"
+{{- end }}
+{{- with .Values.telemetry.otlpEndpoint }}
+otlp_endpoint = {{ . | quote }}
+otlp_protocol = {{ $.Values.telemetry.otlpProtocol | default "grpc" | quote }}
+{{- end }}
+{{- with .Values.telemetry.serviceName }}
+service_name = {{ . | quote }}
+{{- end }}
+{{- range $key, $value := .Values.gateway.extraConfig }}
+{{ $key }} = {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value }}{{ end }}
+{{- end }}
+
+[token_store]
+backend = {{ .Values.store.backend | quote }}
+{{- with .Values.store.redisPrefix }}
+redis_prefix = {{ . | quote }}
+{{- end }}
+{{- if .Values.store.encryption }}
+keys_file = "/var/run/secrets/dcr-gateway/token-store-keys"
+require_encryption = true
+{{- end }}
+{{- end -}}
+
+{{/* Every container: non-root, no privilege, read-only root, no capabilities. */}}
+{{- define "dcr-gateway.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}

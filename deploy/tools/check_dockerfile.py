@@ -1,0 +1,174 @@
+"""Checks deploy/Dockerfile and .dockerignore against Cargo.toml without Docker:
+the build uses the `dist` profile, `--locked` and the `dcr-gateway` bin, which
+exist; every file the build needs is copied in and not ignored; the runtime
+stage is distroless, non-root, and sets only known DCR_GATEWAY_* variables.
+
+  check_dockerfile.py REPO
+"""
+
+import fnmatch
+import json
+import pathlib
+import shlex
+import sys
+import tomllib
+
+import settings
+
+errors = []
+
+
+def err(where, msg):
+    errors.append(f"ERROR {where}: {msg}")
+
+
+def instructions(text):
+    """(INSTRUCTION, args) per Dockerfile instruction, continuation lines joined."""
+    out, cur = [], ""
+    for line in text.splitlines():
+        s = line.strip()
+        if not cur and (not s or s.startswith("#")):
+            continue
+        if s.startswith("#"):
+            continue
+        if s.endswith("\\"):
+            cur += s[:-1] + " "
+            continue
+        cur += s
+        word, _, rest = cur.partition(" ")
+        out.append((word.upper(), rest.strip()))
+        cur = ""
+    return out
+
+
+def ignored(path, patterns):
+    """Whether .dockerignore (simple patterns, `!` exceptions) excludes path."""
+    result = False
+    for p in patterns:
+        neg = p.startswith("!")
+        p = p.lstrip("!").strip("/")
+        parts = path.split("/")
+        hit = any(fnmatch.fnmatch("/".join(parts[: i + 1]), p) for i in range(len(parts)))
+        if p.startswith("**/"):
+            hit = hit or any(fnmatch.fnmatch(x, p[3:]) for x in parts)
+        if hit:
+            result = not neg
+    return result
+
+
+def check(root):
+    df_path, di_path, cargo_path = root / "deploy/Dockerfile", root / ".dockerignore", root / "Cargo.toml"
+    df = str(df_path.relative_to(root))
+    cargo = tomllib.loads(cargo_path.read_text())
+    ins = instructions(df_path.read_text())
+
+    # Cargo.toml: what the Dockerfile relies on.
+    if "dist" not in cargo.get("profile", {}):
+        err("Cargo.toml", "no [profile.dist], which deploy/Dockerfile builds with")
+    bins = {b["name"]: b.get("path", f"src/bin/{b['name']}.rs") for b in cargo.get("bin", [])}
+    if cargo["package"]["name"] == "dcr-gateway" and cargo["package"].get("autobins", True):
+        bins.setdefault("dcr-gateway", "src/main.rs")
+    if "dcr-gateway" not in bins or not (root / bins["dcr-gateway"]).exists():
+        err("Cargo.toml", "no bin target dcr-gateway (with its source file)")
+
+    stages = [i for i, (w, _) in enumerate(ins) if w == "FROM"]
+    if len(stages) < 2:
+        err(df, "must be multi-stage (a builder and a runtime stage)")
+        return
+    builder, runtime = ins[stages[0]:stages[-1]], ins[stages[-1]:]
+
+    runs = [a for w, a in builder if w == "RUN"]
+    build = [a for a in runs if "cargo build" in a]
+    if not build:
+        err(df, "no RUN cargo build in the builder stage")
+    else:
+        words = shlex.split(build[0].split("cargo build", 1)[1].split("&&")[0])
+        for flag, want in (("--profile", "dist"), ("--bin", "dcr-gateway")):
+            if flag not in words or words[words.index(flag) + 1] != want:
+                err(df, f"cargo build must use {flag} {want}")
+        if "--locked" not in words:
+            err(df, "cargo build must use --locked (the committed Cargo.lock)")
+    if "target/dist/dcr-gateway" not in " ".join(a for _, a in builder):
+        err(df, "the builder never takes target/dist/dcr-gateway, the binary --profile dist writes")
+
+    # Everything the build reads must be copied in, and not excluded by .dockerignore.
+    copied = set()
+    for w, a in builder:
+        if w == "COPY" and "--from" not in a:
+            copied.update(x.rstrip("/") for x in shlex.split(a)[:-1] if not x.startswith("--"))
+    targets = {"bench": "benches/{}.rs", "test": "tests/{}.rs", "example": "examples/{}.rs", "bin": "src/bin/{}.rs"}
+    needed = {"Cargo.toml", "Cargo.lock", "src", "proto"}
+    if (root / "build.rs").exists():
+        needed.add("build.rs")
+    for kind in ("bench", "test", "example", "bin"):
+        for t in cargo.get(kind, []):
+            path = t.get("path") or targets[kind].format(t["name"])
+            needed.add(path.split("/")[0] if "/" in path else path)
+    # The dependency layer fetches with stand-in files for every declared target.
+    fetch = next((a for a in runs if "cargo fetch" in a), None)
+    if fetch is not None:
+        for kind in ("bench", "test", "example", "bin"):
+            for t in cargo.get(kind, []):
+                path = t.get("path") or targets[kind].format(t["name"])
+                if path not in fetch:
+                    err(df, f"the `cargo fetch` step lacks a stand-in for {path}, declared in Cargo.toml")
+    for n in sorted(needed):
+        if n not in copied:
+            err(df, f"the builder does not COPY {n}, which cargo needs")
+    patterns = [l.strip() for l in di_path.read_text().splitlines() if l.strip() and not l.startswith("#")] if di_path.exists() else []
+    if not di_path.exists():
+        err(".dockerignore", "missing: target/ and .git would be sent as build context")
+    for n in sorted(needed):
+        if ignored(n, patterns):
+            err(".dockerignore", f"excludes {n}, which the build needs")
+    for n in ("target", ".git", "examples/node/node_modules"):
+        if not ignored(n, patterns):
+            err(".dockerignore", f"does not exclude {n}")
+
+    # Runtime stage.
+    base = runtime[0][1]
+    if not base.startswith("gcr.io/distroless/") or not base.endswith(":nonroot"):
+        err(df, f"runtime stage must be a distroless :nonroot image, is {base}")
+    user = [a for w, a in runtime if w == "USER"]
+    if not user or user[-1].split(":")[0] not in ("65532", "nonroot"):
+        err(df, "runtime stage must run as USER 65532")
+    entry = [a for w, a in runtime if w == "ENTRYPOINT"]
+    if not entry or json.loads(entry[-1]) != ["/usr/local/bin/dcr-gateway"]:
+        err(df, 'ENTRYPOINT must be ["/usr/local/bin/dcr-gateway"]')
+    cmd = [a for w, a in runtime if w == "CMD"]
+    if not cmd or json.loads(cmd[-1]) != ["serve"]:
+        err(df, 'CMD must be ["serve"]')
+    if not any(w == "EXPOSE" and "50051" in a.split() for w, a in runtime):
+        err(df, "must EXPOSE 50051")
+    if not any(w == "COPY" and "--from=" in a and a.split()[-1] == "/usr/local/bin/dcr-gateway" for w, a in runtime):
+        err(df, "runtime stage must COPY the binary to /usr/local/bin/dcr-gateway")
+    env = {}
+    for w, a in runtime:
+        if w == "ENV":
+            for item in shlex.split(a):
+                k, _, v = item.partition("=")
+                env[k] = v
+    known = settings.env_names(root)
+    for k in env:
+        if k.startswith("DCR_GATEWAY_") and k not in known:
+            err(df, f"ENV {k} is not a setting of the gateway")
+    store = env.get("DCR_GATEWAY_TOKEN_STORE_PATH", "")
+    if not store.startswith("/var/lib/dcr-gateway/"):
+        err(df, "ENV DCR_GATEWAY_TOKEN_STORE_PATH must put the store under /var/lib/dcr-gateway (a mounted volume)")
+    if env.get("DCR_GATEWAY_LISTEN", "127.0.0.1").split(":")[0] not in ("127.0.0.1", "[::1]"):
+        err(df, "the image must not listen beyond loopback by default (a sidecar)")
+
+
+
+def main():
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    check(root)
+    for e in errors:
+        print(e, file=sys.stderr)
+    if errors:
+        sys.exit(1)
+    print("ok   deploy/Dockerfile: dist profile, --locked, bin dcr-gateway, context complete, distroless non-root runtime")
+
+
+if __name__ == "__main__":
+    main()

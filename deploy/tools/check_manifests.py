@@ -1,0 +1,347 @@
+"""Semantic checks on one rendered set of manifests (kustomize or helm output):
+the properties a schema cannot see. Usage:
+
+  check_manifests.py RENDERED.yaml --root REPO --store file|redis|memory [--min-replicas N] [--self-test]
+
+--self-test also breaks the render in several ways and fails unless every
+breakage is caught, so the checks themselves are known to bite.
+"""
+
+import argparse
+import copy
+import ipaddress
+import pathlib
+import posixpath
+import sys
+import tomllib
+import urllib.parse
+
+import yaml
+
+import settings
+
+SERVICE = "dcr.v1.DynamicClientRegistration"
+SIDECAR = "dcr-gateway"
+# Settings that hold a file path the gateway reads.
+PATH_KEYS = {
+    "callers_file", "initial_access_token_file", "tls_cert", "tls_key", "tls_client_ca",
+    "upstream_ca_file", "upstream_client_cert", "upstream_client_key",
+}
+STORE_PATH_KEYS = {"keys_file"}
+# Settings whose value is a secret: never a literal in a manifest.
+SECRET_ENV = {
+    "DCR_GATEWAY_INITIAL_ACCESS_TOKEN", "DCR_GATEWAY_TOKEN_STORE_KEYS",
+    "DCR_GATEWAY_TOKEN_STORE_REDIS_URL", "DCR_GATEWAY_CALLERS",
+}
+ENUMS = {
+    "upstream_profile": {"sharkauth", "rfc7592"},
+    "log_format": {"text", "json"},
+    "otlp_protocol": {"grpc", "http/protobuf"},
+}
+
+
+def image_env(root):
+    """ENV DCR_GATEWAY_* of the runtime image, from deploy/Dockerfile."""
+    env = {}
+    for line in (root / "deploy/Dockerfile").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "ENV":
+            for item in parts[1:]:
+                if "=" in item:
+                    k, v = item.split("=", 1)
+                    env[k] = v
+    return env
+
+
+def under(path, mounts):
+    """The volumeMount whose mountPath contains `path`, or None."""
+    best = None
+    for m in mounts:
+        mp = m["mountPath"].rstrip("/")
+        if path == mp or path.startswith(mp + "/"):
+            if best is None or len(mp) > len(best["mountPath"]):
+                best = m
+    return best
+
+
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+
+def egress_ports(np):
+    return {(p.get("protocol", "TCP"), p.get("port")) for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
+
+
+def check(docs, opts):
+    errs = []
+    err = errs.append
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+
+    deps = list(by_kind.get("Deployment", {}).values())
+    if len(deps) != 1:
+        return [f"expected exactly one Deployment, found {len(deps)}"]
+    dep = deps[0]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    labels = spec["template"]["metadata"].get("labels", {})
+    selector = spec["selector"].get("matchLabels", {})
+    if not selector or any(labels.get(k) != v for k, v in selector.items()):
+        err(f"Deployment {dep['metadata']['name']}: selector {selector} does not match the pod labels {labels}")
+
+    # --- the native sidecar
+    inits = {c["name"]: c for c in pod.get("initContainers", [])}
+    mains = {c["name"]: c for c in pod.get("containers", [])}
+    if SIDECAR in mains:
+        err(f"container {SIDECAR} is in containers: a native sidecar belongs in initContainers")
+    gw = inits.get(SIDECAR)
+    if gw is None:
+        return errs + [f"no initContainer named {SIDECAR}"]
+    if gw.get("restartPolicy") != "Always":
+        err(f"initContainer {SIDECAR}: restartPolicy must be Always (native sidecar), is {gw.get('restartPolicy')!r}")
+    args = gw.get("args", [])
+    if not args or args[0] != "serve" or "--config" not in args[:-1]:
+        return errs + [f"initContainer {SIDECAR}: args must be `serve --config FILE`, are {args}"]
+    config_path = args[args.index("--config") + 1]
+
+    # --- security contexts
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True:
+        err("pod securityContext.runAsNonRoot must be true")
+    if psc.get("runAsUser") != 65532:
+        err(f"pod securityContext.runAsUser must be 65532 (the image's nonroot user), is {psc.get('runAsUser')}")
+    if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        err("pod securityContext.seccompProfile.type must be RuntimeDefault")
+    if pod.get("automountServiceAccountToken") is not False:
+        err("pod automountServiceAccountToken must be false")
+    sa = by_kind.get("ServiceAccount", {}).get(pod.get("serviceAccountName", ""))
+    if sa is None:
+        err(f"ServiceAccount {pod.get('serviceAccountName')!r} of the pod is not in the render")
+    elif sa.get("automountServiceAccountToken") is not False:
+        err(f"ServiceAccount {sa['metadata']['name']}: automountServiceAccountToken must be false")
+    for c in list(inits.values()) + list(mains.values()):
+        sc = c.get("securityContext", {})
+        name = f"container {c['name']}"
+        if sc.get("readOnlyRootFilesystem") is not True:
+            err(f"{name}: securityContext.readOnlyRootFilesystem must be true")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            err(f"{name}: securityContext.allowPrivilegeEscalation must be false")
+        if sc.get("privileged"):
+            err(f"{name}: must not be privileged")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []) or sc.get("capabilities", {}).get("add"):
+            err(f"{name}: securityContext.capabilities must drop ALL and add none")
+        if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            err(f"{name}: securityContext.seccompProfile.type must be RuntimeDefault")
+        if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+            err(f"{name}: runAsNonRoot must be true")
+    res = gw.get("resources", {})
+    if not res.get("requests", {}).get("cpu") or not res.get("requests", {}).get("memory") or not res.get("limits", {}).get("memory"):
+        err(f"initContainer {SIDECAR}: needs resources.requests cpu and memory and limits.memory")
+
+    # --- the config file, from its ConfigMap
+    mounts = gw.get("volumeMounts", [])
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    m = under(config_path, mounts)
+    cm_name = volumes.get(m["name"], {}).get("configMap", {}).get("name") if m else None
+    cm = by_kind.get("ConfigMap", {}).get(cm_name)
+    key = posixpath.relpath(config_path, m["mountPath"]) if m else None
+    if cm is None or key not in cm.get("data", {}):
+        return errs + [f"--config {config_path}: no ConfigMap in the render provides it (mount {m and m['name']}, ConfigMap {cm_name})"]
+    try:
+        cfg = tomllib.loads(cm["data"][key])
+    except tomllib.TOMLDecodeError as e:
+        return errs + [f"ConfigMap {cm_name} {key}: not valid TOML: {e}"]
+    known = settings.config_keys(opts.root)
+    for k, v in cfg.items():
+        if k not in known:
+            err(f"ConfigMap {cm_name} {key}: unknown setting {k!r} (not a field of RawConfig in src/config)")
+        elif isinstance(v, dict) != (known[k] is not None):
+            err(f"ConfigMap {cm_name} {key}: {k!r} must {'be' if known[k] is not None else 'not be'} a table")
+        elif isinstance(v, dict):
+            for sub in v:
+                if sub not in known[k]:
+                    err(f"ConfigMap {cm_name} {key}: unknown setting [{k}] {sub!r}")
+    for k, allowed in ENUMS.items():
+        if k in cfg and cfg[k] not in allowed:
+            err(f"ConfigMap {cm_name} {key}: {k} = {cfg[k]!r}, not one of {sorted(allowed)}")
+    store = cfg.get("token_store", {})
+    backend = store.get("backend", "file")
+    if backend != opts.store:
+        err(f"token_store.backend is {backend!r}, this render should use {opts.store!r}")
+
+    # --- listeners and probes
+    listen = cfg.get("listen", "127.0.0.1:50051")
+    if not listen.startswith("unix:"):
+        host = listen.rsplit(":", 1)[0].strip("[]")
+        if not ipaddress.ip_address(host).is_loopback and not (cfg.get("tls_cert") and cfg.get("tls_key")):
+            err(f"listen = {listen!r} reaches beyond the pod without tls_cert/tls_key")
+    if "health_listen" not in cfg:
+        err("health_listen is not set: kubelet gRPC probes cannot reach a loopback or TLS listener")
+    else:
+        hport = port_of(cfg["health_listen"])
+        for probe, service in (("startupProbe", SERVICE), ("readinessProbe", SERVICE), ("livenessProbe", "")):
+            g = gw.get(probe, {}).get("grpc")
+            if g is None:
+                err(f"initContainer {SIDECAR}: {probe} must be a grpc probe (grpc.health.v1)")
+                continue
+            if g.get("port") != hport:
+                err(f"initContainer {SIDECAR}: {probe} port {g.get('port')} is not health_listen's {hport}")
+            if g.get("service", "") != service:
+                err(f"initContainer {SIDECAR}: {probe} service must be {service!r}, is {g.get('service')!r}")
+
+    # --- environment
+    env = {e["name"]: e for e in gw.get("env", [])}
+    names = settings.env_names(opts.root)
+    for n, e in env.items():
+        if n.startswith("DCR_GATEWAY_") and n not in names:
+            err(f"initContainer {SIDECAR}: env {n} is not a setting of the gateway (no env = \"{n}\" in src)")
+        if n in SECRET_ENV and "value" in e:
+            err(f"initContainer {SIDECAR}: env {n} is a secret: take it from a Secret (valueFrom), not a literal")
+
+    # --- files the gateway reads must be mounted, and the Secret keys exist
+    files = [(k, cfg[k]) for k in PATH_KEYS if k in cfg] + [(f"token_store.{k}", store[k]) for k in STORE_PATH_KEYS if k in store]
+    for k, path in files:
+        m = under(path, mounts)
+        if m is None:
+            err(f"{k} = {path!r} is not under any volumeMount of {SIDECAR} (the root filesystem is read-only and has no such file)")
+            continue
+        sec_name = volumes.get(m["name"], {}).get("secret", {}).get("secretName")
+        sec = by_kind.get("Secret", {}).get(sec_name)
+        if sec is not None:
+            keys = set(sec.get("data", {})) | set(sec.get("stringData", {}))
+            rel = posixpath.relpath(path, m["mountPath"])
+            if rel not in keys:
+                err(f"{k} = {path!r}: Secret {sec_name} has no key {rel!r}")
+
+    # --- the token store
+    img = image_env(opts.root)
+    store_path = env.get("DCR_GATEWAY_TOKEN_STORE_PATH", {}).get("value") or img.get("DCR_GATEWAY_TOKEN_STORE_PATH") or store.get("path")
+    if "path" in store and "DCR_GATEWAY_TOKEN_STORE_PATH" in img:
+        err("token_store.path in the config is overridden by DCR_GATEWAY_TOKEN_STORE_PATH from the image: mount the volume at its directory instead")
+    replicas = spec.get("replicas", 1)
+    if backend == "file":
+        m = under(store_path or "", mounts)
+        if m is None:
+            err(f"token store file {store_path!r} is not on a mounted volume (read-only root filesystem)")
+        else:
+            pvc = volumes.get(m["name"], {}).get("persistentVolumeClaim", {}).get("claimName")
+            if pvc and pvc not in by_kind.get("PersistentVolumeClaim", {}):
+                err(f"token store volume claims {pvc!r}, which is not in the render")
+            if pvc and spec.get("strategy", {}).get("type") != "Recreate":
+                err("a file store on a PVC needs strategy Recreate (one writer, locked file)")
+        if replicas != 1:
+            err(f"the file store is one file per pod: replicas must be 1, is {replicas}")
+    if backend == "redis":
+        src = env.get("DCR_GATEWAY_TOKEN_STORE_REDIS_URL", {}).get("valueFrom", {}).get("secretKeyRef")
+        if not src:
+            err("redis backend: DCR_GATEWAY_TOKEN_STORE_REDIS_URL must come from a Secret (secretKeyRef)")
+    if replicas < opts.min_replicas:
+        err(f"replicas is {replicas}, this render should have at least {opts.min_replicas}")
+    if backend != "memory" and not store.get("require_encryption"):
+        err("token_store.require_encryption should be true: a manifest should never store tokens in the clear")
+
+    # --- network policy
+    nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
+           if all(labels.get(k) == v for k, v in n["spec"]["podSelector"].get("matchLabels", {}).items())]
+    if not nps:
+        err("no NetworkPolicy selects the pod")
+    for np in nps:
+        name = f"NetworkPolicy {np['metadata']['name']}"
+        types = set(np["spec"].get("policyTypes", []))
+        if types != {"Ingress", "Egress"}:
+            err(f"{name}: policyTypes must be Ingress and Egress, are {sorted(types)}")
+        for rule in np["spec"].get("ingress", []):
+            if not rule.get("from") or not rule.get("ports"):
+                err(f"{name}: an ingress rule without from/ports admits everyone")
+        ports = egress_ports(np)
+        if not {("UDP", 53), ("TCP", 53)} <= ports:
+            err(f"{name}: egress must allow DNS on port 53 UDP and TCP")
+        if any(not r.get("to") for r in np["spec"].get("egress", [])):
+            err(f"{name}: an egress rule without `to` allows every destination")
+        wanted = []
+        up = urllib.parse.urlsplit(cfg.get("upstream", ""))
+        if up.scheme:
+            wanted.append(("upstream", up.port or (443 if up.scheme == "https" else 80)))
+        if cfg.get("otlp_endpoint"):
+            ot = urllib.parse.urlsplit(cfg["otlp_endpoint"])
+            wanted.append(("otlp_endpoint", ot.port or (4317 if cfg.get("otlp_protocol") == "grpc" else 4318)))
+        if backend == "redis":
+            wanted.append(("redis", 6379))
+        for what, port in wanted:
+            if ("TCP", port) not in ports:
+                err(f"{name}: no egress rule for {what} (TCP {port})")
+    return errs
+
+
+def mutations():
+    """Ways to break a render; each must be caught."""
+    def gw(d):
+        return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
+
+    def config(docs, f):
+        for d in docs:
+            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}):
+                d["data"]["config.toml"] = f(d["data"]["config.toml"])
+
+    def dep(docs):
+        return next(d for d in docs if d["kind"] == "Deployment")
+
+    def np(docs):
+        return next(d for d in docs if d["kind"] == "NetworkPolicy")
+
+    def sidecar_to_containers(docs):
+        p = dep(docs)["spec"]["template"]["spec"]
+        c = gw(dep(docs))
+        p["initContainers"].remove(c)
+        c.pop("restartPolicy")
+        p["containers"].append(c)
+
+    return {
+        "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
+        "sidecar restartPolicy removed": lambda docs: gw(dep(docs)).pop("restartPolicy"),
+        "sidecar moved to containers": sidecar_to_containers,
+        "pod runAsNonRoot false": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].update(runAsNonRoot=False),
+        "capabilities not dropped": lambda docs: gw(dep(docs))["securityContext"].pop("capabilities"),
+        "pod seccomp removed": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].pop("seccompProfile"),
+        "liveness probe over HTTP": lambda docs: gw(dep(docs)).update(livenessProbe={"httpGet": {"path": "/healthz", "port": 9464}}),
+        "Egress policy type dropped": lambda docs: np(docs)["spec"].update(policyTypes=["Ingress"]),
+        "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
+        "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
+        "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
+        "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
+        "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rendered")
+    ap.add_argument("--root", type=pathlib.Path, required=True)
+    ap.add_argument("--store", choices=["memory", "file", "redis"], required=True)
+    ap.add_argument("--min-replicas", type=int, default=1)
+    ap.add_argument("--self-test", action="store_true")
+    opts = ap.parse_args()
+    docs = [d for d in yaml.safe_load_all(open(opts.rendered)) if d]
+    errs = check(docs, opts)
+    for e in errs:
+        print(f"ERROR {opts.rendered}: {e}", file=sys.stderr)
+    if errs:
+        sys.exit(1)
+    if opts.self_test:
+        missed = []
+        for what, breakit in mutations().items():
+            broken = copy.deepcopy(docs)
+            breakit(broken)
+            if not check(broken, opts):
+                missed.append(what)
+        if missed:
+            print(f"ERROR {opts.rendered}: the checks did not catch: {', '.join(missed)}", file=sys.stderr)
+            sys.exit(1)
+        print(f"ok   {opts.rendered}: semantic checks, and {len(mutations())} deliberate breakages caught")
+    else:
+        print(f"ok   {opts.rendered}: semantic checks")
+
+
+if __name__ == "__main__":
+    main()

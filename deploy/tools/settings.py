@@ -1,0 +1,78 @@
+"""The gateway's real settings, read from the Rust sources, so the manifests can
+be checked against what `dcr-gateway serve` accepts rather than a copied list.
+
+TOML keys are the serde field names of `RawConfig` (src/config/raw.rs, and any
+struct it flattens, wherever it is defined in src/); a field whose type is
+another `Raw*` struct without `serde(flatten)` is a table (`[token_store]`).
+Environment variables are every `env = "DCR_GATEWAY_..."` in src/.
+"""
+
+import pathlib
+import re
+
+STRUCT = re.compile(r"pub struct (\w+)\s*\{(.*?)\n\}", re.S)
+FIELD = re.compile(r"^\s*pub(?:\([^)]*\))?\s+(\w+):\s*(.+?),?\s*$")
+ENV = re.compile(r'env\s*=\s*"(DCR_GATEWAY_[A-Z0-9_]+)"')
+
+
+def _structs(root):
+    out = {}
+    # src/config/ first, so its structs win over same-named ones elsewhere.
+    paths = sorted((root / "src").rglob("*.rs"), key=lambda p: ("/config" not in str(p), str(p)))
+    for path in paths:
+        for name, body in STRUCT.findall(path.read_text()):
+            if name in out:
+                continue
+            fields, attrs = [], ""
+            for line in body.splitlines():
+                m = FIELD.match(line)
+                if not m:
+                    # Doc comments and attributes (which may span lines) of the next field.
+                    attrs += line + "\n"
+                    continue
+                field, ty = m.groups()
+                serde = " ".join(re.findall(r"serde\(([^)]*)\)", attrs))
+                attrs = ""
+                if re.search(r"\bskip\b|skip_deserializing", serde):
+                    continue
+                rename = re.search(r'rename\s*=\s*"([^"]+)"', serde)
+                fields.append((rename.group(1) if rename else field, ty.strip(), "flatten" in serde))
+            out[name] = fields
+    return out
+
+
+def config_keys(root):
+    """{top-level key: None, table name: set(keys)} accepted by `--config`."""
+    root = pathlib.Path(root)
+    structs = _structs(root)
+    if "RawConfig" not in structs:
+        raise SystemExit(f"{root}/src: no `pub struct RawConfig` found (src/config/raw.rs moved?)")
+
+    def expand(name, seen=()):
+        keys = {}
+        for field, ty, flatten in structs[name]:
+            inner = re.sub(r"^Option<(.*)>$", r"\1", ty)
+            # A flattened struct adds its keys; a nested Raw* struct is a table.
+            if inner in structs and inner not in seen and (flatten or inner.startswith("Raw")):
+                if flatten:
+                    keys.update(expand(inner, seen + (name,)))
+                else:
+                    keys[field] = set(expand(inner, seen + (name,)))
+            else:
+                keys[field] = None
+        return keys
+
+    return expand("RawConfig")
+
+
+def env_names(root):
+    root = pathlib.Path(root)
+    return {m for p in (root / "src").rglob("*.rs") for m in ENV.findall(p.read_text())}
+
+
+if __name__ == "__main__":
+    import sys
+    r = sys.argv[1] if len(sys.argv) > 1 else "."
+    for k, v in sorted(config_keys(r).items()):
+        print(k, sorted(v) if v is not None else "")
+    print(sorted(env_names(r)))

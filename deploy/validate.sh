@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Validates everything under deploy/ offline, with no cluster, Docker or cargo:
+#   - the Dockerfile against Cargo.toml (profile, bin, build context);
+#   - kustomize renders of the base and the redis-replicas overlay (real kustomize,
+#     from kubectl), and Helm renders of the chart with its default values and a
+#     redis+TLS variant (Helm's Go engine), after helm lint;
+#   - values files against values.schema.json, which must reject bad values;
+#   - every rendered object and raw manifest against the Kubernetes JSON schemas
+#     (strict: unknown fields fail) of several Kubernetes versions;
+#   - semantic checks (native sidecar, security contexts, gRPC probes, config keys
+#     that the gateway accepts, NetworkPolicy), each also shown to catch breakage.
+# The tools are pinned in deploy/tools/requirements.txt and installed from PyPI
+# into target/deploy-venv on first use. Rendered output: target/deploy-rendered/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${DEPLOY_VENV:-$ROOT/target/deploy-venv}
+OUT=$ROOT/target/deploy-rendered
+REQ=deploy/tools/requirements.txt
+CHART=deploy/helm/dcr-gateway
+# Native sidecars are on by default from 1.29; check an old supported, a middle and the newest bundled version.
+K8S_VERSIONS=(1.30.0 1.33.0 1.37.0)
+export PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 KUBECONFIG=/dev/null
+start=$SECONDS
+
+fail() { echo "ERROR $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+command -v python3 >/dev/null || fail "python3 not found: deploy/validate.sh needs python3 with venv (apt-get install python3 python3-venv)"
+
+# --- tools -------------------------------------------------------------------
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" || fail "$VENV: python3 -m venv failed (apt-get install python3-venv)"
+fi
+if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  step "installing $REQ into $VENV"
+  "$VENV/bin/pip" install -q -r "$REQ" || fail "$REQ: pip install failed"
+  echo "$want" >"$VENV/.requirements.sha256"
+fi
+PY=$VENV/bin/python
+KUBECTL=$VENV/bin/kubectl
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+# --- Dockerfile ----------------------------------------------------------------
+step "Dockerfile"
+"$PY" deploy/tools/check_dockerfile.py "$ROOT"
+
+# --- kustomize -----------------------------------------------------------------
+step "kustomize ($("$KUBECTL" version --client 2>/dev/null | grep -i kustomize))"
+for kz in deploy/kubernetes/base/kustomization.yaml deploy/kubernetes/overlays/*/kustomization.yaml; do
+  # kustomize v5 still reads these, with a warning; the manifests must not rely on them.
+  if grep -nE '^(patchesStrategicMerge|patchesJson6902|bases|vars|commonLabels):' "$kz"; then
+    fail "$kz: uses a deprecated kustomize field (use patches:, resources:, labels:)"
+  fi
+done
+"$KUBECTL" kustomize deploy/kubernetes/base >"$OUT/kustomize-base.yaml" \
+  || fail "deploy/kubernetes/base: kustomize build failed"
+"$KUBECTL" kustomize deploy/kubernetes/overlays/redis-replicas >"$OUT/kustomize-redis-replicas.yaml" \
+  || fail "deploy/kubernetes/overlays/redis-replicas: kustomize build failed"
+echo "ok   deploy/kubernetes: base and overlays/redis-replicas rendered"
+
+# --- Helm values schema --------------------------------------------------------
+step "values.schema.json"
+"$VENV/bin/check-jsonschema" --check-metaschema "$CHART/values.schema.json" \
+  || fail "$CHART/values.schema.json: not a valid JSON Schema"
+# The schema describes complete values: variants are checked merged over values.yaml.
+for f in "$CHART"/ci/*.yaml; do
+  "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/values-$(basename "$f")" -f "$f"
+done
+"$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$CHART/values.yaml" "$OUT"/values-*.yaml \
+  || fail "$CHART: values do not match values.schema.json"
+# The schema must bite: each of these is wrong and must be rejected, by
+# check-jsonschema and by Helm itself.
+bad=$OUT/bad-values.yaml
+for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
+             'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
+             'replicaCount: "3"' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}'; do
+  printf '%s\n' "$wrong" >"$bad"
+  "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
+  if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then
+    fail "$CHART/values.schema.json: accepts the wrong values {$wrong}"
+  fi
+  "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "values don't meet the specifications" >/dev/null
+  echo "ok   {$wrong} rejected by check-jsonschema and by Helm"
+done
+
+# --- Helm render ---------------------------------------------------------------
+step "helm"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-default.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-redis-tls.yaml" -f "$CHART/ci/redis-tls-values.yaml"
+# Combinations the chart must refuse to render.
+printf 'replicaCount: 3\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs store.backend=redis"
+printf 'gateway: {listenHost: 0.0.0.0}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "needs tls.enabled"
+printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
+
+# --- Kubernetes schemas ----------------------------------------------------------
+step "kubernetes-validate $("$VENV/bin/kubernetes-validate" --version) --strict, Kubernetes ${K8S_VERSIONS[*]}"
+mapfile -t raw < <(find deploy/kubernetes -name '*.yaml' ! -name kustomization.yaml ! -name 'patch-*.yaml' | sort)
+[ "${#raw[@]}" -gt 0 ] || fail "deploy/kubernetes: no manifests found"
+for v in "${K8S_VERSIONS[@]}"; do
+  "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml "${raw[@]}" \
+    || fail "manifests do not validate against Kubernetes $v (see above)"
+done
+# The validator must bite too: an unknown field in a Deployment fails.
+sed 's/^\(\s*\)readOnlyRootFilesystem: true/\1readOnlyRootFilesystem: true\n\1readOnlyRootFilesytem: true/' \
+  "$OUT/kustomize-base.yaml" >"$OUT/bad-k8s.yaml"
+if "$VENV/bin/kubernetes-validate" --strict --quiet -k "${K8S_VERSIONS[-1]}" "$OUT/bad-k8s.yaml" >/dev/null 2>&1; then
+  fail "kubernetes-validate accepted a misspelt field: the schema check is not working"
+fi
+echo "ok   ${#raw[@]} raw manifests and 4 renders valid; a misspelt field is rejected"
+
+# --- semantics -------------------------------------------------------------------
+step "semantic checks"
+failed=0
+check() { "$PY" deploy/tools/check_manifests.py --root "$ROOT" --self-test "$@" || failed=1; }
+check "$OUT/kustomize-base.yaml" --store file
+check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2
+check "$OUT/helm-default.yaml" --store file
+check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2
+[ "$failed" = 0 ] || fail "semantic checks failed (see above)"
+for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do
+  grep -q REPLACE_ME "$s" || fail "$s: an example Secret must hold only REPLACE_ME placeholders"
+  if grep -qE "^\s*-\s*$(basename "$s")" "$(dirname "$s")/kustomization.yaml"; then
+    fail "$(dirname "$s")/kustomization.yaml: must not apply the example Secret"
+  fi
+done
+
+rm -f "$bad" "$OUT/bad-merged.yaml" "$OUT/bad-k8s.yaml"
+echo "deploy/validate.sh: all checks passed in $((SECONDS - start))s"

@@ -1,0 +1,114 @@
+//! The gRPC listen address: TCP, or a Unix socket for callers in the same pod.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::{ConfigError, invalid};
+
+/// Default permissions of a Unix socket: owner and group may connect, so an
+/// application container sharing the pod's `fsGroup` can reach it.
+pub const DEFAULT_UNIX_SOCKET_MODE: u32 = 0o660;
+/// Longest Unix socket path the kernel accepts (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Where the gRPC server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix domain socket (`unix:/path`), created with `mode` permissions.
+    Unix {
+        /// The socket file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl std::fmt::Display for Listen {
+    /// As written in `--listen`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Unix { path, .. } => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `--listen` and `--unix-socket-mode`, checked.
+pub fn listen(text: &str, mode: Option<&str>) -> Result<Listen, ConfigError> {
+    let Some(path) = text.strip_prefix("unix:") else {
+        if mode.is_some() {
+            return Err(invalid(
+                "--unix-socket-mode",
+                "applies only to a unix: --listen address",
+            ));
+        }
+        return text.parse().map(Listen::Tcp).map_err(|_| {
+            invalid(
+                "--listen",
+                format!(
+                    "{text:?} is not an address such as 127.0.0.1:50051 or unix:/run/dcr/dcr.sock"
+                ),
+            )
+        });
+    };
+    if !path.starts_with('/') || path.len() > MAX_SOCKET_PATH || path.contains('\0') {
+        return Err(invalid(
+            "--listen",
+            format!("unix: needs an absolute path of at most {MAX_SOCKET_PATH} bytes"),
+        ));
+    }
+    let mode = match mode {
+        None => DEFAULT_UNIX_SOCKET_MODE,
+        Some(m) => u32::from_str_radix(m, 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                invalid(
+                    "--unix-socket-mode",
+                    format!("{m:?} is not an octal mode such as 0660"),
+                )
+            })?,
+    };
+    Ok(Listen::Unix {
+        path: PathBuf::from(path),
+        mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_and_unix_addresses_parse() {
+        assert_eq!(
+            listen("127.0.0.1:1", None).unwrap(),
+            Listen::Tcp("127.0.0.1:1".parse().unwrap())
+        );
+        assert_eq!(
+            listen("unix:/run/a.sock", Some("0600")).unwrap(),
+            Listen::Unix {
+                path: "/run/a.sock".into(),
+                mode: 0o600
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (addr, mode, setting) in [
+            ("unix:relative.sock", None, "--listen"),
+            ("unix:/a.sock", Some("999"), "--unix-socket-mode"),
+            ("unix:/a.sock", Some("01777"), "--unix-socket-mode"),
+            ("127.0.0.1:1", Some("0600"), "--unix-socket-mode"),
+            ("localhost", None, "--listen"),
+        ] {
+            let err = listen(addr, mode).unwrap_err().to_string();
+            assert!(err.starts_with(setting), "{addr} {mode:?}: {err}");
+        }
+        let long = format!("unix:/{}", "a".repeat(200));
+        assert!(listen(&long, None).is_err());
+    }
+}

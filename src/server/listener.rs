@@ -1,0 +1,194 @@
+//! The gRPC listener: TCP (plain or TLS) or a Unix socket, turned into a stream
+//! of connections for tonic. TLS handshakes run in their own tasks with a time
+//! limit, so a slow or silent client never holds up the accept loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::conn::Conn;
+use crate::config::Listen;
+use crate::tls::{ReloadingTls, peer_identity};
+
+/// Longest a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (e.g. out of file descriptors) before the next.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Accepted connections waiting for the server to take them.
+const BACKLOG: usize = 64;
+
+/// A bound listener.
+pub enum Bound {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix socket at this path, removed when the listener is dropped.
+    Unix(UnixListener, SocketFile),
+}
+
+/// Removes the socket file when dropped, so a restart finds the path free.
+pub struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Bound {
+    /// Binds `listen`. A Unix socket path left behind by a process that is
+    /// gone is replaced; one a live process still answers on is an error.
+    pub async fn bind(listen: &Listen) -> io::Result<Self> {
+        match listen {
+            Listen::Tcp(addr) => Ok(Bound::Tcp(TcpListener::bind(addr).await?)),
+            Listen::Unix { path, mode } => {
+                remove_stale(path).await?;
+                let listener = UnixListener::bind(path)?;
+                let file = SocketFile(path.clone());
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
+                Ok(Bound::Unix(listener, file))
+            }
+        }
+    }
+
+    /// The TCP address, for logs and for tests that bind port 0.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Bound::Tcp(l) => l.local_addr(),
+            Bound::Unix(..) => Err(io::Error::other("a Unix socket has no TCP address")),
+        }
+    }
+
+    /// What to print in the "listening on" line.
+    pub fn describe(&self) -> String {
+        match self {
+            Bound::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "tcp".into(), |a| a.to_string()),
+            Bound::Unix(_, SocketFile(path)) => format!("unix:{}", path.display()),
+        }
+    }
+
+    /// The accepted connections, TLS-wrapped when `tls` is given; ends when
+    /// the stream is dropped.
+    pub fn incoming(self, tls: Option<ReloadingTls>) -> ReceiverStream<io::Result<Conn>> {
+        let (tx, rx) = mpsc::channel(BACKLOG);
+        tokio::spawn(accept_loop(self, tls, tx));
+        ReceiverStream::new(rx)
+    }
+}
+
+async fn accept_loop(bound: Bound, tls: Option<ReloadingTls>, tx: mpsc::Sender<io::Result<Conn>>) {
+    // Held until the loop ends: the socket file goes with it.
+    let (tcp, unix, _file) = match bound {
+        Bound::Tcp(l) => (Some(l), None, None),
+        Bound::Unix(l, f) => (None, Some(l), Some(f)),
+    };
+    loop {
+        let accepted = tokio::select! {
+            () = tx.closed() => return,
+            r = accept(tcp.as_ref(), unix.as_ref()) => r,
+        };
+        let conn = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        match (&tls, conn) {
+            (Some(tls), Conn::Tcp(stream)) => {
+                let (tls, tx) = (tls.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Some(conn) = handshake(&tls, stream).await {
+                        let _ = tx.send(Ok(conn)).await;
+                    }
+                });
+            }
+            (_, conn) => {
+                if tx.send(Ok(conn)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn accept(tcp: Option<&TcpListener>, unix: Option<&UnixListener>) -> io::Result<Conn> {
+    match (tcp, unix) {
+        (Some(l), _) => {
+            let (stream, _) = l.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok(Conn::Tcp(stream))
+        }
+        (_, Some(l)) => Ok(Conn::Unix(l.accept().await?.0)),
+        (None, None) => std::future::pending().await,
+    }
+}
+
+/// Completes the TLS handshake; under mutual TLS, refuses a client
+/// certificate that names no identity (it would have no namespace of its own).
+async fn handshake(tls: &ReloadingTls, stream: tokio::net::TcpStream) -> Option<Conn> {
+    let peer = stream.peer_addr().ok();
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::info!(?peer, error = %e, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(?peer, "TLS handshake timed out");
+            return None;
+        }
+    };
+    let identity = match tls.mutual {
+        false => None,
+        true => {
+            let leaf = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first());
+            match leaf.and_then(peer_identity) {
+                Some(id) => Some(Arc::<str>::from(id)),
+                None => {
+                    tracing::warn!(
+                        ?peer,
+                        "client certificate names no SPIFFE ID or DNS name; connection refused"
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Conn::Tls(Box::new(stream), identity))
+}
+
+/// Removes a socket file no process answers on.
+async fn remove_stale(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the path exists and is not a socket",
+        ));
+    }
+    match tokio::net::UnixStream::connect(path).await {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another process is listening on it",
+        )),
+        Err(_) => std::fs::remove_file(path),
+    }
+}
