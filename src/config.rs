@@ -20,6 +20,7 @@ use std::time::Duration;
 use url::Url;
 
 use check::{bytes, count, duration, invalid, upstream_url};
+pub use check::{read_limited, read_text};
 pub use duration::{format_duration, parse_duration};
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
@@ -173,7 +174,7 @@ pub enum ConfigError {
 impl RawConfig {
     /// Reads a TOML file of settings.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_text(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
         })?;
@@ -493,7 +494,7 @@ fn initial_access_token(
 
 /// Reads a file of secret material; the error names the file, never its content.
 fn secret_file(setting: &'static str, path: &str) -> Result<secrecy::SecretString, ConfigError> {
-    std::fs::read_to_string(path)
+    read_text(Path::new(path))
         .map(secrecy::SecretString::from)
         .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
 }

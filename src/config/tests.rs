@@ -271,3 +271,25 @@ fn initial_access_token_file_ignores_surrounding_whitespace() {
     assert_eq!(c.initial_access_token.unwrap().expose_secret(), "iat-value");
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn an_endless_settings_file_is_refused_not_read_whole() {
+    for raw in [
+        RawConfig {
+            callers_file: Some("/dev/zero".into()),
+            ..raw()
+        },
+        RawConfig {
+            tls_cert: Some("/dev/zero".into()),
+            tls_key: Some("/dev/zero".into()),
+            ..raw()
+        },
+        RawConfig {
+            upstream_ca_file: Some("/dev/zero".into()),
+            ..raw()
+        },
+    ] {
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+}

@@ -135,13 +135,6 @@ pub fn upstream_tls(
 }
 
 fn read_pem(setting: &'static str, path: &str) -> Result<Vec<u8>, ConfigError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))?;
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(invalid(
-            setting,
-            format!("{path}: larger than {MAX_PEM_BYTES} bytes"),
-        ));
-    }
-    std::fs::read(path).map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
+    super::read_limited(std::path::Path::new(path), MAX_PEM_BYTES)
+        .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
 }

@@ -1,6 +1,6 @@
 //! The listener's PEM files and the rustls server configuration built from them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
@@ -107,17 +107,13 @@ impl ServerTlsFiles {
     }
 }
 
-fn read(setting: &'static str, path: &PathBuf) -> Result<Vec<u8>, TlsError> {
+fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     let err = |reason: String| TlsError {
         setting,
         path: path.display().to_string(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(err(format!("larger than {MAX_PEM_BYTES} bytes")));
-    }
-    std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))
+    crate::config::read_limited(path, MAX_PEM_BYTES).map_err(|e| err(format!("cannot read: {e}")))
 }
 
 fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
