@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fs::write(out_dir.join("dcr_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
         .skip_debug(SECRET_BEARING)
+        // Malformed requests are INVALID_ARGUMENT with a short reason.
+        .codec_path("crate::api::codec::DcrCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -15,7 +15,9 @@ use prost::Message;
 
 /// The inputs of one target; there must be some.
 fn inputs(target: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -28,7 +30,9 @@ fn inputs(target: &str) -> Vec<Vec<u8>> {
 fn upstream_json_inputs() {
     let mut parsed = 0;
     for data in inputs("upstream_json") {
-        let Ok(obj) = serde_json::from_slice(&data) else { continue };
+        let Ok(obj) = serde_json::from_slice(&data) else {
+            continue;
+        };
         if let Ok(client) = client_from_json(obj) {
             parsed += 1;
             assert!(client_from_json(client_to_json_exposing_secrets(&client)).is_ok());
@@ -41,7 +45,9 @@ fn upstream_json_inputs() {
 fn metadata_to_json_inputs() {
     let mut checked = 0;
     for data in inputs("metadata_to_json") {
-        let Ok(message) = pb::ClientMetadata::decode(data.as_slice()) else { continue };
+        let Ok(message) = pb::ClientMetadata::decode(data.as_slice()) else {
+            continue;
+        };
         if let Ok(metadata) = metadata_from_proto(message, "metadata") {
             checked += 1;
             serde_json::to_vec(&metadata_to_json(&metadata)).unwrap();
@@ -72,8 +78,12 @@ fn grpc_timeout_inputs() {
 #[test]
 fn config_file_inputs() {
     for data in inputs("config_file") {
-        let Ok(text) = std::str::from_utf8(&data) else { continue };
-        let Ok(raw) = toml::from_str::<RawConfig>(text) else { continue };
+        let Ok(text) = std::str::from_utf8(&data) else {
+            continue;
+        };
+        let Ok(raw) = toml::from_str::<RawConfig>(text) else {
+            continue;
+        };
         if let Err(e) = raw.validate() {
             assert!(e.to_string().starts_with("--"), "{e}");
         }

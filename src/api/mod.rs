@@ -5,6 +5,7 @@
 //! with rich details.
 
 mod callers;
+pub mod codec;
 mod convert;
 mod deadline;
 mod redact;

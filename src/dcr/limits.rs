@@ -18,8 +18,11 @@ pub const MAX_STRING_BYTES: usize = 8 * 1024;
 pub const MAX_SOFTWARE_STATEMENT_BYTES: usize = 64 * 1024;
 /// Most entries accepted in one list (redirect URIs, grant types, contacts...).
 pub const MAX_LIST_ITEMS: usize = 256;
-/// Deepest nesting accepted in `jwks` and `additional_metadata`.
-pub const MAX_STRUCT_DEPTH: usize = 32;
+/// Deepest nesting accepted in `jwks` and `additional_metadata`. A JWKS needs
+/// three levels; sixteen leaves room and stays inside the protobuf decoder's
+/// recursion limit (100 messages, three per `Struct` level), so this check,
+/// which names the field, is the one a caller meets.
+pub const MAX_STRUCT_DEPTH: usize = 16;
 /// Most paths accepted in one update mask.
 pub const MAX_MASK_PATHS: usize = 64;
 

@@ -16,6 +16,10 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Bytes written verbatim instead of a built response, and whether the
+    /// connection then stays open without another byte (a stall) rather than
+    /// being closed.
+    pub raw: Option<(Vec<u8>, bool)>,
 }
 
 impl Answer {
@@ -26,6 +30,7 @@ impl Answer {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
             delay: Duration::ZERO,
+            raw: None,
         }
     }
 
@@ -36,6 +41,24 @@ impl Answer {
             headers: vec![("Content-Type".into(), content_type.into())],
             body,
             delay: Duration::ZERO,
+            raw: None,
+        }
+    }
+
+    /// These bytes as the whole answer, then the connection closed: broken
+    /// framing, HTTP/1.0, a body cut short.
+    pub fn bytes(raw: &[u8]) -> Self {
+        Self {
+            raw: Some((raw.to_vec(), false)),
+            ..Self::json(200, "")
+        }
+    }
+
+    /// These bytes, then nothing more on an open connection (slowloris).
+    pub fn stalled(raw: &[u8]) -> Self {
+        Self {
+            raw: Some((raw.to_vec(), true)),
+            ..Self::json(200, "")
         }
     }
 
@@ -184,6 +207,14 @@ async fn serve_one(
         body,
     });
     tokio::time::sleep(answer.delay).await;
+    if let Some((raw, stall)) = &answer.raw {
+        stream.write_all(raw).await?;
+        stream.flush().await?;
+        if *stall {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+        }
+        return stream.shutdown().await;
+    }
     let mut out = format!(
         "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
         answer.status,
