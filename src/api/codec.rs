@@ -57,5 +57,7 @@ impl<U: Message + Default> Decoder for DcrDecoder<U> {
 fn malformed(err: &prost::DecodeError) -> Status {
     let text = err.to_string();
     let reason = text.rsplit(": ").next().unwrap_or("malformed");
-    Status::invalid_argument(format!("the request is not a valid protobuf message: {reason}"))
+    Status::invalid_argument(format!(
+        "the request is not a valid protobuf message: {reason}"
+    ))
 }

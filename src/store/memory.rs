@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+use super::record::{key_bytes, parse_key};
 use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
 
 /// Default capacity of a [`MemoryStore`]: far more clients than one sidecar
@@ -17,10 +18,49 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// When full, storing a token for a new client fails (existing clients can still
 /// be updated): the caller still gets the token in its reply, and the failure is
 /// logged, rather than an older client's token being silently evicted.
+///
+/// Entries are laid out small, since with many clients they are most of the
+/// sidecar's memory: the key is one string (`upstream US namespace US
+/// client_id`, as the durable backends store it), and the usual
+/// `registration_client_uri`, SharkAuth's `<upstream>oauth/register/<id>`, is
+/// not stored but rebuilt.
 #[derive(Debug)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<TokenKey, StoredToken>>,
+    entries: Mutex<HashMap<Box<str>, Entry>>,
     max_entries: usize,
+}
+
+/// One stored token.
+#[derive(Debug)]
+struct Entry {
+    token: SecretString,
+    /// `None`: the conventional URI for the key.
+    uri: Option<Box<str>>,
+    learned_at: u64,
+    generation: u64,
+}
+
+/// SharkAuth's client path under the upstream base URL.
+const CONVENTIONAL_PATH: &str = "oauth/register/";
+
+fn is_conventional(key: &TokenKey, uri: &str) -> bool {
+    uri.strip_prefix(key.upstream.as_str())
+        .and_then(|rest| rest.strip_prefix(CONVENTIONAL_PATH))
+        == Some(key.client_id.as_str())
+}
+
+impl Entry {
+    fn stored(&self, key: &TokenKey) -> StoredToken {
+        StoredToken {
+            token: self.token.clone(),
+            registration_client_uri: match &self.uri {
+                Some(uri) => uri.to_string(),
+                None => format!("{}{CONVENTIONAL_PATH}{}", key.upstream, key.client_id),
+            },
+            learned_at: self.learned_at,
+            generation: self.generation,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -32,7 +72,7 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, StoredToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Entry>> {
         // Every critical section is a single map operation, so a poisoned lock
         // still guards a consistent map.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
@@ -48,7 +88,10 @@ impl Default for MemoryStore {
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
-        Ok(self.lock().get(key).cloned())
+        Ok(self
+            .lock()
+            .get(key_bytes(key).as_str())
+            .map(|e| e.stored(key)))
     }
 
     async fn compare_and_set(
@@ -58,8 +101,9 @@ impl TokenStore for MemoryStore {
         token: &SecretString,
         registration_client_uri: &str,
     ) -> Result<Cas, StoreError> {
+        let k = key_bytes(key);
         let mut map = self.lock();
-        let current = map.get(key).map(|t| t.generation);
+        let current = map.get(k.as_str()).map(|e| e.generation);
         if current != expected {
             return Ok(Cas::Conflict);
         }
@@ -67,32 +111,40 @@ impl TokenStore for MemoryStore {
             return Err(StoreError::Full(self.max_entries));
         }
         let generation = current.unwrap_or(0) + 1;
-        let value = StoredToken {
+        let entry = Entry {
             token: token.clone(),
-            registration_client_uri: registration_client_uri.to_owned(),
+            uri: (!is_conventional(key, registration_client_uri))
+                .then(|| registration_client_uri.into()),
             learned_at: unix_now(),
             generation,
         };
-        map.insert(key.clone(), value);
+        map.insert(k.into_boxed_str(), entry);
         Ok(Cas::Stored(generation))
     }
 
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
+        let k = key_bytes(key);
         let mut map = self.lock();
-        let same = map.get(key).is_some_and(|t| t.generation == expected);
+        let same = map
+            .get(k.as_str())
+            .is_some_and(|e| e.generation == expected);
         if same {
-            map.remove(key);
+            map.remove(k.as_str());
         }
         Ok(same)
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        Ok(self.lock().remove(key).is_some())
+        Ok(self.lock().remove(key_bytes(key).as_str()).is_some())
     }
 
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
         let map = self.lock();
-        let all = map.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let all = map.iter().filter_map(|(k, e)| {
+            let key = parse_key(k)?;
+            let stored = e.stored(&key);
+            Some((key, stored))
+        });
         Ok(all.take(limit.unwrap_or(usize::MAX)).collect())
     }
 }
@@ -165,5 +217,31 @@ mod tests {
                 .await,
             Ok(Cas::Stored(2))
         );
+    }
+
+    #[tokio::test]
+    async fn conventional_and_other_client_uris_read_back_unchanged() {
+        let store = MemoryStore::default();
+        let key = TokenKey {
+            upstream: "https://auth.example/".into(),
+            namespace: "n".into(),
+            client_id: "c1".into(),
+        };
+        for uri in [
+            "https://auth.example/oauth/register/c1",
+            "https://mgmt.example/clients/c1",
+            "",
+        ] {
+            let generation = store.get(&key).await.unwrap().map(|t| t.generation);
+            store
+                .compare_and_set(&key, generation, &tok("t"), uri)
+                .await
+                .unwrap();
+            let got = store.get(&key).await.unwrap().unwrap();
+            assert_eq!(got.registration_client_uri, uri);
+            let listed = store.list(None).await.unwrap();
+            assert_eq!(listed[0].0, key);
+            assert_eq!(listed[0].1.registration_client_uri, uri);
+        }
     }
 }

@@ -25,6 +25,9 @@ pub enum Mix {
     Realistic,
     /// GetClient only.
     GetOnly,
+    /// 80% GetClient, 12% UpdateClient, 4% each rotation: no new clients, so
+    /// the gateway's state keeps its size and any growth is a leak (the soak).
+    Steady,
 }
 
 impl Mix {
@@ -33,6 +36,7 @@ impl Mix {
         match self {
             Mix::Realistic => "mixed",
             Mix::GetOnly => "get-only",
+            Mix::Steady => "steady",
         }
     }
 }
@@ -50,11 +54,15 @@ fn pick(mix: Mix, rng: &mut HasherRng) -> Op {
     if mix == Mix::GetOnly {
         return Op::Get;
     }
+    let register = match mix {
+        Mix::Steady => 0.0,
+        _ => 0.04,
+    };
     match rng.next_f64() {
         x if x < 0.80 => Op::Get,
         x if x < 0.92 => Op::Update,
-        x if x < 0.96 => Op::Register,
-        x if x < 0.98 => Op::RotateSecret,
+        x if x < 0.92 + register => Op::Register,
+        x if x < 0.96 + register / 2.0 => Op::RotateSecret,
         _ => Op::RotateToken,
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! `cargo run --release --bin dcr-bench` (add `--quick` for a seconds-long run);
 //! writes `results.md` and `latency.svg` to `--out` (default `bench-results`).
+//! `--soak MINUTES` runs the soak (see `soak.rs`) and writes `soak.md`.
 //! `--focus SECS` only compares (c) and (d), mixed at concurrency 16, for
 //! quick A/B runs during speed work.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ mod load;
 mod procfs;
 mod report;
 mod servers;
+mod soak;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -110,6 +112,20 @@ async fn main() {
         return;
     }
     dcr_gateway::tls::install_crypto_provider();
+    if let Some(minutes) = flag("--soak").and_then(|m| m.parse::<u64>().ok()) {
+        let exe = std::env::current_exe()
+            .expect("own path")
+            .with_file_name("dcr-gateway");
+        let (md, passed) = soak::run(minutes, &exe.to_string_lossy()).await;
+        let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "bench-results".into()));
+        std::fs::create_dir_all(&out_dir).expect("results folder");
+        std::fs::write(out_dir.join("soak.md"), &md).expect("write soak.md");
+        println!("{md}\nwrote {}", out_dir.join("soak.md").display());
+        if !passed {
+            std::process::exit(1);
+        }
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "bench-results".into()));
     let settings = match quick {

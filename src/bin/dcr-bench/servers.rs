@@ -23,6 +23,13 @@ pub struct Proc {
     pub pid: u32,
 }
 
+impl Proc {
+    /// Kills the process and waits until it is gone (its ports are free).
+    pub async fn kill(mut self) {
+        let _ = self._child.kill().await;
+    }
+}
+
 /// Spawns `program args` and waits for a line containing `marker ADDR`.
 pub async fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], marker: &str) -> Proc {
     let mut child = Command::new(program)
