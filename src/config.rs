@@ -450,16 +450,8 @@ fn callers(
     file: Option<String>,
     inline: Option<Secret>,
 ) -> Result<Option<Arc<Callers>>, ConfigError> {
-    let text = match (file, inline) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "--callers-file",
-                "give --callers-file or --callers, not both",
-            ));
-        }
-        (Some(path), None) => secret_file("--callers-file", &path)?,
-        (None, Some(Secret(text))) => text,
-        (None, None) => return Ok(None),
+    let Some((_, text)) = secret_setting(("--callers", inline), ("--callers-file", file))? else {
+        return Ok(None);
     };
     let callers = Callers::parse(&text).map_err(|e| invalid("--callers", e))?;
     Ok(Some(Arc::new(callers)))
@@ -472,24 +464,34 @@ fn initial_access_token(
     file: Option<String>,
 ) -> Result<Option<secrecy::SecretString>, ConfigError> {
     use secrecy::ExposeSecret;
-    let (setting, text) = match (inline, file) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "--initial-access-token",
-                "give --initial-access-token or --initial-access-token-file, not both",
-            ));
-        }
-        (Some(Secret(t)), None) => ("--initial-access-token", t),
-        (None, Some(path)) => (
-            "--initial-access-token-file",
-            secret_file("--initial-access-token-file", &path)?,
-        ),
-        (None, None) => return Ok(None),
+    let Some((setting, text)) = secret_setting(
+        ("--initial-access-token", inline),
+        ("--initial-access-token-file", file),
+    )?
+    else {
+        return Ok(None);
     };
     let token = secrecy::SecretString::from(text.expose_secret().trim());
     crate::dcr::limits::check_token(setting, &token)
         .map_err(|e| invalid(setting, e.to_string()))?;
     Ok(Some(token))
+}
+
+/// A secret given inline or as a file (not both), with the setting it came
+/// from; `None` when neither is set.
+fn secret_setting(
+    (inline_setting, inline): (&'static str, Option<Secret>),
+    (file_setting, file): (&'static str, Option<String>),
+) -> Result<Option<(&'static str, secrecy::SecretString)>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            file_setting,
+            format!("give {file_setting} or {inline_setting}, not both"),
+        )),
+        (Some(Secret(text)), None) => Ok(Some((inline_setting, text))),
+        (None, Some(path)) => Ok(Some((file_setting, secret_file(file_setting, &path)?))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reads a file of secret material; the error names the file, never its content.

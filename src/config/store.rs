@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use super::check::{count, invalid};
-use super::{ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, secret_file};
+use super::{ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, secret_setting};
 use crate::store::{Backend, Keyring, StoreConfig};
 
 /// Default database file of the file backend, in the working directory (a
@@ -66,17 +66,11 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
             ));
         }
     };
-    let text = match (raw.keys_file, raw.keys) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "--token-store-keys-file",
-                "give --token-store-keys-file or --token-store-keys, not both",
-            ));
-        }
-        (Some(path), None) => Some(secret_file("--token-store-keys-file", &path)?),
-        (None, Some(Secret(text))) => Some(text),
-        (None, None) => None,
-    };
+    let text = secret_setting(
+        ("--token-store-keys", raw.keys),
+        ("--token-store-keys-file", raw.keys_file),
+    )?
+    .map(|(_, text)| text);
     let keyring = text
         .map(|t| Keyring::parse(&t).map_err(|e| invalid("--token-store-keys", e.to_string())))
         .transpose()?

@@ -6,16 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{ConfigError, Listen, duration, invalid};
-use crate::tls::ServerTlsFiles;
+use crate::tls::{MAX_PEM_BYTES, ServerTlsFiles};
 
 /// Default interval between checks of the TLS files for a change: mounted
 /// Secrets update within about a minute, so this keeps well inside that.
 pub const DEFAULT_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// Shortest reload interval accepted.
 const MIN_TLS_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
-/// Largest PEM file read for the upstream: CA bundles are at most a few hundred
-/// kilobytes.
-const MAX_PEM_BYTES: u64 = 4 << 20;
 
 /// TLS on the gRPC listener.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,6 +75,17 @@ impl Bound {
         }
     }
 
+    async fn accept(&self) -> io::Result<Conn> {
+        match self {
+            Bound::Tcp(l) => {
+                let (stream, _) = l.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok(Conn::Tcp(stream))
+            }
+            Bound::Unix(l, _) => Ok(Conn::Unix(l.accept().await?.0)),
+        }
+    }
+
     /// The accepted connections, TLS-wrapped when `tls` is given; ends when
     /// the stream is dropped.
     pub fn incoming(self, tls: Option<ReloadingTls>) -> ReceiverStream<io::Result<Conn>> {
@@ -84,16 +95,13 @@ impl Bound {
     }
 }
 
+/// Accepts until the server drops the stream; `bound` (and with it a Unix
+/// socket's file) lives as long as the loop.
 async fn accept_loop(bound: Bound, tls: Option<ReloadingTls>, tx: mpsc::Sender<io::Result<Conn>>) {
-    // Held until the loop ends: the socket file goes with it.
-    let (tcp, unix, _file) = match bound {
-        Bound::Tcp(l) => (Some(l), None, None),
-        Bound::Unix(l, f) => (None, Some(l), Some(f)),
-    };
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
-            r = accept(tcp.as_ref(), unix.as_ref()) => r,
+            r = bound.accept() => r,
         };
         let conn = match accepted {
             Ok(conn) => conn,
@@ -118,18 +126,6 @@ async fn accept_loop(bound: Bound, tls: Option<ReloadingTls>, tx: mpsc::Sender<i
                 }
             }
         }
-    }
-}
-
-async fn accept(tcp: Option<&TcpListener>, unix: Option<&UnixListener>) -> io::Result<Conn> {
-    match (tcp, unix) {
-        (Some(l), _) => {
-            let (stream, _) = l.accept().await?;
-            let _ = stream.set_nodelay(true);
-            Ok(Conn::Tcp(stream))
-        }
-        (_, Some(l)) => Ok(Conn::Unix(l.accept().await?.0)),
-        (None, None) => std::future::pending().await,
     }
 }
 

@@ -8,9 +8,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
-/// Largest PEM file read: a certificate chain or CA bundle is kilobytes; a
-/// mistaken path to a large file must not be read into memory.
-const MAX_PEM_BYTES: u64 = 1 << 20;
+/// Largest PEM file read, here and for the upstream's CA bundle: a chain is
+/// kilobytes and a system-sized CA bundle a few hundred; a mistaken path to a
+/// large file must not be read into memory.
+pub const MAX_PEM_BYTES: u64 = 4 << 20;
 
 /// A TLS file problem; names the setting and the file, never key material.
 #[derive(Debug, thiserror::Error)]

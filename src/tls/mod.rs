@@ -9,7 +9,7 @@ mod files;
 mod identity;
 mod reload;
 
-pub use files::{ServerTlsFiles, TlsError};
+pub use files::{MAX_PEM_BYTES, ServerTlsFiles, TlsError};
 pub use identity::peer_identity;
 pub use reload::ReloadingTls;
 
