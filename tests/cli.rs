@@ -155,8 +155,7 @@ async fn bad_configuration_is_one_clear_line() {
     )
     .await;
 
-    let dir = std::env::temp_dir().join(format!("dcr-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("cli");
     let file = dir.join("bad.toml");
     std::fs::write(&file, "dev_upstream = true\nupstream_timout = \"5s\"\n").unwrap();
     fails_with(

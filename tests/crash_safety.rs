@@ -73,9 +73,7 @@ async fn worker(addr: String, seen: Seen, worker: usize) {
 #[tokio::test]
 async fn kill_9_under_load_never_loses_a_returned_token() {
     let dev = dev_upstream().await;
-    let dir = std::env::temp_dir().join(format!("dcr-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::temp_dir("crash");
     let path = dir.join("tokens.redb");
     let (path, upstream) = (path.to_str().unwrap(), dev.base_url());
     let args = [

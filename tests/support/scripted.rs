@@ -103,42 +103,34 @@ pub struct Scripted {
 impl Scripted {
     /// Starts serving `answers` in order.
     pub async fn start(answers: Vec<Answer>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let log = received.clone();
-        tokio::spawn(async move {
-            let mut n = 0usize;
-            while let Ok((stream, _)) = listener.accept().await {
-                let answer = answers[n.min(answers.len() - 1)].clone();
-                n += 1;
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let _ = serve_one(stream, answer, log).await;
-                });
-            }
-        });
-        Self { addr, received }
+        Self::serve(answers, None).await
     }
 
     /// Starts serving `answers` over TLS with `tls` (which may require client
     /// certificates); a failed handshake is never recorded as a request.
     pub async fn start_tls(answers: Vec<Answer>, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::serve(answers, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn serve(answers: Vec<Answer>, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         tokio::spawn(async move {
             let mut n = 0usize;
             while let Ok((stream, _)) = listener.accept().await {
                 let answer = answers[n.min(answers.len() - 1)].clone();
                 n += 1;
-                let (log, acceptor) = (log.clone(), acceptor.clone());
+                let (log, tls) = (log.clone(), tls.clone());
                 tokio::spawn(async move {
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        let _ = serve_one(stream, answer, log).await;
-                    }
+                    let _ = match tls {
+                        None => serve_one(stream, answer, log).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => serve_one(stream, answer, log).await,
+                            Err(_) => Ok(()),
+                        },
+                    };
                 });
             }
         });
