@@ -94,6 +94,8 @@ printf 'replicaCount: 3\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs store.backend=redis"
 printf 'gateway: {listenHost: 0.0.0.0}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "needs tls.enabled"
+printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nservice: {enabled: true}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "service.enabled needs tls.clientAuth"
 printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
 

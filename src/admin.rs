@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::telemetry::Metrics;
 
@@ -45,12 +48,45 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves the admin endpoints on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, state: AdminState) -> std::io::Result<()> {
+/// How long an admin connection may take: to send its request headers, and
+/// in all (the endpoints answer at once, so nothing needs longer).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Time a connection has to send a request's headers.
+    pub header_read: Duration,
+    /// Time after which a connection is closed, busy or not.
+    pub connection: Duration,
+}
+
+/// Pause after a failed accept (e.g. out of file descriptors) before the next.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Serves the admin endpoints on `listener` until the task is dropped. Each
+/// connection runs in its own task under `timeouts`, so silent or idle
+/// sockets are closed rather than held.
+pub async fn serve(listener: TcpListener, state: AdminState, timeouts: Timeouts) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    axum::serve(listener, app).await
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin: accepting a connection failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header_read)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(timeouts.connection, conn).await;
+        });
+    }
 }

@@ -7,6 +7,7 @@
 
 mod check;
 mod duration;
+mod edge;
 mod listen;
 mod raw;
 mod secret;
@@ -22,6 +23,11 @@ use url::Url;
 use check::{bytes, count, duration, invalid, upstream_url};
 pub use check::{read_limited, read_text};
 pub use duration::{format_duration, parse_duration};
+pub use edge::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
+    DEFAULT_MAX_STREAMS_PER_CONNECTION, EdgeLimits, KEEPALIVE_TIMEOUT,
+};
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::Secret;
@@ -79,6 +85,10 @@ pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
 /// Default time in-flight calls get to finish after a shutdown signal; below
 /// Kubernetes' default 30 s termination grace so the drain ends before SIGKILL.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Default interval between re-discoveries of a discovered registration
+/// endpoint: metadata documents change rarely, and a moved endpoint should
+/// not need a restart.
+pub const DEFAULT_DISCOVERY_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// Default capacity of the in-memory token store.
 pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENTRIES;
 
@@ -121,6 +131,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Deadline for calls without `grpc-timeout`.
     pub default_deadline: Duration,
+    /// Admission at the gRPC edge (calls, streams, deadlines, connections).
+    pub edge: EdgeLimits,
     /// Time health reports NOT_SERVING, still serving, before draining starts.
     pub shutdown_delay: Duration,
     /// Time in-flight calls get to finish once draining starts.
@@ -134,6 +146,8 @@ pub struct Config {
     /// The registration endpoint, when configured (else SharkAuth's route, or
     /// discovered for rfc7592).
     pub registration_endpoint: Option<Url>,
+    /// How often a discovered registration endpoint is discovered again.
+    pub discovery_refresh_interval: Duration,
     /// Extra origins a `registration_client_uri` may point to.
     pub allowed_client_uri_origins: Vec<url::Origin>,
     /// The admin HTTP listener; `None` when off.
@@ -186,6 +200,22 @@ impl RawConfig {
 
     /// Applies defaults and validates every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        let default_deadline = duration(
+            "--default-deadline",
+            self.default_deadline,
+            DEFAULT_DEADLINE,
+            MIN_DURATION,
+        )?;
+        let edge = edge::RawEdge {
+            max_concurrent_calls: self.max_concurrent_calls,
+            max_streams_per_connection: self.max_streams_per_connection,
+            max_deadline: self.max_deadline,
+            max_detached: self.max_detached,
+            header_read_timeout: self.header_read_timeout,
+            keepalive_interval: self.keepalive_interval,
+            idle_timeout: self.idle_timeout,
+        }
+        .validate(default_deadline)?;
         let listen = listen::listen(
             self.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
             self.unix_socket_mode.as_deref(),
@@ -356,12 +386,8 @@ impl RawConfig {
                 self.max_request_bytes,
                 DEFAULT_MAX_REQUEST_BYTES,
             )?,
-            default_deadline: duration(
-                "--default-deadline",
-                self.default_deadline,
-                DEFAULT_DEADLINE,
-                MIN_DURATION,
-            )?,
+            default_deadline,
+            edge,
             shutdown_delay: duration(
                 "--shutdown-delay",
                 self.shutdown_delay,
@@ -399,6 +425,12 @@ impl RawConfig {
                     })
                 })
                 .transpose()?,
+            discovery_refresh_interval: duration(
+                "--discovery-refresh-interval",
+                self.discovery_refresh_interval,
+                DEFAULT_DISCOVERY_REFRESH_INTERVAL,
+                Duration::from_secs(1),
+            )?,
             allowed_client_uri_origins: origins(self.allowed_client_uri_origins.as_deref())?,
             admin_listen: match self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN) {
                 "off" => None,

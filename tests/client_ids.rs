@@ -47,7 +47,8 @@ async fn hostile_ids_reach_the_upstream_as_one_id() {
 
 #[tokio::test]
 async fn encoded_path_is_one_segment_on_the_wire() {
-    let upstream = Scripted::start(vec![Answer::json(200, r#"{"client_id":"x"}"#)]).await;
+    let answer = r#"{"client_id":"a/../b c%"}"#;
+    let upstream = Scripted::start(vec![Answer::json(200, answer)]).await;
     let gw = TestGateway::start(&upstream.url()).await;
     let mut client = gw.client().await;
     let rotate = dcr_gateway::pb::v1::RotateClientSecretRequest {

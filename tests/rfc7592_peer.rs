@@ -225,7 +225,7 @@ async fn generic_profile_with_an_initial_access_token() {
 
 #[tokio::test]
 async fn discovery_falls_back_to_openid_configuration() {
-    let reg = r#"{"registration_endpoint":"http://127.0.0.1:9/connect/register"}"#;
+    let reg = r#"{"issuer":"{self}","registration_endpoint":"{self}/connect/register"}"#;
     // The first answer (RFC 8414 metadata) is a 404; the second (OIDC) names the endpoint.
     let upstream = Scripted::start(vec![Answer::json(404, "{}"), Answer::json(200, reg)]).await;
     let _gw = TestGateway::start_with(&upstream.url(), generic()).await;

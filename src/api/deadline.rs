@@ -34,15 +34,17 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 }
 
 /// When the call must be answered: the caller's `grpc-timeout` (or `default`
-/// when it sent none or a malformed one), less a fifth of it, kept between
+/// when it sent none or a malformed one) cut to `max`, so no caller can hold a
+/// call (and its lock and slot) for days, less a fifth of it, kept between
 /// [`DEADLINE_MARGIN`] and 100 ms, so the answer is ready before tonic's timer
 /// fires even on a busy machine.
-pub fn deadline(metadata: &MetadataMap, default: Duration, now: Instant) -> Instant {
+pub fn deadline(metadata: &MetadataMap, default: Duration, max: Duration, now: Instant) -> Instant {
     let budget = metadata
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
-        .unwrap_or(default);
+        .unwrap_or(default)
+        .min(max);
     let margin = (budget / 5).clamp(DEADLINE_MARGIN, MAX_DEADLINE_MARGIN);
     now + budget.saturating_sub(margin)
 }

@@ -16,6 +16,6 @@ mod structs;
 pub use callers::{Callers, constant_time_eq};
 pub use convert::{client_from_proto, client_to_proto, metadata_from_proto, metadata_to_proto};
 pub use deadline::{DEADLINE_MARGIN, parse_grpc_timeout};
-pub use service::{DcrService, GatewayService};
+pub use service::{Admission, Custody, DcrService, GatewayService};
 pub use status::{ERROR_DOMAIN, to_status};
 pub use structs::{json_to_struct, struct_to_json};

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use tokio::sync::Semaphore;
 use tonic::metadata::MetadataMap;
 use tonic::{Extensions, Request, Response, Status};
 use tower::ServiceExt;
@@ -14,7 +15,9 @@ use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
 use super::status::to_status;
-use crate::dcr::{DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, mask};
+use crate::dcr::{
+    DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate, mask,
+};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
 use crate::server::PeerInfo;
@@ -32,6 +35,27 @@ pub struct DcrService {
     callers: Option<Arc<Callers>>,
     metrics: Arc<Metrics>,
     initial_access_token: Option<SecretString>,
+    admission: Admission,
+    custody: Custody,
+}
+
+/// What the edge admits: calls at once and the longest deadline.
+#[derive(Clone)]
+pub struct Admission {
+    /// One permit per RPC being served (`--max-concurrent-calls`); a call
+    /// that finds none is answered RESOURCE_EXHAUSTED at once, never queued.
+    pub calls: Arc<Semaphore>,
+    /// The longest deadline honoured (`--max-deadline`).
+    pub max_deadline: Duration,
+}
+
+/// What the edge needs to carry a sent credential-bearing call to the store.
+#[derive(Clone)]
+pub struct Custody {
+    /// Permits for sent credential-bearing exchanges (`--max-detached`).
+    pub tails: Arc<Semaphore>,
+    /// Whether the upstream's reads and updates may rotate a credential.
+    pub reads_may_rotate: bool,
 }
 
 impl DcrService {
@@ -43,6 +67,8 @@ impl DcrService {
         default_deadline: Duration,
         callers: Option<Arc<Callers>>,
         metrics: Arc<Metrics>,
+        admission: Admission,
+        custody: Custody,
     ) -> Self {
         Self {
             stack,
@@ -50,6 +76,8 @@ impl DcrService {
             callers,
             metrics,
             initial_access_token: None,
+            admission,
+            custody,
         }
     }
 
@@ -72,7 +100,12 @@ impl DcrService {
         let start = Instant::now();
         let method = op.rpc_name();
         let _in_flight = self.metrics.rpc_started(method);
-        let deadline = deadline(metadata, self.default_deadline, start);
+        let deadline = deadline(
+            metadata,
+            self.default_deadline,
+            self.admission.max_deadline,
+            start,
+        );
         let parent = propagation::extract(metadata);
         let client_id = call
             .as_ref()
@@ -89,15 +122,20 @@ impl DcrService {
             (None, Some(identity)) => Ok(identity.to_owned()),
             (None, None) => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
-        let result = match (namespace, call) {
-            (Ok(namespace), Ok(call)) => {
+        let admitted = self.admission.calls.clone().try_acquire_owned();
+        let result = match (namespace, call, admitted) {
+            (_, _, Err(_)) => {
+                self.metrics.shed();
+                Err(DcrError::TooManyCalls)
+            }
+            (Ok(namespace), Ok(call), Ok(_admitted)) => {
                 let mut req = DcrRequest::new(call);
                 req.deadline = Some(deadline);
                 req.namespace = namespace;
                 req.trace = parent;
                 self.dispatch(req).instrument(span.clone()).await
             }
-            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Err(e), _, _) | (_, Err(e), _) => Err(e),
         };
         if let (true, Ok(DcrResponse::Client(c))) = (client_id.is_empty(), &result) {
             span.record("dcr.client_id", c.client_id.as_str());
@@ -127,29 +165,84 @@ impl DcrService {
         result
     }
 
-    /// Sends `req` down the stack, bounded by its deadline. A registration-token
-    /// rotation runs in its own task with no deadline inside the stack: once
-    /// sent, its answer must be awaited and the new token stored even if the
-    /// caller gives up, or the client could never be managed again. The caller
-    /// still gets its answer by its deadline.
+    /// Sends `req` down the stack, bounded by its deadline.
+    ///
+    /// A call that may bring back a credential runs in its own task behind a
+    /// [`SendGate`]: it takes its client lock, upstream slot and tail permit
+    /// under the caller's deadline, and if the deadline passes before the
+    /// request is sent, the task is dropped and nothing was sent. Once sent,
+    /// the task runs on, detached, until the answer is read and its
+    /// credential stored (bounded by the upstream timeout), while the caller
+    /// is told by its deadline that the call may have taken effect.
     async fn dispatch(&self, mut req: DcrRequest) -> Result<DcrResponse, DcrError> {
         let Some(deadline) = req.deadline else {
             return self.stack.clone().oneshot(req).await;
         };
-        if req.operation() == Operation::RotateToken {
-            req.deadline = None;
-            let task = tokio::spawn(self.stack.clone().oneshot(req).in_current_span());
-            return match tokio::time::timeout_at(deadline.into(), task).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(join)) => Err(DcrError::Transport(format!(
-                    "the rotation task failed: {join}"
-                ))),
-                Err(_) => Err(DcrError::DeadlineExceeded),
-            };
+        let custody = &self.custody;
+        if !req
+            .operation()
+            .may_bring_back_credential(custody.reads_may_rotate)
+        {
+            return tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
+                .await
+                .unwrap_or(Err(DcrError::DeadlineExceeded));
         }
-        tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
-            .await
-            .unwrap_or(Err(DcrError::DeadlineExceeded))
+        let gate = Arc::new(SendGate::new(custody.tails.clone()));
+        req.gate = Some(gate.clone());
+        let mut call = Custodied {
+            task: tokio::spawn(self.stack.clone().oneshot(req).in_current_span()),
+            gate,
+            metrics: self.metrics.clone(),
+            settled: false,
+        };
+        match tokio::time::timeout_at(deadline.into(), &mut call.task).await {
+            Ok(Ok(result)) => {
+                call.settled = true;
+                result
+            }
+            Ok(Err(_)) => {
+                call.settled = true;
+                Err(DcrError::Internal("the call's task panicked"))
+            }
+            Err(_) if call.abandon() => Err(DcrError::DeadlineExceeded),
+            Err(_) => Err(DcrError::DeadlinePassedAfterSend),
+        }
+    }
+}
+
+/// A credential-bearing call's task, as the edge waits for it. However the
+/// wait ends (the deadline, or the caller cancelling, which drops this), an
+/// unfinished task is either dropped, when nothing was sent, or left to run
+/// detached, when its request may be on the wire.
+struct Custodied {
+    task: tokio::task::JoinHandle<Result<DcrResponse, DcrError>>,
+    gate: Arc<SendGate>,
+    metrics: Arc<Metrics>,
+    settled: bool,
+}
+
+impl Custodied {
+    /// Gives up on the task; `true` when nothing was sent (and the task is
+    /// dropped), `false` when it runs on detached.
+    fn abandon(&mut self) -> bool {
+        self.settled = true;
+        if self.gate.give_up(|| self.metrics.detached()) {
+            self.task.abort();
+            return true;
+        }
+        tracing::warn!(
+            event = "detached",
+            "the caller left after the request was sent: finishing the call without it"
+        );
+        false
+    }
+}
+
+impl Drop for Custodied {
+    fn drop(&mut self) {
+        if !self.settled && !self.task.is_finished() {
+            self.abandon();
+        }
     }
 }
 

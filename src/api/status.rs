@@ -90,13 +90,22 @@ fn classify(
         DcrError::Timeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT"),
         DcrError::Transport(_) => (Code::Unavailable, "UPSTREAM_CONNECTION_FAILED"),
         DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE"),
+        DcrError::ClientMismatch => (Code::Internal, "UPSTREAM_CLIENT_MISMATCH"),
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
         DcrError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        DcrError::DeadlinePassedAfterSend => {
+            (Code::DeadlineExceeded, "DEADLINE_EXCEEDED_AFTER_SEND")
+        }
+        DcrError::Internal(_) => (Code::Internal, "INTERNAL"),
         DcrError::Unsupported(_) => (Code::Unimplemented, "UNSUPPORTED_BY_UPSTREAM"),
         DcrError::ForeignClientUri(_) => {
             (Code::FailedPrecondition, "FOREIGN_REGISTRATION_CLIENT_URI")
         }
         DcrError::CallerUnauthenticated(_) => (Code::Unauthenticated, "CALLER_UNAUTHENTICATED"),
+        DcrError::TooManyCalls => {
+            details.set_retry_info(Some(OVERLOAD_RETRY_AFTER));
+            (Code::ResourceExhausted, "TOO_MANY_CALLS")
+        }
         DcrError::Overloaded(_) => {
             details.set_retry_info(Some(OVERLOAD_RETRY_AFTER));
             (Code::ResourceExhausted, "OVERLOADED")

@@ -127,6 +127,27 @@ pub struct RawConfig {
     /// Longest wait for an upstream slot [default: 1s].
     #[arg(long, env = "DCR_GATEWAY_QUEUE_TIMEOUT", value_name = "DURATION")]
     pub queue_timeout: Option<String>,
+    /// Most RPCs served at once; beyond, RESOURCE_EXHAUSTED at once [default: 1024].
+    #[arg(long, env = "DCR_GATEWAY_MAX_CONCURRENT_CALLS", value_name = "N")]
+    pub max_concurrent_calls: Option<usize>,
+    /// Most concurrent calls (HTTP/2 streams) on one gRPC connection [default: 128].
+    #[arg(long, env = "DCR_GATEWAY_MAX_STREAMS_PER_CONNECTION", value_name = "N")]
+    pub max_streams_per_connection: Option<u32>,
+    /// Longest deadline honoured; a longer grpc-timeout is cut to it [default: 5m].
+    #[arg(long, env = "DCR_GATEWAY_MAX_DEADLINE", value_name = "DURATION")]
+    pub max_deadline: Option<String>,
+    /// Most sent register/rotate calls in flight; each finishes and stores its credential even after its caller left [default: 64].
+    #[arg(long, env = "DCR_GATEWAY_MAX_DETACHED", value_name = "N")]
+    pub max_detached: Option<usize>,
+    /// Time a new gRPC or admin connection has to send its first bytes [default: 10s].
+    #[arg(long, env = "DCR_GATEWAY_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
+    /// Interval of HTTP/2 keepalive pings; an unanswered ping closes the connection [default: 30s].
+    #[arg(long, env = "DCR_GATEWAY_KEEPALIVE_INTERVAL", value_name = "DURATION")]
+    pub keepalive_interval: Option<String>,
+    /// Age after which a gRPC connection is closed gracefully, and an admin connection closed [default: 10m].
+    #[arg(long, env = "DCR_GATEWAY_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// After SIGTERM or SIGINT, keep serving this long with health NOT_SERVING before draining [default: 0s].
     #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_DELAY", value_name = "DURATION")]
     pub shutdown_delay: Option<String>,
@@ -152,6 +173,13 @@ pub struct RawConfig {
     /// Registration endpoint (rfc7592 profile); unset: discovered from the --upstream issuer.
     #[arg(long, env = "DCR_GATEWAY_REGISTRATION_ENDPOINT", value_name = "URL")]
     pub registration_endpoint: Option<String>,
+    /// How often the rfc7592 profile re-discovers a discovered registration endpoint [default: 1h].
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_DISCOVERY_REFRESH_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub discovery_refresh_interval: Option<String>,
     /// Other origins a registration_client_uri may point to, comma-separated (e.g. https://mgmt.example).
     #[arg(
         long,
@@ -264,9 +292,10 @@ impl RawConfig {
             upstream_http2, upstream_pool_max_idle, upstream_pool_idle_timeout, max_response_bytes,
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
-            queue_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
+            queue_timeout, max_concurrent_calls, max_streams_per_connection, max_deadline, max_detached,
+            header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
             otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
-            allowed_client_uri_origins, sharkauth_use_client_uri;
+            discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri;
             token_store: token_store
         )
     }

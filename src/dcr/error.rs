@@ -19,6 +19,15 @@ pub struct UpstreamFailure {
     /// Whether the body was JSON; a server that answers errors with HTML is
     /// reported as such.
     pub json_body: bool,
+    /// The `error` parameter of a `WWW-Authenticate: Bearer` challenge (RFC 6750
+    /// section 3), when the server sent one.
+    pub bearer_error: Option<String>,
+    /// Whether the answer proves that the server rejected the registration
+    /// access token the request carried, by the profile's rule (see
+    /// `upstream::profile`). Only such proof may make the gateway forget a
+    /// stored token: an HTML 401 from an ingress, or `invalid_client` because
+    /// the gateway's own client certificate expired, says nothing about it.
+    pub token_rejected: bool,
 }
 
 impl std::fmt::Display for UpstreamFailure {
@@ -74,6 +83,13 @@ pub enum DcrError {
     /// The server answered 2xx, but with a body the gateway cannot use.
     #[error("the authorization server's response is malformed: {0}")]
     MalformedResponse(String),
+    /// The server answered for another client than the one the call named;
+    /// nothing from the answer was stored or passed on.
+    #[error(
+        "the authorization server answered with another client_id than the call named; \
+         nothing from the answer was stored"
+    )]
+    ClientMismatch,
     /// The token store failed.
     #[error("token store: {0}")]
     Store(String),
@@ -90,6 +106,22 @@ pub enum DcrError {
     /// The caller's deadline passed before the call completed.
     #[error("the caller's deadline passed before the call completed")]
     DeadlineExceeded,
+    /// The caller's deadline passed after the request was sent: the gateway
+    /// finishes the exchange without the caller and keeps any credential the
+    /// answer brings back.
+    #[error(
+        "the caller's deadline passed after the request was sent to the authorization server; \
+         the gateway finishes the exchange and keeps any credential it brings back, so a later \
+         call without a registration access token can use it"
+    )]
+    DeadlinePassedAfterSend,
+    /// A broken invariant inside the gateway (a panicked task, a closed
+    /// semaphore); never the caller's or the server's fault.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+    /// Admission at the edge: `--max-concurrent-calls` RPCs are being served.
+    #[error("the gateway is serving as many calls as it admits at once")]
+    TooManyCalls,
     /// Load shedding: every upstream slot and queue place is taken.
     #[error("the gateway is at its limit of {0} concurrent upstream calls and its queue is full")]
     Overloaded(usize),
@@ -116,10 +148,29 @@ impl DcrError {
         }
     }
 
-    /// True when the server rejected the registration access token.
+    /// True when the server proved it rejected the registration access token
+    /// (see [`UpstreamFailure::token_rejected`]).
     pub fn is_token_rejected(&self) -> bool {
-        matches!(self, Self::Upstream(f)
-            if f.status == 401 || f.error.as_deref() == Some("invalid_token"))
+        matches!(self, Self::Upstream(f) if f.token_rejected)
+    }
+
+    /// A short label for logs: the HTTP status and RFC error code of an
+    /// upstream answer (the code is visible ASCII, checked when read), else the
+    /// kind of failure. Never the server's free text, which a log must not
+    /// carry (it may echo a token, or forge a line).
+    pub fn log_label(&self) -> String {
+        match self {
+            Self::Upstream(f) => match &f.error {
+                Some(code) => format!("HTTP {} {code}", f.status),
+                None => format!("HTTP {}", f.status),
+            },
+            Self::Connect(_) => "connect error".into(),
+            Self::Timeout(_) => "upstream timeout".into(),
+            Self::Transport(_) => "connection failed".into(),
+            Self::MalformedResponse(_) => "malformed response".into(),
+            Self::RetryStopped { last, .. } => last.log_label(),
+            other => other.to_string(),
+        }
     }
 
     /// True when the request may have reached the server, so a non-idempotent
@@ -127,7 +178,11 @@ impl DcrError {
     pub fn may_have_taken_effect(&self) -> bool {
         matches!(
             self,
-            Self::Timeout(_) | Self::Transport(_) | Self::MalformedResponse(_)
+            Self::Timeout(_)
+                | Self::Transport(_)
+                | Self::MalformedResponse(_)
+                | Self::ClientMismatch
+                | Self::DeadlinePassedAfterSend
         ) || matches!(self, Self::Upstream(f) if f.status >= 500)
     }
 }

@@ -10,7 +10,9 @@ pub mod limits;
 pub mod mask;
 mod metadata;
 mod request;
+mod send_gate;
 
 pub use error::{DcrError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse, Operation};
+pub use send_gate::SendGate;

@@ -1,10 +1,11 @@
 //! The domain request and response every tower layer sees.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::SecretString;
 
-use super::{Client, ClientMetadata};
+use super::{Client, ClientMetadata, SendGate};
 
 /// Names the client a management call acts on, and the token to act with.
 #[derive(Clone, Debug)]
@@ -38,6 +39,10 @@ pub struct DcrRequest {
     /// The caller's trace context (from `traceparent`), passed to the upstream
     /// as is when tracing is off.
     pub trace: opentelemetry::Context,
+    /// Set by the gRPC edge on calls that may bring back a credential: the
+    /// transport opens it before sending, and from then on the call runs to
+    /// completion even if its caller goes away (see [`SendGate`]).
+    pub gate: Option<Arc<SendGate>>,
 }
 
 /// The namespace of every call when caller authentication is off.
@@ -102,6 +107,19 @@ impl Operation {
         }
     }
 
+    /// Whether an answer to this operation may carry a new credential (a RAT or
+    /// a client secret), so that once its request is sent it must run to the
+    /// store whatever its caller does. Reads and updates do only on servers
+    /// that rotate on them (`reads_may_rotate`: Keycloak, Hydra, node-oidc on
+    /// update); SharkAuth's never do.
+    pub fn may_bring_back_credential(self, reads_may_rotate: bool) -> bool {
+        match self {
+            Self::Register | Self::RotateSecret | Self::RotateToken => true,
+            Self::Get | Self::Update => reads_may_rotate,
+            Self::Delete => false,
+        }
+    }
+
     /// `service/method`, the server span's name, built at compile time so no
     /// call formats it.
     pub fn span_name(self) -> &'static str {
@@ -130,6 +148,7 @@ impl DcrRequest {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             attempt: 0,
             trace: opentelemetry::Context::new(),
+            gate: None,
         }
     }
 
@@ -142,6 +161,7 @@ impl DcrRequest {
             namespace: self.namespace.clone(),
             attempt: self.attempt,
             trace: self.trace.clone(),
+            gate: self.gate.clone(),
         }
     }
 

@@ -7,9 +7,11 @@
 //!   servers that rotate on read or update), durably before the answer goes
 //!   back; an empty one never overwrites;
 //! - a successful delete forgets the token;
-//! - a rejected RAT (401 / `invalid_token`) is forgotten only if the store still
-//!   holds that same token, at the generation this call read, so a stale call
-//!   cannot erase a newer token.
+//! - a RAT is forgotten only on proof that the server rejected it (the
+//!   profile's rule, `upstream::profile`: an `invalid_token` answer, not any
+//!   401), and only if the store still holds that same token at the generation
+//!   this call read, so a stale call cannot erase a newer token; any other
+//!   failure leaves the entry as it was.
 //!
 //! Entries are keyed by upstream, caller namespace and client id. Store failures
 //! never fail a call whose answer carries a token (the caller has it in hand);

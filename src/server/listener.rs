@@ -1,6 +1,8 @@
 //! The gRPC listener: TCP (plain or TLS) or a Unix socket, turned into a stream
-//! of connections for tonic. TLS handshakes run in their own tasks with a time
-//! limit, so a slow or silent client never holds up the accept loop.
+//! of connections for tonic. Each connection must send its first bytes (the
+//! HTTP/2 preface, or complete the TLS handshake) within the header-read
+//! timeout, in a task of its own: a silent client never holds up the accept
+//! loop, and never holds a socket for long.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,8 +19,6 @@ use super::conn::Conn;
 use crate::config::Listen;
 use crate::tls::{ReloadingTls, peer_identity};
 
-/// Longest a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Accepted connections waiting for the server to take them.
@@ -88,16 +88,25 @@ impl Bound {
 
     /// The accepted connections, TLS-wrapped when `tls` is given; ends when
     /// the stream is dropped.
-    pub fn incoming(self, tls: Option<ReloadingTls>) -> ReceiverStream<io::Result<Conn>> {
+    pub fn incoming(
+        self,
+        tls: Option<ReloadingTls>,
+        first_bytes: Duration,
+    ) -> ReceiverStream<io::Result<Conn>> {
         let (tx, rx) = mpsc::channel(BACKLOG);
-        tokio::spawn(accept_loop(self, tls, tx));
+        tokio::spawn(accept_loop(self, tls, first_bytes, tx));
         ReceiverStream::new(rx)
     }
 }
 
 /// Accepts until the server drops the stream; `bound` (and with it a Unix
 /// socket's file) lives as long as the loop.
-async fn accept_loop(bound: Bound, tls: Option<ReloadingTls>, tx: mpsc::Sender<io::Result<Conn>>) {
+async fn accept_loop(
+    bound: Bound,
+    tls: Option<ReloadingTls>,
+    first_bytes: Duration,
+    tx: mpsc::Sender<io::Result<Conn>>,
+) {
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
@@ -111,30 +120,48 @@ async fn accept_loop(bound: Bound, tls: Option<ReloadingTls>, tx: mpsc::Sender<i
                 continue;
             }
         };
-        match (&tls, conn) {
-            (Some(tls), Conn::Tcp(stream)) => {
-                let (tls, tx) = (tls.clone(), tx.clone());
-                tokio::spawn(async move {
-                    if let Some(conn) = handshake(&tls, stream).await {
-                        let _ = tx.send(Ok(conn)).await;
-                    }
-                });
+        let (tls, tx) = (tls.clone(), tx.clone());
+        tokio::spawn(async move {
+            let ready = match (tls, conn) {
+                (Some(tls), Conn::Tcp(stream)) => handshake(&tls, stream, first_bytes).await,
+                (_, conn) => speaks_within(conn, first_bytes).await,
+            };
+            if let Some(conn) = ready {
+                let _ = tx.send(Ok(conn)).await;
             }
-            (_, conn) => {
-                if tx.send(Ok(conn)).await.is_err() {
-                    return;
-                }
-            }
+        });
+    }
+}
+
+/// A plaintext TCP `conn` once its first byte has arrived (or it closed),
+/// or `None` when it stays silent for `limit`: a connection that never sends
+/// the HTTP/2 preface is closed instead of held. (A Unix socket is local and
+/// guarded by its file mode, and passes at once.)
+async fn speaks_within(conn: Conn, limit: Duration) -> Option<Conn> {
+    let Conn::Tcp(stream) = &conn else {
+        return Some(conn);
+    };
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+        Ok(Ok(_)) => Some(conn),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            tracing::debug!("connection sent nothing within the header-read timeout; closed");
+            None
         }
     }
 }
 
-/// Completes the TLS handshake; under mutual TLS, refuses a client
-/// certificate that names no identity (it would have no namespace of its own).
-async fn handshake(tls: &ReloadingTls, stream: tokio::net::TcpStream) -> Option<Conn> {
+/// Completes the TLS handshake within `limit`; under mutual TLS, refuses a
+/// client certificate that names no identity (it would have no namespace of
+/// its own).
+async fn handshake(
+    tls: &ReloadingTls,
+    stream: tokio::net::TcpStream,
+    limit: Duration,
+) -> Option<Conn> {
     let peer = stream.peer_addr().ok();
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
-    {
+    let stream = match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::info!(?peer, error = %e, "TLS handshake failed");

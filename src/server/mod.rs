@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -21,8 +21,8 @@ use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 use crate::admin::{self, AdminState};
-use crate::api::{DcrService, GatewayService};
-use crate::config::{Config, UpstreamChoice};
+use crate::api::{Admission, Custody, DcrService, GatewayService};
+use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
 use crate::dev_upstream::DevUpstream;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
@@ -32,7 +32,9 @@ use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::{StoreError, TokenStore};
 use crate::telemetry::Metrics;
-use crate::upstream::{Endpoints, HttpUpstream, Profile, discover};
+use crate::upstream::{
+    Endpoints, HttpUpstream, Profile, RegistrationEndpoint, discover, http_client,
+};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,7 @@ pub fn build_stack(
     metrics: &Arc<Metrics>,
 ) -> GatewayService {
     let stack = ServiceBuilder::new()
-        .layer(ClientLockLayer::new())
+        .layer(ClientLockLayer::new(upstream_id))
         .layer(RetryLayer::new(retry, metrics.clone()))
         .layer(MaskedUpdateLayer)
         .layer(TokensLayer::new(store, upstream_id, metrics.clone()))
@@ -106,6 +108,8 @@ pub struct Gateway {
     config: Config,
     stack: GatewayService,
     metrics: Arc<Metrics>,
+    /// Re-discovery of a discovered registration endpoint.
+    refresh: Option<Refresh>,
     /// Kept alive for as long as the gateway runs.
     _dev: Option<DevUpstream>,
 }
@@ -119,6 +123,7 @@ impl Gateway {
     /// Binds the listeners, starts the dev upstream if chosen, opens the token
     /// store and builds the stack, recording into `metrics`.
     pub async fn bind_with(config: Config, metrics: Arc<Metrics>) -> Result<Self, ServeError> {
+        warn_exposure(&config);
         let listener = Bound::bind(&config.listen)
             .await
             .map_err(|source| ServeError::Bind {
@@ -167,18 +172,28 @@ impl Gateway {
             ),
             None => None,
         };
-        let registration = registration_endpoint(&config, &base_url).await?;
+        let http = http_client(&config.http, &base_url)?;
+        let (registration, discovered) = registration_endpoint(&config, &http, &base_url).await?;
+        let registration = RegistrationEndpoint::new(registration);
+        let refresh = discovered.then(|| Refresh {
+            http: http.clone(),
+            issuer: base_url.clone(),
+            allowed: config.allowed_client_uri_origins.clone(),
+            endpoint: registration.clone(),
+            every: config.discovery_refresh_interval,
+        });
         let endpoints = Endpoints {
             base: base_url,
             registration,
             allowed_origins: config.allowed_client_uri_origins.clone(),
         };
         let upstream = HttpUpstream::new(
+            http,
             config.profile,
             endpoints,
             config.http.clone(),
             metrics.clone(),
-        )?;
+        );
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
         let stack = build_stack(
@@ -196,6 +211,7 @@ impl Gateway {
             config,
             stack,
             metrics,
+            refresh,
             _dev: dev,
         })
     }
@@ -226,12 +242,22 @@ impl Gateway {
             .await;
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
+        let edge = &self.config.edge;
+        let tails = Arc::new(Semaphore::new(edge.max_detached));
         let dcr = DynamicClientRegistrationServer::new(
             DcrService::new(
                 self.stack,
                 self.config.default_deadline,
                 self.config.callers.clone(),
                 self.metrics.clone(),
+                Admission {
+                    calls: Arc::new(Semaphore::new(edge.max_concurrent_calls)),
+                    max_deadline: edge.max_deadline,
+                },
+                Custody {
+                    tails: tails.clone(),
+                    reads_may_rotate: self.config.profile.reads_may_rotate(),
+                },
             )
             .with_initial_access_token(self.config.initial_access_token.clone()),
         )
@@ -243,12 +269,13 @@ impl Gateway {
                 tracing::info!("health listening on {addr}");
             }
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            let server = Server::builder()
+            let server = grpc_server(edge, self.config.shutdown_grace)
                 .add_service(health_service.clone())
                 .serve_with_incoming(incoming);
             AbortOnDrop(tokio::spawn(server))
         });
 
+        let _refresh = self.refresh.map(|r| AbortOnDrop(tokio::spawn(r.run())));
         let ready = Arc::new(AtomicBool::new(true));
         let _admin = self.admin.map(|listener| {
             if let Ok(addr) = listener.local_addr() {
@@ -258,7 +285,11 @@ impl Gateway {
                 metrics: self.metrics.clone(),
                 ready: ready.clone(),
             };
-            AbortOnDrop(tokio::spawn(admin::serve(listener, state)))
+            let timeouts = admin::Timeouts {
+                header_read: edge.header_read_timeout,
+                connection: edge.idle_timeout,
+            };
+            AbortOnDrop(tokio::spawn(admin::serve(listener, state, timeouts)))
         });
         let draining = Arc::new(Notify::new());
         let delay = self.config.shutdown_delay;
@@ -285,8 +316,10 @@ impl Gateway {
             }
         };
         let described = self.listener.describe();
-        let incoming = self.listener.incoming(tls.clone());
-        let server = Server::builder()
+        let incoming = self
+            .listener
+            .incoming(tls.clone(), edge.header_read_timeout);
+        let server = grpc_server(edge, self.config.shutdown_grace)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -299,10 +332,30 @@ impl Gateway {
         };
         tracing::info!("gRPC listening on {described} ({scheme})");
         let grace = self.config.shutdown_grace;
+        let grace_ends = async {
+            draining.notified().await;
+            tokio::time::Instant::now() + grace
+        };
+        // Calls first, then the detached tails that outlived their callers:
+        // each holds a tail permit until its credential is stored, so having
+        // every permit back means no sent exchange is left.
+        let all_tails = u32::try_from(edge.max_detached).unwrap_or(u32::MAX);
+        let drained = async {
+            server.await?;
+            let _ = tails.acquire_many(all_tails).await;
+            Ok::<_, ServeError>(())
+        };
+        tokio::pin!(grace_ends, drained);
         tokio::select! {
-            result = server => result?,
-            () = async { draining.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "shutdown grace period passed; abandoning calls still in flight");
+            result = &mut drained => result?,
+            ends = &mut grace_ends => {
+                match tokio::time::timeout_at(ends, drained).await {
+                    Ok(result) => result?,
+                    Err(_) => tracing::warn!(
+                        ?grace,
+                        "shutdown grace period passed; abandoning calls still in flight"
+                    ),
+                }
             }
         }
         tracing::info!("stopped");
@@ -310,27 +363,128 @@ impl Gateway {
     }
 }
 
+/// The tonic server with the edge's connection limits: streams per
+/// connection, keepalive pings, and a lifetime after which a connection is
+/// closed gracefully (in-flight calls get the shutdown grace period).
+fn grpc_server(edge: &EdgeLimits, grace: std::time::Duration) -> Server {
+    Server::builder()
+        .max_concurrent_streams(edge.max_streams_per_connection)
+        .http2_keepalive_interval(Some(edge.keepalive_interval))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_connection_age(edge.idle_timeout)
+        .max_connection_age_grace(grace)
+}
+
+/// Warns loudly about settings that expose tokens on the network: a plaintext
+/// gRPC listener beyond loopback (callers' tokens and secrets cross it in
+/// clear) and an `http://` upstream that is not on this host.
+fn warn_exposure(config: &Config) {
+    if let crate::config::Listen::Tcp(addr) = &config.listen
+        && config.tls.is_none()
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
+             the network unencrypted, and any peer that reaches it can manage its clients; \
+             configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
+        );
+    }
+    if let UpstreamChoice::Url(url) = &config.upstream
+        && url.scheme() == "http"
+        && !is_loopback(url)
+    {
+        tracing::warn!(
+            "PLAINTEXT UPSTREAM {}: registration access tokens and client secrets cross the network \
+             unencrypted; use https:// (and --require-upstream-tls)",
+            url.origin().ascii_serialization()
+        );
+    }
+}
+
+/// Whether `url` names this host: a loopback address or `localhost`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// First wait between discovery attempts at start; doubled up to
+/// [`DISCOVERY_BACKOFF_MAX`].
+const DISCOVERY_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(500);
+/// Longest wait between discovery attempts.
+const DISCOVERY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The registration endpoint: configured, SharkAuth's route under the base
-/// URL, or (rfc7592) discovered from the issuer's metadata.
-async fn registration_endpoint(config: &Config, base: &url::Url) -> Result<url::Url, ServeError> {
+/// URL, or (rfc7592) discovered from the issuer's metadata through the one
+/// upstream client. Discovery is retried with backoff until it succeeds: a
+/// sidecar that starts before its mesh proxy, or while the server restarts,
+/// must wait, not crash-loop. A document that is wrong (foreign endpoint,
+/// other issuer) is retried too, and each attempt's reason is logged.
+async fn registration_endpoint(
+    config: &Config,
+    http: &reqwest::Client,
+    base: &url::Url,
+) -> Result<(url::Url, bool), ServeError> {
     if let Some(url) = &config.registration_endpoint {
-        return Ok(url.clone());
+        return Ok((url.clone(), false));
     }
     match config.profile {
         Profile::SharkAuth { .. } => {
-            let root = base.as_str().trim_end_matches('/');
-            url::Url::parse(&format!("{root}/oauth/register"))
-                .map_err(|e| ServeError::Discovery(e.to_string()))
+            let mut url = base.clone();
+            url.path_segments_mut()
+                .map_err(|_| ServeError::Discovery("the base URL cannot carry a path".into()))?
+                .pop_if_empty()
+                .extend(["oauth", "register"]);
+            Ok((url, false))
         }
         Profile::Rfc7592 => {
-            crate::tls::install_crypto_provider();
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(config.http.request_timeout)
-                .build()?;
-            let endpoint = discover(&http, base).await.map_err(ServeError::Discovery)?;
-            tracing::info!(%endpoint, "discovered the registration endpoint");
-            Ok(endpoint)
+            let mut wait = DISCOVERY_BACKOFF_BASE;
+            loop {
+                match discover(http, base, &config.allowed_client_uri_origins).await {
+                    Ok(endpoint) => {
+                        tracing::info!(%endpoint, "discovered the registration endpoint");
+                        return Ok((endpoint, true));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?wait, "discovery failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(DISCOVERY_BACKOFF_MAX);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Discovers a discovered registration endpoint again every `every`, so a
+/// server that moves it needs no restart of its sidecars. A failed refresh
+/// keeps the endpoint in use; the same checks as at start apply.
+struct Refresh {
+    http: reqwest::Client,
+    issuer: url::Url,
+    allowed: Vec<url::Origin>,
+    endpoint: RegistrationEndpoint,
+    every: std::time::Duration,
+}
+
+impl Refresh {
+    async fn run(self) {
+        loop {
+            tokio::time::sleep(self.every).await;
+            match discover(&self.http, &self.issuer, &self.allowed).await {
+                Ok(url) => {
+                    let shown = url.to_string();
+                    if self.endpoint.set(url) {
+                        tracing::info!(endpoint = %shown, "the registration endpoint moved");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "discovery refresh failed; keeping the endpoint in use");
+                }
+            }
         }
     }
 }

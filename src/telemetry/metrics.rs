@@ -66,7 +66,10 @@ pub struct Metrics {
     upstream_in_flight: UpDownCounter<i64>,
     retries: Counter<u64>,
     retry_budget_exhausted: Counter<u64>,
+    retry_throttled: Counter<u64>,
     load_shed: Counter<u64>,
+    detached: Counter<u64>,
+    detached_in_flight: UpDownCounter<i64>,
     store_lookups: Counter<u64>,
     store_writes: Counter<u64>,
     store_write_duration: Histogram<f64>,
@@ -135,9 +138,23 @@ impl Metrics {
                 .u64_counter("dcr.retry.budget_exhausted")
                 .with_description("Retries refused by the budget, by method")
                 .build(),
+            retry_throttled: m
+                .u64_counter("dcr.retry.throttled")
+                .with_description("Retries refused because the upstream is failing, by method")
+                .build(),
             load_shed: m
                 .u64_counter("dcr.load_shed")
                 .with_description("Calls refused by load shedding")
+                .build(),
+            detached: m
+                .u64_counter("dcr.detached")
+                .with_description(
+                    "Calls whose caller left after the request was sent; each ran on to store its credential",
+                )
+                .build(),
+            detached_in_flight: m
+                .i64_up_down_counter("dcr.detached.in_flight")
+                .with_description("Detached calls still running")
                 .build(),
             store_lookups: m
                 .u64_counter("dcr.token_store.lookups")
@@ -167,6 +184,7 @@ impl Metrics {
             self.rpc_requests.add(0, &label);
             self.retries.add(0, &label);
             self.retry_budget_exhausted.add(0, &label);
+            self.retry_throttled.add(0, &label);
         }
         for result in ["hit", "miss", "error"] {
             self.store_lookups
@@ -176,6 +194,8 @@ impl Metrics {
             self.store_writes.add(0, &[KeyValue::new("result", result)]);
         }
         self.load_shed.add(0, &[]);
+        self.detached.add(0, &[]);
+        self.detached_in_flight.add(0, &[]);
         self.rpc_in_flight.add(0, &[]);
         self.upstream_in_flight.add(0, &[]);
     }
@@ -220,6 +240,14 @@ impl Metrics {
         InFlight::new(&self.upstream_in_flight)
     }
 
+    /// Counts a call that goes on after its caller left; the series of calls
+    /// still running drops when the returned guard does.
+    pub fn detached(&self) -> Detached {
+        self.detached.add(1, &[]);
+        self.detached_in_flight.add(1, &[]);
+        Detached(self.detached_in_flight.clone())
+    }
+
     /// A retry of `method` is about to wait and go again.
     pub fn retry(&self, method: &'static str) {
         self.retries.add(1, &[KeyValue::new("method", method)]);
@@ -228,6 +256,12 @@ impl Metrics {
     /// The retry budget refused a retry of `method`.
     pub fn budget_exhausted(&self, method: &'static str) {
         self.retry_budget_exhausted
+            .add(1, &[KeyValue::new("method", method)]);
+    }
+
+    /// The failure throttle refused a retry of `method`.
+    pub fn retry_throttled(&self, method: &'static str) {
+        self.retry_throttled
             .add(1, &[KeyValue::new("method", method)]);
     }
 
@@ -260,6 +294,16 @@ impl Metrics {
     /// Pushes and stops the OTLP reader, if any.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
+    }
+}
+
+/// One detached call still running, until dropped; owned, so it can live in
+/// the call's task after the RPC has answered.
+pub struct Detached(UpDownCounter<i64>);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        self.0.add(-1, &[]);
     }
 }
 

@@ -13,5 +13,5 @@ pub mod propagation;
 mod span;
 
 pub use init::{LogFormat, Telemetry, TelemetryConfig, TelemetryError, init, init_logs};
-pub use metrics::{InFlight, Metrics};
+pub use metrics::{Detached, InFlight, Metrics};
 pub use span::{record_ids, rpc_span};

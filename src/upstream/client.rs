@@ -15,7 +15,7 @@ use url::Url;
 use super::failure::{http_failure, transport_error};
 use super::profile::{Endpoints, Profile, route};
 use super::route::Route;
-use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json};
+use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json, limits};
 use crate::telemetry::{Metrics, propagation};
 
 /// How the HTTP client reaches the authorization server.
@@ -63,43 +63,51 @@ struct Inner {
     metrics: Arc<Metrics>,
 }
 
+/// Builds the one HTTP client to the authorization server, for discovery and
+/// every call: the extra CA roots and client certificate, https-only when
+/// required, pooled, with timeouts. Redirects are never followed (a redirect
+/// could carry a registration access token to another host) and proxy
+/// variables are ignored for the same reason. `base` decides whether HTTP/2
+/// is prior knowledge (`http://`) or ALPN (`https://`).
+pub fn http_client(config: &UpstreamConfig, base: &Url) -> Result<reqwest::Client, reqwest::Error> {
+    crate::tls::install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.request_timeout)
+        .connect_timeout(config.connect_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle)
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .tcp_nodelay(true)
+        .tcp_keepalive(TCP_KEEPALIVE)
+        .no_proxy()
+        .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")));
+    if !config.extra_roots.is_empty() {
+        builder = builder.tls_certs_merge(config.extra_roots.iter().cloned());
+    }
+    if let Some(identity) = &config.identity {
+        builder = builder.identity(identity.clone());
+    }
+    builder = builder.https_only(config.require_tls);
+    builder = match (config.http2, base.scheme()) {
+        (true, "http") => builder.http2_prior_knowledge(),
+        (true, _) => builder,
+        (false, _) => builder.http1_only(),
+    };
+    builder.build()
+}
+
 impl HttpUpstream {
-    /// Builds the pooled client for the server at `endpoints`, speaking
-    /// `profile`. Redirects are never
-    /// followed: a redirect could carry a registration access token to another
-    /// host. Proxy variables are ignored for the same reason.
+    /// The transport for the server at `endpoints`, speaking `profile`, over
+    /// `http` (from [`http_client`], shared with discovery so both use one
+    /// pool and one set of TLS settings).
     pub fn new(
+        http: reqwest::Client,
         profile: Profile,
         endpoints: Endpoints,
         config: UpstreamConfig,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
-        let base_url = endpoints.base.clone();
-        crate::tls::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle)
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .tcp_nodelay(true)
-            .tcp_keepalive(TCP_KEEPALIVE)
-            .no_proxy()
-            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")));
-        if !config.extra_roots.is_empty() {
-            builder = builder.tls_certs_merge(config.extra_roots.iter().cloned());
-        }
-        if let Some(identity) = &config.identity {
-            builder = builder.identity(identity.clone());
-        }
-        builder = builder.https_only(config.require_tls);
-        builder = match (config.http2, base_url.scheme()) {
-            (true, "http") => builder.http2_prior_knowledge(),
-            (true, _) => builder,
-            (false, _) => builder.http1_only(),
-        };
-        let http = builder.build()?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 http,
                 profile,
@@ -107,17 +115,12 @@ impl HttpUpstream {
                 config,
                 metrics,
             }),
-        })
+        }
     }
 
     /// The upstream base URL.
     pub fn base_url(&self) -> &Url {
         &self.inner.endpoints.base
-    }
-
-    /// The HTTP client, for discovery and other one-off requests.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
     }
 }
 
@@ -204,6 +207,9 @@ impl Inner {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(bytes);
         }
+        if let Some(gate) = &req.gate {
+            gate.open().await?;
+        }
         let timeout = self.config.request_timeout;
         let response = builder
             .send()
@@ -216,12 +222,11 @@ impl Inner {
 
         let secrets: Vec<&SecretString> = bearer.iter().collect();
         if !status.is_success() {
-            return Err(DcrError::Upstream(http_failure(
-                status.as_u16(),
-                &headers,
-                &bytes,
-                &secrets,
-            )));
+            let mut failure = http_failure(status.as_u16(), &headers, &bytes, &secrets);
+            // Only a management call carries a registration access token.
+            failure.token_rejected =
+                req.target().is_some() && self.profile.proves_token_rejected(&failure);
+            return Err(DcrError::Upstream(failure));
         }
         if matches!(req.call, DcrCall::Delete(_)) {
             return Ok(DcrResponse::Deleted);
@@ -237,7 +242,25 @@ impl Inner {
         };
         let client =
             json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
+        check_client_id(req, &client.client_id)?;
         Ok(DcrResponse::Client(Box::new(client)))
+    }
+}
+
+/// Checks the `client_id` of an answer before anything stores or logs it: a
+/// management answer must name the client the call named (else a server, or
+/// whatever answers in its place, could plant a token under another client),
+/// and a new id must pass the same checks as a caller's.
+fn check_client_id(req: &DcrRequest, answered: &str) -> Result<(), DcrError> {
+    match req.target() {
+        Some(target) if target.client_id != answered => Err(DcrError::ClientMismatch),
+        Some(_) => Ok(()),
+        None => limits::check_client_id(answered).map_err(|e| match e {
+            DcrError::InvalidArgument { reason, .. } => {
+                DcrError::MalformedResponse(format!("the new client_id {reason}"))
+            }
+            other => other,
+        }),
     }
 }
 
@@ -274,7 +297,7 @@ fn error_type(err: &DcrError) -> &'static str {
         DcrError::Connect(_) => "connect_error",
         DcrError::Timeout(_) => "timeout",
         DcrError::Transport(_) => "transport_error",
-        DcrError::MalformedResponse(_) => "malformed_response",
+        DcrError::MalformedResponse(_) | DcrError::ClientMismatch => "malformed_response",
         _ => "not_sent",
     }
 }
@@ -290,7 +313,7 @@ fn bearer_header(token: &SecretString) -> Result<HeaderValue, DcrError> {
 }
 
 /// Reads the body, failing as soon as it passes `max` bytes.
-async fn read_capped(
+pub(super) async fn read_capped(
     mut response: reqwest::Response,
     max: usize,
     timeout: Duration,

@@ -1,8 +1,12 @@
 //! Finding the registration endpoint from an issuer URL: RFC 8414
 //! authorization server metadata, falling back to OpenID Connect discovery.
 
+use std::time::Duration;
+
 use serde_json::Value;
-use url::Url;
+use url::{Origin, Url};
+
+use super::client::read_capped;
 
 /// Largest metadata document read.
 const MAX_METADATA_BYTES: usize = 256 * 1024;
@@ -19,46 +23,80 @@ fn candidates(issuer: &Url) -> Vec<String> {
     ]
 }
 
-/// The `registration_endpoint` the issuer advertises.
-pub async fn discover(http: &reqwest::Client, issuer: &Url) -> Result<Url, String> {
+/// Why discovery found no usable registration endpoint. Server text never
+/// appears: only statuses, and what was wrong with the document.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// No candidate URL gave a usable document; one reason per URL tried.
+    #[error("no registration_endpoint discovered ({})", .0.join("; "))]
+    NotFound(Vec<String>),
+}
+
+/// The `registration_endpoint` the issuer advertises, fetched through the
+/// upstream's one HTTP client (its CA roots, client certificate, https-only
+/// and no proxy), with the body capped while it is read. The document's
+/// `issuer` must be the configured one (RFC 8414 section 3.3), and the
+/// endpoint must be on the issuer's origin or one of `allowed`: a document
+/// that names another host would send the initial access token and every
+/// registration access token there.
+pub async fn discover(
+    http: &reqwest::Client,
+    issuer: &Url,
+    allowed: &[Origin],
+) -> Result<Url, DiscoveryError> {
     let mut tried = Vec::new();
     for url in candidates(issuer) {
-        match fetch(http, &url).await {
+        match fetch(http, &url, issuer, allowed).await {
             Ok(endpoint) => return Ok(endpoint),
             Err(e) => tried.push(format!("{url}: {e}")),
         }
     }
-    Err(format!(
-        "no registration_endpoint discovered ({})",
-        tried.join("; ")
-    ))
+    Err(DiscoveryError::NotFound(tried))
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<Url, String> {
+async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    issuer: &Url,
+    allowed: &[Origin],
+) -> Result<Url, String> {
     let resp = http
         .get(url)
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::failure::transport_error(&e, Duration::ZERO).log_label())?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
-    if body.len() > MAX_METADATA_BYTES {
-        return Err("metadata too large".into());
-    }
+    let body = read_capped(resp, MAX_METADATA_BYTES, Duration::ZERO)
+        .await
+        .map_err(|e| e.to_string())?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|_| "metadata is not JSON".to_owned())?;
+    let named = doc
+        .get("issuer")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if named.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
+        return Err("the document's issuer is not the configured --upstream".into());
+    }
     let endpoint = doc
         .get("registration_endpoint")
         .and_then(Value::as_str)
         .ok_or("no registration_endpoint")?;
     let endpoint = Url::parse(endpoint).map_err(|e| format!("registration_endpoint: {e}"))?;
-    match endpoint.scheme() {
-        "http" | "https" => Ok(endpoint),
-        _ => Err("registration_endpoint is not http(s)".into()),
+    if !matches!(endpoint.scheme(), "http" | "https") {
+        return Err("registration_endpoint is not http(s)".into());
     }
+    let origin = endpoint.origin();
+    if origin != issuer.origin() && !allowed.contains(&origin) {
+        return Err(format!(
+            "registration_endpoint is on {}, neither the issuer's origin nor on --allowed-client-uri-origins",
+            origin.ascii_serialization()
+        ));
+    }
+    Ok(endpoint)
 }
 
 #[cfg(test)]

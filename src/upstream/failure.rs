@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
@@ -38,13 +38,38 @@ pub fn http_failure(
         .or_else(|| text("message"))
         .filter(|d| !d.is_empty())
         .map(|d| scrub(d, secrets));
+    let bearer_error = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(bearer_error_code)
+        .filter(|c| c.len() <= MAX_CODE_CHARS && c.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned);
     UpstreamFailure {
         status,
         error,
         description,
         retry_after,
         json_body: obj.is_some(),
+        bearer_error,
+        token_rejected: false,
     }
+}
+
+/// The `error` parameter of a Bearer challenge (RFC 6750 section 3), e.g.
+/// `invalid_token` from `Bearer realm="x", error="invalid_token"`. Other
+/// schemes, and parameters such as `error_description`, are not it.
+fn bearer_error_code(challenge: &str) -> Option<&str> {
+    let (scheme, params) = challenge.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    params.split(',').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("error")
+            .then(|| value.trim().trim_matches('"'))
+    })
 }
 
 /// Parses `Retry-After` in either form (RFC 9110 section 10.2.3): delay-seconds,
@@ -61,20 +86,49 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(wait.min(Duration::from_secs(MAX_RETRY_AFTER_SECS)))
 }
 
-/// Makes server text safe to show: every token the request carried is replaced,
-/// control characters become spaces, and the result is bounded.
+/// Shortest run of a secret's characters that is redacted wherever it stands
+/// in server text: a server that echoes half a token, or a token cut at a
+/// line break, still leaks nothing usable.
+const MIN_SECRET_RUN: usize = 8;
+
+/// Makes server text safe to show: bounded to [`MAX_DESCRIPTION_CHARS`], every
+/// run of 8 or more characters of a token the request carried (a whole
+/// shorter token too) replaced by `[redacted]`, control characters turned
+/// into spaces.
 pub fn scrub(text: &str, secrets: &[&SecretString]) -> String {
-    let mut out = text.to_owned();
+    let end = text
+        .char_indices()
+        .nth(MAX_DESCRIPTION_CHARS)
+        .map_or(text.len(), |(i, _)| i);
+    let text = &text[..end];
+    let bytes = text.as_bytes();
+    let mut hidden = vec![false; bytes.len()];
     for secret in secrets {
-        let s = secret.expose_secret();
-        if !s.is_empty() && out.contains(s) {
-            out = out.replace(s, "[redacted]");
+        let s = secret.expose_secret().as_bytes();
+        let run = s.len().min(MIN_SECRET_RUN);
+        if run == 0 || run > bytes.len() {
+            continue;
+        }
+        // Every `run`-byte window of the secret, looked up for every window
+        // of the text: linear in both, however long the token.
+        let windows: std::collections::HashSet<&[u8]> = s.windows(run).collect();
+        for (i, w) in bytes.windows(run).enumerate() {
+            if windows.contains(w) {
+                hidden[i..i + run].fill(true);
+            }
         }
     }
-    out.chars()
-        .take(MAX_DESCRIPTION_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    let mut in_secret = false;
+    for (i, c) in text.char_indices() {
+        match (hidden[i], in_secret) {
+            (true, false) => out.push_str("[redacted]"),
+            (true, true) => {}
+            (false, _) => out.push(if c.is_control() { ' ' } else { c }),
+        }
+        in_secret = hidden[i];
+    }
+    out
 }
 
 /// Classifies a transport error: could not connect (the request never left),
@@ -103,6 +157,21 @@ fn root_cause(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_redacts_every_long_run_of_a_token() {
+        let rat = SecretString::from("ABCDEFGHIJKLMNOP");
+        let out = scrub(
+            "half: IJKLMNOP, split: ABCD\nEFGHIJKL, short: ABCDEFG",
+            &[&rat],
+        );
+        assert_eq!(
+            out,
+            "half: [redacted], split: ABCD [redacted], short: ABCDEFG"
+        );
+        let short = SecretString::from("abc");
+        assert_eq!(scrub("xabcx", &[&short]), "x[redacted]x");
+    }
 
     #[test]
     fn scrub_redacts_sent_tokens_and_bounds_text() {

@@ -11,8 +11,8 @@ mod failure;
 mod profile;
 mod route;
 
-pub use client::{HttpUpstream, UpstreamConfig};
-pub use discovery::discover;
+pub use client::{HttpUpstream, UpstreamConfig, http_client};
+pub use discovery::{DiscoveryError, discover};
 pub use failure::parse_retry_after;
-pub use profile::{Endpoints, Profile, route};
-pub use route::{Route, client_segment, route_for};
+pub use profile::{Endpoints, Profile, RegistrationEndpoint, route};
+pub use route::{Route, route_for};

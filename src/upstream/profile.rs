@@ -10,14 +10,28 @@
 //!   stored; no rotation extensions.
 //!
 //! A `registration_client_uri` is used only when its origin is the upstream's
-//! or on the allow-list: a server cannot pull a registration access token to
-//! another host.
+//! or on the allow-list, and only when it has neither query nor fragment: a
+//! server cannot pull a registration access token to another host, nor turn a
+//! rotation into a delete by a suffix that lands in a query or fragment.
+//!
+//! What proves that the server rejected a registration access token (the only
+//! answer after which a stored token is forgotten), per profile:
+//!
+//! | profile | proof |
+//! |---|---|
+//! | both | HTTP 401 with a JSON `error` of `invalid_token`, or with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750) |
+//! | `rfc7592` | also HTTP 400 with a JSON `error` of `access_denied` (Authlib's answer to a bad token) |
+//!
+//! Anything else (an HTML 401 from an ingress or WAF, `invalid_client`, a
+//! 403) proves nothing about the token, and the stored entry stays as it was.
+
+use std::sync::{Arc, RwLock};
 
 use reqwest::Method;
 use url::{Origin, Url};
 
-use super::route::{Route, client_segment, route_for};
-use crate::dcr::{ClientRef, DcrCall, DcrError};
+use super::route::{Route, route_for};
+use crate::dcr::{ClientRef, DcrCall, DcrError, UpstreamFailure};
 
 /// How the upstream lays out its registration API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,26 +45,81 @@ pub enum Profile {
     Rfc7592,
 }
 
+impl Profile {
+    /// Whether a read or an update may answer with a new registration access
+    /// token or secret. SharkAuth's never do (its rotations are their own
+    /// routes); a generic RFC 7592 server may (RFC 7592 section 3).
+    pub fn reads_may_rotate(self) -> bool {
+        matches!(self, Self::Rfc7592)
+    }
+
+    /// Whether `f`, the answer to a request that carried a registration access
+    /// token, proves the server rejected that token (the table above).
+    pub fn proves_token_rejected(self, f: &UpstreamFailure) -> bool {
+        let code = |c: &str| f.json_body && f.error.as_deref() == Some(c);
+        let invalid_token = f.status == 401
+            && (code("invalid_token") || f.bearer_error.as_deref() == Some("invalid_token"));
+        match self {
+            Self::SharkAuth { .. } => invalid_token,
+            Self::Rfc7592 => invalid_token || (f.status == 400 && code("access_denied")),
+        }
+    }
+}
+
 /// Where the upstream's endpoints are.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     /// The configured base (issuer) URL.
     pub base: Url,
-    /// The registration endpoint (`POST` registers).
-    pub registration: Url,
+    /// The registration endpoint (`POST` registers); replaced when a
+    /// periodic re-discovery finds it moved.
+    pub registration: RegistrationEndpoint,
     /// Origins besides the base's and the registration endpoint's that a
     /// `registration_client_uri` may use.
     pub allowed_origins: Vec<Origin>,
 }
 
+/// The registration endpoint, shared by the transport and the discovery
+/// refresh, which may replace it while the gateway runs.
+#[derive(Clone, Debug)]
+pub struct RegistrationEndpoint(Arc<RwLock<Url>>);
+
+impl RegistrationEndpoint {
+    /// An endpoint at `url`.
+    pub fn new(url: Url) -> Self {
+        Self(Arc::new(RwLock::new(url)))
+    }
+
+    /// The current endpoint.
+    pub fn get(&self) -> Url {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the endpoint; `true` when it changed.
+    pub fn set(&self, url: Url) -> bool {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let changed = *current != url;
+        *current = url;
+        changed
+    }
+}
+
 impl Endpoints {
     /// `uri` parsed, if its origin is allowed; the RAT may be sent there.
     fn checked(&self, uri: &str) -> Result<Url, DcrError> {
-        let url = Url::parse(uri)
-            .map_err(|_| DcrError::ForeignClientUri(format!("{uri:?} is not a URL")))?;
+        let url =
+            Url::parse(uri).map_err(|_| DcrError::ForeignClientUri("it is not a URL".into()))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(DcrError::ForeignClientUri(
+                "it has a query or fragment, so no path can be appended to it safely".into(),
+            ));
+        }
+        if url.cannot_be_a_base() {
+            return Err(DcrError::ForeignClientUri("it cannot carry a path".into()));
+        }
         let origin = url.origin();
         let allowed = origin == self.base.origin()
-            || origin == self.registration.origin()
+            || origin == self.registration.get().origin()
             || self.allowed_origins.contains(&origin);
         match allowed {
             true => Ok(url),
@@ -71,10 +140,17 @@ impl Endpoints {
         {
             Some(uri) => self.checked(uri),
             None => {
-                let root = self.registration.as_str().trim_end_matches('/');
-                Url::parse(&format!("{root}/{}", client_segment(&target.client_id))).map_err(|e| {
-                    DcrError::invalid("client_id", format!("does not form a valid URL: {e}"))
-                })
+                let mut url = self.registration.get();
+                url.path_segments_mut()
+                    .map_err(|_| {
+                        DcrError::invalid(
+                            "client_id",
+                            "the registration endpoint cannot carry a path",
+                        )
+                    })?
+                    .pop_if_empty()
+                    .push(&target.client_id);
+                Ok(url)
             }
         }
     }
@@ -93,7 +169,7 @@ pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<
             return route_for(&endpoints.base, call);
         }
         (Profile::Rfc7592, None) => {
-            let url = endpoints.registration.clone();
+            let url = endpoints.registration.get();
             return Ok(Route {
                 method: Method::POST,
                 url,
@@ -109,22 +185,26 @@ pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<
                  (RFC 7592 servers may rotate on update instead)",
             ));
         }
-        (_, DcrCall::Get(_)) => (Method::GET, ""),
-        (_, DcrCall::Update { .. }) => (Method::PUT, ""),
-        (_, DcrCall::Delete(_)) => (Method::DELETE, ""),
-        (_, DcrCall::RotateSecret(_)) => (Method::POST, "/secret"),
-        (_, DcrCall::RotateToken(_)) => (Method::DELETE, "/registration-token"),
+        (_, DcrCall::Get(_)) => (Method::GET, None),
+        (_, DcrCall::Update { .. }) => (Method::PUT, None),
+        (_, DcrCall::Delete(_)) => (Method::DELETE, None),
+        (_, DcrCall::RotateSecret(_)) => (Method::POST, Some("secret")),
+        (_, DcrCall::RotateToken(_)) => (Method::DELETE, Some("registration-token")),
         (_, DcrCall::Register { .. }) => return route_for(&endpoints.base, call),
     };
     let mut url = endpoints.management_url(target)?;
-    if !suffix.is_empty() {
-        let joined = format!("{}{suffix}", url.as_str().trim_end_matches('/'));
-        url = Url::parse(&joined).map_err(|e| DcrError::ForeignClientUri(e.to_string()))?;
+    if let Some(suffix) = suffix {
+        // By path segment, never by string: `checked` made sure the URI has
+        // no query or fragment the suffix could land in.
+        url.path_segments_mut()
+            .map_err(|_| DcrError::ForeignClientUri("it cannot carry a path".into()))?
+            .pop_if_empty()
+            .push(suffix);
     }
     let template = match suffix {
-        "/secret" => "{registration_client_uri}/secret",
-        "/registration-token" => "{registration_client_uri}/registration-token",
-        _ => "{registration_client_uri}",
+        Some("secret") => "{registration_client_uri}/secret",
+        Some(_) => "{registration_client_uri}/registration-token",
+        None => "{registration_client_uri}",
     };
     Ok(Route {
         method,
@@ -140,7 +220,9 @@ mod tests {
     fn endpoints() -> Endpoints {
         Endpoints {
             base: Url::parse("http://127.0.0.1:9000").unwrap(),
-            registration: Url::parse("http://127.0.0.1:9000/reg").unwrap(),
+            registration: RegistrationEndpoint::new(
+                Url::parse("http://127.0.0.1:9000/reg").unwrap(),
+            ),
             allowed_origins: vec![Url::parse("https://mgmt.example").unwrap().origin()],
         }
     }

@@ -1,20 +1,10 @@
 //! SharkAuth's six registration routes, and the one safe way to put a client id
 //! into a URL.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use url::Url;
 
 use crate::dcr::{DcrCall, DcrError};
-
-/// Bytes escaped in a client-id path segment: everything but RFC 3986's
-/// unreserved characters, so `/`, `?`, `#`, `%` and spaces can never change the
-/// route. (The ids `.` and `..` are refused before they get here.)
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Where and how one request is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,11 +56,6 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
         url,
         template,
     })
-}
-
-/// A client id as one percent-encoded path segment.
-pub fn client_segment(id: &str) -> String {
-    utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 #[cfg(test)]

@@ -149,3 +149,24 @@ pub fn get_req(id: &str, rat: Option<&str>) -> pb::GetClientRequest {
         registration_access_token: rat.map(Into::into),
     }
 }
+
+/// Polls `check` until it yields `Some`, for at most `limit`, and panics
+/// naming the limit otherwise: a bounded wait on a condition, never a sleep
+/// that hopes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

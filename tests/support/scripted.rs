@@ -112,9 +112,18 @@ impl Scripted {
         Self::serve(answers, Some(tokio_rustls::TlsAcceptor::from(tls))).await
     }
 
-    async fn serve(answers: Vec<Answer>, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+    async fn serve(mut answers: Vec<Answer>, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // `{self}` in a body stands for this server's own `scheme://addr`.
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        for answer in &mut answers {
+            if let Ok(text) = std::str::from_utf8(&answer.body) {
+                answer.body = text
+                    .replace("{self}", &format!("{scheme}://{addr}"))
+                    .into_bytes();
+            }
+        }
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         tokio::spawn(async move {

@@ -3,16 +3,23 @@
 //! `--serve minimal`).
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use dcr_gateway::api::{DcrService, GatewayService};
+use dcr_gateway::api::{Admission, Custody, DcrService, GatewayService};
+use dcr_gateway::config::{
+    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
+};
 use dcr_gateway::dcr::{Client, ClientMetadata, DcrError, DcrRequest, DcrResponse};
 use dcr_gateway::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use dcr_gateway::telemetry::Metrics;
-use dcr_gateway::upstream::{Endpoints, HttpUpstream, Profile, UpstreamConfig};
+use dcr_gateway::upstream::{
+    Endpoints, HttpUpstream, Profile, RegistrationEndpoint, UpstreamConfig, http_client,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
 use tower::util::BoxCloneSyncService;
 
 /// A server process and its address.
@@ -106,7 +113,7 @@ pub async fn serve_reference(kind: &str, upstream: Option<String>) {
         _ => {
             let base: url::Url = upstream.expect("--upstream").parse().expect("upstream URL");
             let endpoints = Endpoints {
-                registration: base.join("oauth/register").expect("URL"),
+                registration: RegistrationEndpoint::new(base.join("oauth/register").expect("URL")),
                 base,
                 allowed_origins: Vec::new(),
             };
@@ -118,15 +125,16 @@ pub async fn serve_reference(kind: &str, upstream: Option<String>) {
             .expect("defaults")
             .http;
             let upstream: UpstreamConfig = config;
+            let client = http_client(&upstream, &endpoints.base).expect("HTTP client");
             let http = HttpUpstream::new(
+                client,
                 Profile::SharkAuth {
                     use_client_uri: false,
                 },
                 endpoints,
                 upstream,
                 Metrics::local(),
-            )
-            .expect("HTTP client");
+            );
             BoxCloneSyncService::new(http)
         }
     };
@@ -135,7 +143,22 @@ pub async fn serve_reference(kind: &str, upstream: Option<String>) {
         "reference listening on {}",
         listener.local_addr().expect("address")
     );
-    let service = DcrService::new(stack, Duration::from_secs(30), None, Metrics::local());
+    let admission = Admission {
+        calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
+        max_deadline: DEFAULT_MAX_DEADLINE,
+    };
+    let custody = Custody {
+        tails: Arc::new(Semaphore::new(DEFAULT_MAX_DETACHED)),
+        reads_may_rotate: false,
+    };
+    let service = DcrService::new(
+        stack,
+        Duration::from_secs(30),
+        None,
+        Metrics::local(),
+        admission,
+        custody,
+    );
     tonic::transport::Server::builder()
         .add_service(DynamicClientRegistrationServer::new(service))
         .serve_with_incoming(

@@ -1,12 +1,14 @@
 //! The retry layer: per-operation policy ([`policy`]), full-jitter backoff,
-//! `Retry-After`, a retry budget shared by all calls, and the caller's deadline.
+//! `Retry-After`, a retry budget shared by all calls, failure-driven
+//! throttling per upstream ([`throttle`]), and the caller's deadline.
 //!
 //! A DeleteClient whose earlier attempt may have been processed with its answer
-//! lost (timeout, broken connection, 502, 504) and whose retry is answered 401
-//! or 404 is reported as deleted: the first attempt deleted the client, and the
+//! lost (timeout, broken connection, 502, 504) and whose retry is answered with
+//! a proven token rejection or 404 is reported as deleted: the first attempt deleted the client, and the
 //! retry found it gone.
 
 pub mod policy;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,6 +21,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation};
 use crate::telemetry::Metrics;
+use throttle::Throttle;
 
 /// How long deposits count toward the retry budget.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
@@ -40,11 +43,13 @@ pub struct RetryConfig {
     pub budget_min_per_second: u32,
 }
 
-/// Adds [`Retry`] around a service. Clones share one budget.
+/// Adds [`Retry`] around a service. Clones share one budget and one throttle
+/// (a layer serves one upstream).
 #[derive(Clone)]
 pub struct RetryLayer {
     config: Arc<RetryConfig>,
     budget: Arc<TpsBudget>,
+    throttle: Arc<Throttle>,
     metrics: Arc<Metrics>,
 }
 
@@ -56,6 +61,7 @@ impl RetryLayer {
         Self {
             config: Arc::new(config),
             budget: Arc::new(budget),
+            throttle: Arc::default(),
             metrics,
         }
     }
@@ -69,6 +75,7 @@ impl<S> Layer<S> for RetryLayer {
             inner,
             config: self.config.clone(),
             budget: self.budget.clone(),
+            throttle: self.throttle.clone(),
             metrics: self.metrics.clone(),
         }
     }
@@ -80,6 +87,7 @@ pub struct Retry<S> {
     inner: S,
     config: Arc<RetryConfig>,
     budget: Arc<TpsBudget>,
+    throttle: Arc<Throttle>,
     metrics: Arc<Metrics>,
 }
 
@@ -97,6 +105,7 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
         let inner = self.inner.clone();
         let config = self.config.clone();
         let budget = self.budget.clone();
+        let throttle = self.throttle.clone();
         let metrics = self.metrics.clone();
         budget.deposit();
         Box::pin(async move {
@@ -108,9 +117,15 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
             loop {
                 req.attempt = attempt - 1;
                 let err = match inner.clone().oneshot(req.clone()).await {
-                    Ok(resp) => return Ok(resp),
+                    Ok(resp) => {
+                        throttle.success();
+                        return Ok(resp);
+                    }
                     Err(err) => err,
                 };
+                if policy::upstream_failed(&err) {
+                    throttle.failure();
+                }
                 if op == Operation::Delete && answer_lost && gone(&err) {
                     tracing::info!(
                         "delete retry found the client gone after a lost answer: reporting it deleted"
@@ -130,6 +145,18 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                 };
                 if attempt >= config.max_attempts {
                     return stop("retries used up", None);
+                }
+                if !throttle.allows_retry() {
+                    metrics.retry_throttled(method);
+                    tracing::warn!(
+                        event = "retry_throttled",
+                        attempt,
+                        "the upstream is failing: retries are throttled"
+                    );
+                    return stop(
+                        "retries throttled while the upstream is failing",
+                        Some(config.backoff_max),
+                    );
                 }
                 if !budget.withdraw() {
                     metrics.budget_exhausted(method);
@@ -153,7 +180,13 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                     );
                 }
                 metrics.retry(method);
-                tracing::info!(event = "retry_wait", attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+                tracing::info!(
+                    event = "retry_wait",
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    error = err.log_label(),
+                    "retrying"
+                );
                 tokio::time::sleep(wait).await;
                 answer_lost |= lost_answer(&err);
                 attempt += 1;
@@ -170,7 +203,8 @@ fn lost_answer(err: &DcrError) -> bool {
         || matches!(err, DcrError::Upstream(f) if matches!(f.status, 502 | 504))
 }
 
-/// A 401 or 404: what a delete retry meets when the first attempt succeeded.
+/// A proven token rejection or a 404: what a delete retry meets when the first
+/// attempt succeeded.
 fn gone(err: &DcrError) -> bool {
     err.is_token_rejected() || matches!(err, DcrError::Upstream(f) if f.status == 404)
 }

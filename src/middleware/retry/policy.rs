@@ -17,12 +17,18 @@ pub fn retryable(op: Operation, err: &DcrError) -> bool {
         return true;
     }
     let idempotent = matches!(op, Operation::Get | Operation::Update | Operation::Delete);
-    idempotent
-        && match err {
-            DcrError::Timeout(_) | DcrError::Transport(_) => true,
-            DcrError::Upstream(f) => matches!(f.status, 429 | 502 | 503 | 504),
-            _ => false,
-        }
+    idempotent && upstream_failed(err)
+}
+
+/// Whether `err` says the upstream (or the way to it) is failing: what a
+/// retry could help with, and what drains the retry throttle. An answer such
+/// as 400 or 401 comes from a working server and is not.
+pub fn upstream_failed(err: &DcrError) -> bool {
+    match err {
+        DcrError::Connect(_) | DcrError::Timeout(_) | DcrError::Transport(_) => true,
+        DcrError::Upstream(f) => matches!(f.status, 429 | 502 | 503 | 504),
+        _ => false,
+    }
 }
 
 /// The exponential backoff before retry number `retry` (1 for the first), with
@@ -70,6 +76,8 @@ mod tests {
             description: None,
             retry_after: retry_after.map(Duration::from_secs),
             json_body: false,
+            bearer_error: None,
+            token_rejected: false,
         })
     }
 

@@ -43,6 +43,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and .Values.service.enabled (eq .Values.gateway.listenHost "127.0.0.1") -}}
 {{- fail "service.enabled needs gateway.listenHost 0.0.0.0 (and tls.enabled)" -}}
 {{- end -}}
+{{- if and .Values.service.enabled (not .Values.tls.clientAuth) -}}
+{{- fail "service.enabled needs tls.clientAuth: without client authentication every pod that reaches the Service shares one token-store namespace" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* config.toml: keys are the flag names with `_` (deploy/README.md). */}}
