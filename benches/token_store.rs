@@ -163,7 +163,6 @@ async fn main() {
         let config = StoreConfig {
             backend,
             keyring: keyring.clone(),
-            require_encryption: false,
         };
         let store = open(&config).await.expect("open");
         let (get, put) = measure(&store, entries, gets, puts).await;

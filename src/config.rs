@@ -25,7 +25,9 @@ pub use duration::{format_duration, parse_duration};
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::Secret;
-pub use store::{DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config};
+pub use store::{
+    DEFAULT_ALLOW_PLAINTEXT_STORE, DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config,
+};
 pub use tls::{DEFAULT_TLS_RELOAD_INTERVAL, ListenerTls};
 
 use std::sync::Arc;
@@ -152,6 +154,16 @@ pub enum ConfigError {
         setting: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// A file or redis store would keep tokens in the clear, and the operator
+    /// has not said that is meant.
+    #[error(
+        "token store: {store} has no keyring: configure --token-store-keys-file \
+         (or DCR_GATEWAY_TOKEN_STORE_KEYS), or pass --allow-plaintext-store"
+    )]
+    PlaintextStore {
+        /// Which store, with its location.
+        store: String,
     },
     /// The config file cannot be read.
     #[error("--config {path}: cannot read: {source}")]

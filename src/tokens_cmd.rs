@@ -1,18 +1,21 @@
 //! `dcr-gateway tokens`: operator commands on the configured token store.
 //!
 //! `list` shows entries without their tokens; `forget` removes one; `export`
-//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back. The
-//! file backend is locked by a running gateway: stop it first, or use Redis.
+//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back;
+//! `seal` seals the plaintext entries of a store that has just been given a
+//! keyring (which the gateway refuses to read until then). The file backend is
+//! locked by a running gateway: stop it first, or use Redis.
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RawStoreConfig, store_config};
-use crate::store::{ImportEntry, StoredToken, TokenKey, TokenStore};
+use crate::store::{ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
@@ -60,6 +63,9 @@ pub enum TokensAction {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Seal every plaintext entry with the keyring's first key (the file store
+    /// in one transaction, Redis entry by entry with compare-and-set).
+    Seal,
 }
 
 /// One exported entry.
@@ -85,18 +91,14 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
         None => RawStoreConfig::default(),
     };
     let config = store_config(args.store.over(file), false).map_err(|e| e.to_string())?;
-    let store = crate::store::open(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
     match args.action {
-        TokensAction::List => Ok(list(&entries)),
+        TokensAction::List => Ok(list(&opened(&config).await?.1)),
         TokensAction::Forget {
             client_id,
             namespace,
             upstream,
         } => {
+            let (store, entries) = opened(&config).await?;
             let mut forgotten = 0;
             for (key, _) in &entries {
                 let matches = key.client_id == client_id
@@ -113,14 +115,50 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
             ))
         }
         TokensAction::Export { reveal } => {
-            let out: Vec<Entry> = entries
+            let out: Vec<Entry> = opened(&config)
+                .await?
+                .1
                 .into_iter()
                 .map(|(k, v)| entry(k, v, reveal))
                 .collect();
             serde_json::to_string_pretty(&out).map_err(|e| e.to_string())
         }
-        TokensAction::Import { file, overwrite } => import(store.as_ref(), file, overwrite).await,
+        TokensAction::Import { file, overwrite } => {
+            import(opened(&config).await?.0.as_ref(), file, overwrite).await
+        }
+        TokensAction::Seal => seal(&config).await,
     }
+}
+
+/// The store, opened with its startup check, and every entry, sorted.
+async fn opened(config: &StoreConfig) -> Result<(Arc<dyn TokenStore>, Entries), String> {
+    let store = crate::store::open(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((store, entries))
+}
+
+/// Stored entries with their keys.
+type Entries = Vec<(TokenKey, StoredToken)>;
+
+/// `tokens seal`: opens the store without the startup read (which plaintext
+/// entries fail under a keyring), seals them, then reads everything back.
+async fn seal(config: &StoreConfig) -> Result<String, String> {
+    let Some(ring) = &config.keyring else {
+        return Err(format!("tokens seal: {}", StoreError::NoKeyring));
+    };
+    let store = crate::store::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sealed = store.seal_plaintext().await.map_err(|e| e.to_string())?;
+    let total = store.list(None).await.map_err(|e| e.to_string())?.len();
+    Ok(format!(
+        "sealed {sealed} plaintext entr{} with key id {:?}; all {total} entries read back",
+        if sealed == 1 { "y" } else { "ies" },
+        ring.current_id()
+    ))
 }
 
 fn entry(key: TokenKey, value: StoredToken, reveal: bool) -> Entry {

@@ -45,7 +45,7 @@ async fn help_documents_every_option_and_its_default() {
         "--token-store-redis-prefix",
         "--token-store-keys-file",
         "--token-store-keys",
-        "--require-store-encryption",
+        "--allow-plaintext-store",
         "--admin-listen",
         "--log-format",
         "--otlp-endpoint",

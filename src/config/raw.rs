@@ -232,9 +232,9 @@ pub struct RawStoreConfig {
         hide_env_values = true
     )]
     pub keys: Option<Secret>,
-    /// Refuse to start a file or redis store without a keyring [default: false].
-    #[arg(long = "require-store-encryption", env = "DCR_GATEWAY_REQUIRE_STORE_ENCRYPTION", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub require_encryption: Option<bool>,
+    /// Allow a file or redis store without a keyring, tokens in the clear (a loud warning at start) [default: false].
+    #[arg(long = "allow-plaintext-store", env = "DCR_GATEWAY_ALLOW_PLAINTEXT_STORE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub allow_plaintext_store: Option<bool>,
     /// Most tokens kept by the memory backend [default: 100000].
     #[arg(
         long = "token-store-max-entries",
@@ -277,7 +277,7 @@ impl RawStoreConfig {
     pub fn over(self, lower: RawStoreConfig) -> RawStoreConfig {
         overlay!(
             RawStoreConfig, self, lower, backend, path, redis_url, redis_prefix, keys_file, keys,
-            require_encryption, max_entries;
+            allow_plaintext_store, max_entries;
         )
     }
 }

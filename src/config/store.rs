@@ -12,11 +12,16 @@ use crate::store::{Backend, Keyring, StoreConfig};
 /// Default database file of the file backend, in the working directory (a
 /// container mounts a volume there, see deploy/).
 pub const DEFAULT_STORE_PATH: &str = "dcr-gateway-tokens.redb";
+/// Default: a file or redis store needs a keyring (`--allow-plaintext-store`).
+pub const DEFAULT_ALLOW_PLAINTEXT_STORE: bool = false;
 /// Default key prefix of the redis backend.
 pub const DEFAULT_REDIS_PREFIX: &str = "dcr-gateway:";
 
 /// Validates token store settings. `dev` picks memory as the default backend:
-/// the dev upstream forgets its clients on exit, so their tokens should go too.
+/// the dev upstream forgets its clients on exit, so their tokens should go too;
+/// and with it a file store may go without a keyring, as its tokens open only
+/// throw-away clients. Otherwise a durable store without a keyring is an error
+/// unless `--allow-plaintext-store` says the operator means it.
 pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, ConfigError> {
     let default_backend = if dev { "memory" } else { "file" };
     let backend = match raw.backend.as_deref().unwrap_or(default_backend) {
@@ -75,9 +80,16 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
         .map(|t| Keyring::parse(&t).map_err(|e| invalid("--token-store-keys", e.to_string())))
         .transpose()?
         .map(Arc::new);
-    Ok(StoreConfig {
-        backend,
-        keyring,
-        require_encryption: raw.require_encryption.unwrap_or(false),
-    })
+    let allow_plaintext = raw
+        .allow_plaintext_store
+        .unwrap_or(DEFAULT_ALLOW_PLAINTEXT_STORE);
+    let plaintext = match &backend {
+        Backend::Memory { .. } => None,
+        Backend::File { path } => Some(format!("the file store at {}", path.display())),
+        Backend::Redis { prefix, .. } => Some(format!("the redis store (key prefix {prefix:?})")),
+    };
+    if let (Some(store), None, false, false) = (plaintext, &keyring, allow_plaintext, dev) {
+        return Err(ConfigError::PlaintextStore { store });
+    }
+    Ok(StoreConfig { backend, keyring })
 }

@@ -13,6 +13,7 @@
 
 mod cipher;
 mod file;
+mod file_mode;
 mod memory;
 mod open;
 mod record;
@@ -21,7 +22,7 @@ mod redis;
 pub use cipher::{KeyError, Keyring};
 pub use file::FileStore;
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
-pub use open::{Backend, StoreConfig, open};
+pub use open::{Backend, StoreConfig, connect, open};
 pub use redis::RedisStore;
 
 use async_trait::async_trait;
@@ -69,6 +70,11 @@ pub enum StoreError {
     /// The backend failed (I/O, database, network).
     #[error("token store backend: {0}")]
     Backend(String),
+    /// Sealing was asked of a store with no keyring.
+    #[error(
+        "no keyring is configured: configure --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS)"
+    )]
+    NoKeyring,
     /// A value could not be decrypted or decoded.
     #[error("token store entry unreadable: {0}")]
     Unreadable(String),
@@ -101,6 +107,14 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Up to `limit` entries (all when `None`), for operator commands and the
     /// startup key check. Order is unspecified.
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+
+    /// Rewrites every plaintext entry sealed with the keyring's current key, for
+    /// `tokens seal` after a keyring is added: returns how many it sealed. The
+    /// file backend does it in one transaction, Redis with a compare-and-set per
+    /// entry; the memory backend keeps nothing at rest, so it seals nothing.
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 
     /// Stores many entries (for `tokens import`): each only where no entry
     /// exists, or replacing any with `overwrite`. Returns (stored, kept). The

@@ -63,6 +63,29 @@ pub fn seal_value(
     cipher::seal(keyring, &json, &aad(key, generation))
 }
 
+/// `value` (stored under `key` at `generation`) sealed with `keyring`'s current
+/// key if it is plaintext, else `None`. The generation stays: it is the same
+/// token, so a writer that read the entry before may still replace it.
+pub fn reseal_plain(
+    keyring: &Keyring,
+    key: &str,
+    generation: u64,
+    value: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if !cipher::is_plain(value) {
+        return Ok(None);
+    }
+    let t = open_value(None, key, generation, value)?;
+    Ok(Some(seal_value(
+        Some(keyring),
+        key,
+        generation,
+        &t.token,
+        &t.registration_client_uri,
+        t.learned_at,
+    )))
+}
+
 /// Opens a value stored under `key` at `generation`.
 pub fn open_value(
     keyring: Option<&Keyring>,

@@ -13,7 +13,7 @@ use redis::{AsyncCommands, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::cipher::Keyring;
-use super::record::{key_bytes, open_value, parse_key, seal_value};
+use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
 use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
 
 /// Limit for connecting and for each reply, so a hung Redis fails calls rather
@@ -40,6 +40,17 @@ return 0
 const CAD: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// `KEYS[1]`; `ARGV[1]` generation and `ARGV[2]` plaintext value as read,
+/// `ARGV[3]` the value sealed. Replaces the value, keeping the generation, only
+/// if the entry is still exactly what was read. Returns 1 if it did.
+const RESEAL: &str = r#"
+if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] and redis.call('HGET', KEYS[1], 'val') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'val', ARGV[3])
+  return 1
 end
 return 0
 "#;
@@ -106,29 +117,54 @@ impl RedisStore {
     fn redis_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// The generation and value under a Redis key, if both are there.
+    async fn raw(&self, rkey: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
+            .with_retry(|mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(rkey)
+                    .arg("gen")
+                    .arg("val")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(generation.zip(value))
+    }
+
+    /// Every Redis key of this store.
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut pattern = String::new();
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        self.with_retry(|mut c| {
+            let pattern = pattern.clone();
+            async move {
+                let mut keys = Vec::new();
+                let mut iter = c.scan_match::<_, String>(&pattern).await?;
+                while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
+                    keys.push(k?);
+                }
+                Ok(keys)
+            }
+        })
+        .await
+    }
 }
 
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
         let key = key_bytes(key);
-        let rkey = self.redis_key(&key);
-        let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
-            .with_retry(|mut c| {
-                let rkey = rkey.clone();
-                async move {
-                    redis::cmd("HMGET")
-                        .arg(&rkey)
-                        .arg("gen")
-                        .arg("val")
-                        .query_async(&mut c)
-                        .await
-                }
-            })
-            .await?;
-        match (generation, value) {
-            (Some(g), Some(v)) => open_value(self.keyring.as_deref(), &key, g, &v).map(Some),
-            _ => Ok(None),
+        match self.raw(&self.redis_key(&key)).await? {
+            Some((g, v)) => open_value(self.keyring.as_deref(), &key, g, &v).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -190,28 +226,35 @@ impl TokenStore for RedisStore {
         Ok(deleted == 1)
     }
 
-    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
-        let mut pattern = String::new();
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
+        let script = Script::new(RESEAL);
+        let mut sealed = 0;
+        for rkey in self.keys().await? {
+            let Some(key) = rkey.strip_prefix(&self.prefix) else {
+                continue;
+            };
+            let Some((generation, value)) = self.raw(&rkey).await? else {
+                continue;
+            };
+            let Some(new) = reseal_plain(&ring, key, generation, &value)? else {
+                continue;
+            };
+            // A writer that changed the entry since it was read wrote it sealed.
+            let replaced: u64 = self
+                .with_retry(|mut c| {
+                    let mut call = script.key(&rkey);
+                    call.arg(generation).arg(&value).arg(&new);
+                    async move { call.invoke_async(&mut c).await }
+                })
+                .await?;
+            sealed += usize::from(replaced == 1);
         }
-        pattern.push('*');
-        let keys: Vec<String> = self
-            .with_retry(|mut c| {
-                let pattern = pattern.clone();
-                async move {
-                    let mut keys = Vec::new();
-                    let mut iter = c.scan_match::<_, String>(&pattern).await?;
-                    while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
-                        keys.push(k?);
-                    }
-                    Ok(keys)
-                }
-            })
-            .await?;
+        Ok(sealed)
+    }
+
+    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
+        let keys = self.keys().await?;
         let mut out = Vec::new();
         for rkey in keys.into_iter().take(limit.unwrap_or(usize::MAX)) {
             let Some(token_key) = rkey.strip_prefix(&self.prefix).and_then(parse_key) else {
