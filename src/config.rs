@@ -24,7 +24,7 @@ pub use check::{read_limited, read_text};
 pub use duration::{format_duration, parse_duration};
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
-pub use secret::Secret;
+pub use secret::{CALLERS_ENV, INITIAL_ACCESS_TOKEN_ENV, Secret, TOKEN_STORE_KEYS_ENV};
 pub use store::{
     DEFAULT_ALLOW_PLAINTEXT_STORE, DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config,
 };
@@ -462,10 +462,11 @@ fn callers(
     file: Option<String>,
     inline: Option<Secret>,
 ) -> Result<Option<Arc<Callers>>, ConfigError> {
-    let Some((_, text)) = secret_setting(("--callers", inline), ("--callers-file", file))? else {
+    let Some((setting, text)) = secret_setting((CALLERS_ENV, inline), ("--callers-file", file))?
+    else {
         return Ok(None);
     };
-    let callers = Callers::parse(&text).map_err(|e| invalid("--callers", e))?;
+    let callers = Callers::parse(&text).map_err(|e| invalid(setting, e))?;
     Ok(Some(Arc::new(callers)))
 }
 
@@ -477,7 +478,7 @@ fn initial_access_token(
 ) -> Result<Option<secrecy::SecretString>, ConfigError> {
     use secrecy::ExposeSecret;
     let Some((setting, text)) = secret_setting(
-        ("--initial-access-token", inline),
+        (INITIAL_ACCESS_TOKEN_ENV, inline),
         ("--initial-access-token-file", file),
     )?
     else {

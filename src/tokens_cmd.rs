@@ -90,7 +90,8 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
         }
         None => RawStoreConfig::default(),
     };
-    let config = store_config(args.store.over(file), false).map_err(|e| e.to_string())?;
+    let env = RawStoreConfig::secret_env().map_err(|e| e.to_string())?;
+    let config = store_config(args.store.over(env).over(file), false).map_err(|e| e.to_string())?;
     match args.action {
         TokensAction::List => Ok(list(&opened(&config).await?.1)),
         TokensAction::Forget {

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use super::check::{count, invalid};
-use super::{ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, secret_setting};
+use super::{
+    ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, TOKEN_STORE_KEYS_ENV,
+    secret_setting,
+};
 use crate::store::{Backend, Keyring, StoreConfig};
 
 /// Default database file of the file backend, in the working directory (a
@@ -71,15 +74,13 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
             ));
         }
     };
-    let text = secret_setting(
-        ("--token-store-keys", raw.keys),
+    let keyring = secret_setting(
+        (TOKEN_STORE_KEYS_ENV, raw.keys),
         ("--token-store-keys-file", raw.keys_file),
     )?
-    .map(|(_, text)| text);
-    let keyring = text
-        .map(|t| Keyring::parse(&t).map_err(|e| invalid("--token-store-keys", e.to_string())))
-        .transpose()?
-        .map(Arc::new);
+    .map(|(setting, text)| Keyring::parse(&text).map_err(|e| invalid(setting, e.to_string())))
+    .transpose()?
+    .map(Arc::new);
     let allow_plaintext = raw
         .allow_plaintext_store
         .unwrap_or(DEFAULT_ALLOW_PLAINTEXT_STORE);

@@ -127,14 +127,14 @@ fn each_problem_names_its_setting() {
                 },
                 ..raw()
             },
-            "--token-store-keys",
+            "DCR_GATEWAY_TOKEN_STORE_KEYS",
         ),
         (
             RawConfig {
                 callers: Some("a=b".parse().unwrap()),
                 ..raw()
             },
-            "--callers",
+            "DCR_GATEWAY_CALLERS",
         ),
     ];
     for (raw, setting) in cases {
@@ -285,7 +285,7 @@ fn tls_and_listener_problems_name_their_setting() {
                 initial_access_token: Some(Secret(secrecy::SecretString::from("has space"))),
                 ..raw()
             },
-            "--initial-access-token",
+            "DCR_GATEWAY_INITIAL_ACCESS_TOKEN",
         ),
         (
             RawConfig {
