@@ -15,7 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RawStoreConfig, store_config};
-use crate::store::{ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore};
+use crate::store::{
+    ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore, check_key,
+};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
@@ -68,8 +70,8 @@ pub enum TokensAction {
     Seal,
 }
 
-/// One exported entry.
-#[derive(Debug, Serialize, Deserialize)]
+/// One exported entry (no `Debug`: it may hold a token).
+#[derive(Serialize, Deserialize)]
 struct Entry {
     upstream: String,
     namespace: String,
@@ -125,7 +127,15 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
             serde_json::to_string_pretty(&out).map_err(|e| e.to_string())
         }
         TokensAction::Import { file, overwrite } => {
-            import(opened(&config).await?.0.as_ref(), file, overwrite).await
+            let (batch, tokenless) = read_import(file)?;
+            let (store, _) = opened(&config).await?;
+            let (stored, kept) = store
+                .import(batch, overwrite)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
+            ))
         }
         TokensAction::Seal => seal(&config).await,
     }
@@ -192,11 +202,10 @@ fn list(entries: &[(TokenKey, StoredToken)]) -> String {
     out
 }
 
-async fn import(
-    store: &dyn TokenStore,
-    file: Option<PathBuf>,
-    overwrite: bool,
-) -> Result<String, String> {
+/// Reads and checks an export: every entry's key parts (see
+/// [`check_key`]) and token, before anything is written. Returns the entries
+/// with a token, and how many had none.
+fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), String> {
     let mut text = String::new();
     match &file {
         Some(path) => {
@@ -211,26 +220,31 @@ async fn import(
     let entries: Vec<Entry> =
         serde_json::from_str(&text).map_err(|e| format!("not an export: {e}"))?;
     let total = entries.len();
-    let batch: Vec<ImportEntry> = entries
-        .into_iter()
-        .filter_map(|e| {
-            Some(ImportEntry {
-                token: SecretString::from(e.registration_access_token?),
-                key: TokenKey {
-                    upstream: e.upstream,
-                    namespace: e.namespace,
-                    client_id: e.client_id,
-                },
-                registration_client_uri: e.registration_client_uri,
-            })
-        })
-        .collect();
+    let mut batch = Vec::with_capacity(total);
+    for (i, e) in entries.into_iter().enumerate() {
+        let refused = |reason: String| {
+            format!(
+                "import: entry {} (of {total}): {reason}; nothing imported",
+                i + 1
+            )
+        };
+        let key = TokenKey {
+            upstream: e.upstream,
+            namespace: e.namespace,
+            client_id: e.client_id,
+        };
+        check_key(&key).map_err(|err| refused(err.to_string()))?;
+        let Some(token) = e.registration_access_token.map(SecretString::from) else {
+            continue;
+        };
+        crate::dcr::limits::check_token("registration_access_token", &token)
+            .map_err(|err| refused(err.to_string()))?;
+        batch.push(ImportEntry {
+            key,
+            token,
+            registration_client_uri: e.registration_client_uri,
+        });
+    }
     let tokenless = total - batch.len();
-    let (stored, kept) = store
-        .import(batch, overwrite)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
-    ))
+    Ok((batch, tokenless))
 }

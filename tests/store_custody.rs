@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use dcr_gateway::config::{RawConfig, RawStoreConfig};
-use support::process::{Served, run, serve_with};
+use support::process::{Served, run, run_with, serve_with};
 use support::redis::RedisServer;
 use support::{Client, TestGateway, channel, dev_upstream, get_req, register};
 use tonic::Code;
@@ -123,6 +123,7 @@ async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
         token_store: RawStoreConfig {
             backend: Some("redis".into()),
             redis_url: Some(redis.url().parse().unwrap()),
+            // The old spelling, with its colon: the same keys as `custody`.
             redis_prefix: Some("custody:".into()),
             keys: Some(K1.parse().unwrap()),
             ..Default::default()
@@ -179,7 +180,7 @@ async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
         "--token-store-redis-url",
         &redis.url(),
         "--token-store-redis-prefix",
-        "custody:",
+        "custody",
         "--token-store-keys-file",
         keys_file.to_str().unwrap(),
         "seal",
@@ -198,4 +199,150 @@ async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
     c.get_client(get_req(&id, None))
         .await
         .expect("the sealed value reads, and its token works");
+}
+
+fn redis_gateway_config(url: &str, prefix: &str) -> RawConfig {
+    RawConfig {
+        token_store: RawStoreConfig {
+            backend: Some("redis".into()),
+            redis_url: Some(url.parse().unwrap()),
+            redis_prefix: Some(prefix.into()),
+            keys: Some(K1.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn redis_prefixes_name_disjoint_keyspaces_and_an_overlapping_one_is_refused() {
+    let redis = RedisServer::start().await;
+    let dev = dev_upstream().await;
+    let url = redis.url();
+    let mut ids = Vec::new();
+    let mut gateways = Vec::new();
+    for prefix in ["a", "a-b"] {
+        let gw = TestGateway::start_with(&dev.base_url(), redis_gateway_config(&url, prefix)).await;
+        ids.push(register(&mut gw.client().await, prefix).await.client_id);
+        gateways.push(gw);
+    }
+
+    let env = [("DCR_GATEWAY_TOKEN_STORE_KEYS", K1)];
+    for (prefix, (mine, theirs)) in [("a", (&ids[0], &ids[1])), ("a-b", (&ids[1], &ids[0]))] {
+        let args = [
+            "tokens",
+            "--token-store",
+            "redis",
+            "--token-store-redis-url",
+            &url,
+            "--token-store-redis-prefix",
+            prefix,
+            "list",
+        ];
+        let (ok, out, err) = run_with(&args, &env).await;
+        assert!(ok, "{err}");
+        assert!(out.starts_with("1 token(s)"), "prefix {prefix}: {out}");
+        assert!(
+            out.contains(mine.as_str()) && !out.contains(theirs.as_str()),
+            "{out}"
+        );
+    }
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("a:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "every key is NAME:...: {keys:?}");
+
+    // The old overlapping style is refused at start, naming the setting.
+    let (ok, _, err) = run_with(
+        &[
+            "serve",
+            "--upstream",
+            &dev.base_url(),
+            "--token-store",
+            "redis",
+            "--token-store-redis-url",
+            &url,
+            "--token-store-redis-prefix",
+            "dcr-gateway:staging:",
+        ],
+        &env,
+    )
+    .await;
+    let last = err.lines().last().unwrap_or_default();
+    assert!(!ok);
+    assert!(
+        last.contains("--token-store-redis-prefix: \"dcr-gateway:staging:\" has a `:` inside")
+            && last.contains("\"dcr-gateway-staging\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_import_refuses_a_bad_key_part_naming_entry_and_field() {
+    let dir = support::temp_dir("custody-import");
+    let path = dir.join("t.redb");
+    let path = path.to_str().unwrap();
+    let env = [("DCR_GATEWAY_TOKEN_STORE_KEYS", K1)];
+    let entry = |upstream: &str, namespace: &str, client_id: &str| {
+        serde_json::json!({
+            "upstream": upstream,
+            "namespace": namespace,
+            "client_id": client_id,
+            "registration_client_uri": "",
+            "learned_at": 0,
+            "registration_access_token": "rat-0123456789",
+        })
+    };
+    let good = entry("http://auth.example", "default", "good-client");
+    let cases = [
+        (
+            entry("http://auth.example", "default", "evil\u{1f}client"),
+            "entry 2 (of 2): client_id: must not contain control characters",
+        ),
+        (
+            entry(&format!("http://{}", "x".repeat(3000)), "default", "c"),
+            "entry 2 (of 2): upstream: is longer than 2048 bytes",
+        ),
+        (
+            entry("http://auth.example", "", "c"),
+            "entry 2 (of 2): namespace: must not be empty",
+        ),
+        (
+            entry("http://auth.example", "default", ".."),
+            "entry 2 (of 2): client_id: must not be `.` or `..`",
+        ),
+    ];
+    let file = dir.join("export.json");
+    let file = file.to_str().unwrap();
+    let import = [
+        "tokens",
+        "--token-store-path",
+        path,
+        "import",
+        "--file",
+        file,
+    ];
+    for (bad, needle) in cases {
+        std::fs::write(file, serde_json::to_vec(&[&good, &bad]).unwrap()).unwrap();
+        let (ok, _, err) = run_with(&import, &env).await;
+        assert!(!ok, "{needle}");
+        assert!(
+            err.contains(needle) && err.contains("nothing imported"),
+            "{err}"
+        );
+    }
+    let list = ["tokens", "--token-store-path", path, "list"];
+    let (ok, out, err) = run_with(&list, &env).await;
+    assert!(ok && out.starts_with("0 token(s)"), "{out} {err}");
+
+    std::fs::write(file, serde_json::to_vec(&[&good]).unwrap()).unwrap();
+    let (ok, out, err) = run_with(&import, &env).await;
+    assert!(ok && out.contains("imported 1"), "{out} {err}");
 }

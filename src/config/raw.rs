@@ -206,7 +206,8 @@ pub struct RawStoreConfig {
         hide_env_values = true
     )]
     pub redis_url: Option<Secret>,
-    /// Prefix of every key of the redis backend [default: dcr-gateway:].
+    /// Name before every key of the redis backend (keys are NAME:...): 1 to 64 of A-Z a-z 0-9 _ -,
+    /// so no deployment's keys fall inside another's [default: dcr-gateway].
     #[arg(
         long = "token-store-redis-prefix",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_PREFIX",

@@ -18,12 +18,15 @@ mod memory;
 mod open;
 mod record;
 mod redis;
+mod redis_prefix;
 
 pub use cipher::{KeyError, Keyring};
 pub use file::FileStore;
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
 pub use open::{Backend, StoreConfig, connect, open};
+pub use record::{KeyPartError, check_key};
 pub use redis::RedisStore;
+pub use redis_prefix::{PrefixError, RedisPrefix};
 
 use async_trait::async_trait;
 use secrecy::SecretString;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{FileStore, Keyring, MemoryStore, RedisStore, StoreError, TokenStore};
+use super::{FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, StoreError, TokenStore};
 
 /// How many stored entries are decrypted at startup to prove the keyring right.
 const STARTUP_CHECK_ENTRIES: usize = 1000;
@@ -30,8 +30,8 @@ pub enum Backend {
     Redis {
         /// `redis://` or `rediss://` URL (may hold a password).
         url: SecretString,
-        /// Prefix of every key.
-        prefix: String,
+        /// Names every key: `prefix:` + the store key.
+        prefix: RedisPrefix,
     },
 }
 
@@ -52,7 +52,7 @@ impl Backend {
                 format!("memory (at most {max_entries} tokens, lost on exit)")
             }
             Self::File { path } => format!("file {}", path.display()),
-            Self::Redis { prefix, .. } => format!("redis (key prefix {prefix:?})"),
+            Self::Redis { prefix, .. } => format!("redis (keys {prefix}:*)"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The Redis backend, for replicas that share their tokens. Each entry is a hash
-//! `{gen, val}` under `prefix + store key`; compare-and-set and
+//! `{gen, val}` under `NAME:` + store key (see [`RedisPrefix`]); compare-and-set and
 //! compare-and-delete run as Lua scripts, atomically on the server. The
 //! connection reconnects on its own; a command that meets a dropped connection
 //! is retried a few times while it does.
@@ -12,6 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::RedisPrefix;
 use super::cipher::Keyring;
 use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
 use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
@@ -59,7 +60,7 @@ return 0
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    prefix: String,
+    prefix: RedisPrefix,
     keyring: Option<Arc<Keyring>>,
 }
 
@@ -72,10 +73,10 @@ fn transient(e: &RedisError) -> bool {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://` or `rediss://`); keys start with `prefix`.
+    /// Connects to `url` (`redis://` or `rediss://`); keys start with `prefix:`.
     pub async fn connect(
         url: &SecretString,
-        prefix: String,
+        prefix: RedisPrefix,
         keyring: Option<Arc<Keyring>>,
     ) -> Result<Self, StoreError> {
         crate::tls::install_crypto_provider();
@@ -115,7 +116,7 @@ impl RedisStore {
     }
 
     fn redis_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        self.prefix.key(key)
     }
 
     /// The generation and value under a Redis key, if both are there.
@@ -135,14 +136,7 @@ impl RedisStore {
 
     /// Every Redis key of this store.
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
-        let mut pattern = String::new();
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('*');
+        let pattern = self.prefix.pattern();
         self.with_retry(|mut c| {
             let pattern = pattern.clone();
             async move {
@@ -231,7 +225,7 @@ impl TokenStore for RedisStore {
         let script = Script::new(RESEAL);
         let mut sealed = 0;
         for rkey in self.keys().await? {
-            let Some(key) = rkey.strip_prefix(&self.prefix) else {
+            let Some(key) = self.prefix.store_key(&rkey) else {
                 continue;
             };
             let Some((generation, value)) = self.raw(&rkey).await? else {
@@ -257,7 +251,7 @@ impl TokenStore for RedisStore {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for rkey in keys.into_iter().take(limit.unwrap_or(usize::MAX)) {
-            let Some(token_key) = rkey.strip_prefix(&self.prefix).and_then(parse_key) else {
+            let Some(token_key) = self.prefix.store_key(&rkey).and_then(parse_key) else {
                 continue;
             };
             if let Some(stored) = self.get(&token_key).await? {
