@@ -42,7 +42,7 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 impl FileStore {
     /// Opens (or creates) the database at `path`, creating its folder; both
-    /// owner-only (see [`file_mode`](super::file_mode)).
+    /// owner-only (0600 file, 0700 created folder).
     pub fn open(path: &Path, keyring: Option<Arc<Keyring>>) -> Result<Self, StoreError> {
         super::file_mode::prepare(path)?;
         let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
