@@ -8,7 +8,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dcr_gateway::store::{Backend, ImportEntry, Keyring, StoreConfig, TokenKey, TokenStore, open};
+use dcr_gateway::store::{
+    Backend, ImportEntry, Keyring, RedisPrefix, StoreConfig, TokenKey, TokenStore, open,
+};
 use secrecy::SecretString;
 
 const KEYS: &str = "bench=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -151,7 +153,7 @@ async fn main() {
             "redis (loopback, Lua CAS, encrypted)",
             Backend::Redis {
                 url: SecretString::from(url.clone()),
-                prefix: "bench:".into(),
+                prefix: RedisPrefix::parse("bench").expect("a valid prefix"),
             },
         )),
         None => eprintln!(
@@ -163,7 +165,6 @@ async fn main() {
         let config = StoreConfig {
             backend,
             keyring: keyring.clone(),
-            require_encryption: false,
         };
         let store = open(&config).await.expect("open");
         let (get, put) = measure(&store, entries, gets, puts).await;

@@ -75,7 +75,7 @@ done
 bad=$OUT/bad-values.yaml
 for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
              'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
-             'replicaCount: "3"' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}'; do
+             'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}'; do
   printf '%s\n' "$wrong" >"$bad"
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
   if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then

@@ -2,7 +2,8 @@
 //!
 //! Every `serve` flag has a `DCR_GATEWAY_*` environment variable and a key of the
 //! same name (with `_`) in the `--config` TOML file; flags win over the
-//! environment, which wins over the file, which wins over the defaults.
+//! environment, which wins over the file, which wins over the defaults. Secret
+//! values have a variable and a key but no flag (see `config::secret`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,7 +58,10 @@ impl ServeArgs {
             Some(path) => RawConfig::from_file(path)?,
             None => RawConfig::default(),
         };
-        self.settings.over(file).validate()
+        self.settings
+            .over(RawConfig::secret_env()?)
+            .over(file)
+            .validate()
     }
 }
 

@@ -30,8 +30,10 @@ pub use edge::{
 };
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use raw::{RawConfig, RawStoreConfig};
-pub use secret::Secret;
-pub use store::{DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config};
+pub use secret::{CALLERS_ENV, INITIAL_ACCESS_TOKEN_ENV, Secret, TOKEN_STORE_KEYS_ENV};
+pub use store::{
+    DEFAULT_ALLOW_PLAINTEXT_STORE, DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config,
+};
 pub use tls::{DEFAULT_TLS_RELOAD_INTERVAL, ListenerTls};
 
 use std::sync::Arc;
@@ -166,6 +168,16 @@ pub enum ConfigError {
         setting: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// A file or redis store would keep tokens in the clear, and the operator
+    /// has not said that is meant.
+    #[error(
+        "token store: {store} has no keyring: configure --token-store-keys-file \
+         (or DCR_GATEWAY_TOKEN_STORE_KEYS), or pass --allow-plaintext-store"
+    )]
+    PlaintextStore {
+        /// Which store, with its location.
+        store: String,
     },
     /// The config file cannot be read.
     #[error("--config {path}: cannot read: {source}")]
@@ -482,10 +494,11 @@ fn callers(
     file: Option<String>,
     inline: Option<Secret>,
 ) -> Result<Option<Arc<Callers>>, ConfigError> {
-    let Some((_, text)) = secret_setting(("--callers", inline), ("--callers-file", file))? else {
+    let Some((setting, text)) = secret_setting((CALLERS_ENV, inline), ("--callers-file", file))?
+    else {
         return Ok(None);
     };
-    let callers = Callers::parse(&text).map_err(|e| invalid("--callers", e))?;
+    let callers = Callers::parse(&text).map_err(|e| invalid(setting, e))?;
     Ok(Some(Arc::new(callers)))
 }
 
@@ -497,7 +510,7 @@ fn initial_access_token(
 ) -> Result<Option<secrecy::SecretString>, ConfigError> {
     use secrecy::ExposeSecret;
     let Some((setting, text)) = secret_setting(
-        ("--initial-access-token", inline),
+        (INITIAL_ACCESS_TOKEN_ENV, inline),
         ("--initial-access-token-file", file),
     )?
     else {

@@ -1,18 +1,23 @@
 //! `dcr-gateway tokens`: operator commands on the configured token store.
 //!
 //! `list` shows entries without their tokens; `forget` removes one; `export`
-//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back. The
-//! file backend is locked by a running gateway: stop it first, or use Redis.
+//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back;
+//! `seal` seals the plaintext entries of a store that has just been given a
+//! keyring (which the gateway refuses to read until then). The file backend is
+//! locked by a running gateway: stop it first, or use Redis.
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RawConfig, RawStoreConfig, store_config};
-use crate::store::{ImportEntry, StoredToken, TokenKey, TokenStore};
+use crate::store::{
+    ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore, check_key,
+};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
@@ -60,10 +65,13 @@ pub enum TokensAction {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Seal every plaintext entry with the keyring's first key (the file store
+    /// in one transaction, Redis entry by entry with compare-and-set).
+    Seal,
 }
 
-/// One exported entry.
-#[derive(Debug, Serialize, Deserialize)]
+/// One exported entry (no `Debug`: it may hold a token).
+#[derive(Serialize, Deserialize)]
 struct Entry {
     upstream: String,
     namespace: String,
@@ -84,19 +92,16 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
         }
         None => RawStoreConfig::default(),
     };
-    let config = store_config(args.store.over(file), false).map_err(|e| e.to_string())?;
-    let store = crate::store::open(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let env = RawStoreConfig::secret_env().map_err(|e| e.to_string())?;
+    let config = store_config(args.store.over(env).over(file), false).map_err(|e| e.to_string())?;
     match args.action {
-        TokensAction::List => Ok(list(&entries)),
+        TokensAction::List => Ok(list(&opened(&config).await?.1)),
         TokensAction::Forget {
             client_id,
             namespace,
             upstream,
         } => {
+            let (store, entries) = opened(&config).await?;
             let mut forgotten = 0;
             for (key, _) in &entries {
                 let matches = key.client_id == client_id
@@ -113,14 +118,58 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
             ))
         }
         TokensAction::Export { reveal } => {
-            let out: Vec<Entry> = entries
+            let out: Vec<Entry> = opened(&config)
+                .await?
+                .1
                 .into_iter()
                 .map(|(k, v)| entry(k, v, reveal))
                 .collect();
             serde_json::to_string_pretty(&out).map_err(|e| e.to_string())
         }
-        TokensAction::Import { file, overwrite } => import(store.as_ref(), file, overwrite).await,
+        TokensAction::Import { file, overwrite } => {
+            let (batch, tokenless) = read_import(file)?;
+            let (store, _) = opened(&config).await?;
+            let (stored, kept) = store
+                .import(batch, overwrite)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
+            ))
+        }
+        TokensAction::Seal => seal(&config).await,
     }
+}
+
+/// The store, opened with its startup check, and every entry, sorted.
+async fn opened(config: &StoreConfig) -> Result<(Arc<dyn TokenStore>, Entries), String> {
+    let store = crate::store::open(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((store, entries))
+}
+
+/// Stored entries with their keys.
+type Entries = Vec<(TokenKey, StoredToken)>;
+
+/// `tokens seal`: opens the store without the startup read (which plaintext
+/// entries fail under a keyring), seals them, then reads everything back.
+async fn seal(config: &StoreConfig) -> Result<String, String> {
+    let Some(ring) = &config.keyring else {
+        return Err(format!("tokens seal: {}", StoreError::NoKeyring));
+    };
+    let store = crate::store::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sealed = store.seal_plaintext().await.map_err(|e| e.to_string())?;
+    let total = store.list(None).await.map_err(|e| e.to_string())?.len();
+    Ok(format!(
+        "sealed {sealed} plaintext entr{} with key id {:?}; all {total} entries read back",
+        if sealed == 1 { "y" } else { "ies" },
+        ring.current_id()
+    ))
 }
 
 fn entry(key: TokenKey, value: StoredToken, reveal: bool) -> Entry {
@@ -153,11 +202,10 @@ fn list(entries: &[(TokenKey, StoredToken)]) -> String {
     out
 }
 
-async fn import(
-    store: &dyn TokenStore,
-    file: Option<PathBuf>,
-    overwrite: bool,
-) -> Result<String, String> {
+/// Reads and checks an export: every entry's key parts (see
+/// [`check_key`]) and token, before anything is written. Returns the entries
+/// with a token, and how many had none.
+fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), String> {
     let mut text = String::new();
     match &file {
         Some(path) => {
@@ -172,26 +220,31 @@ async fn import(
     let entries: Vec<Entry> =
         serde_json::from_str(&text).map_err(|e| format!("not an export: {e}"))?;
     let total = entries.len();
-    let batch: Vec<ImportEntry> = entries
-        .into_iter()
-        .filter_map(|e| {
-            Some(ImportEntry {
-                token: SecretString::from(e.registration_access_token?),
-                key: TokenKey {
-                    upstream: e.upstream,
-                    namespace: e.namespace,
-                    client_id: e.client_id,
-                },
-                registration_client_uri: e.registration_client_uri,
-            })
-        })
-        .collect();
+    let mut batch = Vec::with_capacity(total);
+    for (i, e) in entries.into_iter().enumerate() {
+        let refused = |reason: String| {
+            format!(
+                "import: entry {} (of {total}): {reason}; nothing imported",
+                i + 1
+            )
+        };
+        let key = TokenKey {
+            upstream: e.upstream,
+            namespace: e.namespace,
+            client_id: e.client_id,
+        };
+        check_key(&key).map_err(|err| refused(err.to_string()))?;
+        let Some(token) = e.registration_access_token.map(SecretString::from) else {
+            continue;
+        };
+        crate::dcr::limits::check_token("registration_access_token", &token)
+            .map_err(|err| refused(err.to_string()))?;
+        batch.push(ImportEntry {
+            key,
+            token,
+            registration_client_uri: e.registration_client_uri,
+        });
+    }
     let tokenless = total - batch.len();
-    let (stored, kept) = store
-        .import(batch, overwrite)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
-    ))
+    Ok((batch, tokenless))
 }

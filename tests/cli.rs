@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::process::{gateway, serve};
+use support::process::{gateway, serve, serve_with};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -38,14 +38,12 @@ async fn help_documents_every_option_and_its_default() {
         "--max-queue",
         "--queue-timeout",
         "--callers-file",
-        "--callers",
         "--token-store",
         "--token-store-path",
         "--token-store-redis-url",
         "--token-store-redis-prefix",
         "--token-store-keys-file",
-        "--token-store-keys",
-        "--require-store-encryption",
+        "--allow-plaintext-store",
         "--admin-listen",
         "--log-format",
         "--otlp-endpoint",
@@ -171,6 +169,80 @@ async fn bad_configuration_is_one_clear_line() {
         &["serve", "--dev-upstream", "--listen", &addr],
         &[],
         "cannot bind",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn secret_values_have_no_flag_only_a_file_or_the_environment() {
+    let out = gateway().args(["serve", "--help"]).output().await.unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for (flag, env) in [
+        ("--callers", "DCR_GATEWAY_CALLERS"),
+        ("--token-store-keys", "DCR_GATEWAY_TOKEN_STORE_KEYS"),
+        ("--initial-access-token", "DCR_GATEWAY_INITIAL_ACCESS_TOKEN"),
+    ] {
+        assert!(!help.contains(&format!("{flag} <")), "--help offers {flag}");
+        assert!(
+            help.contains(&format!("{flag}-file <")),
+            "--help lacks {flag}-file"
+        );
+        let mentioned = help
+            .split_whitespace()
+            .any(|w| w.trim_end_matches(['.', ',']) == env);
+        assert!(mentioned, "--help does not mention {env}");
+        let args = ["serve", "--dev-upstream", flag, "a=b0123456789abcdef"];
+        let out = gateway().args(args).output().await.unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            err.contains(&format!("unexpected argument '{flag}' found")),
+            "{err}"
+        );
+    }
+    let out = gateway()
+        .args(["tokens", "--token-store-keys", "k1=x", "list"])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unexpected argument '--token-store-keys' found"),
+        "{err}"
+    );
+
+    // The variable still works, and is never a flag's value.
+    let callers = "billing=billing-token-0123456789";
+    let served = serve_with(&["--dev-upstream"], &[("DCR_GATEWAY_CALLERS", callers)]).await;
+    let mut client = support::Client::new(support::channel(served.addr.parse().unwrap()).await);
+    let reg = || dcr_gateway::pb::v1::RegisterClientRequest {
+        metadata: Some(support::machine_client("env-callers")),
+        initial_access_token: None,
+    };
+    let err = client.register_client(reg()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+    let mut req = tonic::Request::new(reg());
+    req.metadata_mut().insert(
+        "authorization",
+        "Bearer billing-token-0123456789".parse().unwrap(),
+    );
+    client
+        .register_client(req)
+        .await
+        .expect("the caller from DCR_GATEWAY_CALLERS is known");
+
+    let dir = support::temp_dir("cli-secrets");
+    let file = dir.join("callers");
+    std::fs::write(&file, callers).unwrap();
+    fails_with(
+        &[
+            "serve",
+            "--dev-upstream",
+            "--callers-file",
+            file.to_str().unwrap(),
+        ],
+        &[("DCR_GATEWAY_CALLERS", callers)],
+        "give --callers-file or DCR_GATEWAY_CALLERS, not both",
     )
     .await;
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dcr_gateway::pb::v1 as pb;
-use support::process::{run, serve};
+use support::process::{run_with, serve_with};
 use support::{Client, channel, dev_upstream, get_req, machine_client};
 
 const KEYS: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -83,15 +83,16 @@ async fn kill_9_under_load_never_loses_a_returned_token() {
         "file",
         "--token-store-path",
         path,
-        "--token-store-keys",
-        KEYS,
     ];
+    // The keyring has no flag: secrets stay off the command line.
+    let env = [("DCR_GATEWAY_TOKEN_STORE_KEYS", KEYS)];
     let seen: Seen = Arc::default();
     let (mut kept, mut cut) = (0usize, 0usize);
 
     for round in 0..ROUNDS {
         // A start decrypts the stored entries: a corrupt file fails here.
-        let (mut gw, addr) = serve(&args).await;
+        let served = serve_with(&args, &env).await;
+        let (mut gw, addr) = (served.child, served.addr);
         let mut c = Client::new(channel(addr.parse().unwrap()).await);
         let snapshot: Vec<(String, (String, bool))> = seen
             .lock()
@@ -144,15 +145,7 @@ async fn kill_9_under_load_never_loses_a_returned_token() {
     }
 
     // The file is whole: the operator command lists every token it holds.
-    let (ok, out, err) = run(&[
-        "tokens",
-        "--token-store-path",
-        path,
-        "--token-store-keys",
-        KEYS,
-        "list",
-    ])
-    .await;
+    let (ok, out, err) = run_with(&["tokens", "--token-store-path", path, "list"], &env).await;
     assert!(ok, "{err}");
     let count: usize = out
         .split_whitespace()

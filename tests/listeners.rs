@@ -84,6 +84,7 @@ async fn mutual_tls_refuses_clients_without_a_certificate_and_namespaces_by_iden
     let mut raw = tls_settings(&dir, true);
     raw.token_store.backend = Some("file".into());
     raw.token_store.path = Some(store_path.display().to_string());
+    raw.token_store.allow_plaintext_store = Some(true);
     let dev = dev_upstream().await;
     let mut gw = TestGateway::start_with(&dev.base_url(), raw).await;
     let port = gw.addr.port();

@@ -27,6 +27,14 @@ async fn client(addr: &str) -> Client {
     Client::new(channel(addr.parse().unwrap()).await)
 }
 
+/// Writes keyring `text` to `dir/name` and returns the path: the keyring has
+/// no flag, so it goes in a file (or the environment).
+fn keys_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 fn file_args<'a>(upstream: &'a str, path: &'a str, keys: &'a str) -> Vec<&'a str> {
     vec![
         "--upstream",
@@ -35,7 +43,7 @@ fn file_args<'a>(upstream: &'a str, path: &'a str, keys: &'a str) -> Vec<&'a str
         "file",
         "--token-store-path",
         path,
-        "--token-store-keys",
+        "--token-store-keys-file",
         keys,
     ]
 }
@@ -59,7 +67,8 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
     let dir = temp_dir("kill9");
     let path = dir.join("tokens.redb");
     let (path, upstream) = (path.to_str().unwrap(), dev.base_url());
-    let args = file_args(&upstream, path, K1);
+    let (k1, k2) = (keys_file(&dir, "k1", K1), keys_file(&dir, "k2", K2));
+    let args = file_args(&upstream, path, &k1);
 
     let (mut gw, addr) = serve(&args).await;
     let mut c = client(&addr).await;
@@ -113,8 +122,8 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
         "tokens",
         "--token-store-path",
         path,
-        "--token-store-keys",
-        K1,
+        "--token-store-keys-file",
+        &k1,
         "list",
     ])
     .await;
@@ -128,8 +137,8 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
         "tokens",
         "--token-store-path",
         path,
-        "--token-store-keys",
-        K1,
+        "--token-store-keys-file",
+        &k1,
         "export",
     ])
     .await;
@@ -141,8 +150,8 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
         "tokens",
         "--token-store-path",
         path,
-        "--token-store-keys",
-        K1,
+        "--token-store-keys-file",
+        &k1,
         "export",
         "--reveal",
     ])
@@ -152,8 +161,8 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
         "tokens",
         "--token-store-path",
         path,
-        "--token-store-keys",
-        K1,
+        "--token-store-keys-file",
+        &k1,
         "forget",
         &ids[42],
     ])
@@ -168,14 +177,14 @@ async fn file_store_survives_kill_9_and_keeps_rotations() {
         "tokens",
         "--token-store-path",
         copy,
-        "--token-store-keys",
-        K2,
+        "--token-store-keys-file",
+        &k2,
         "import",
         "--file",
     ];
     let (ok, out, err) = run(&[&import[..], &[export_file.to_str().unwrap()]].concat()).await;
     assert!(ok && out.contains("imported 100"), "{out} {err}");
-    let copy_args = file_args(&upstream, copy, K2);
+    let copy_args = file_args(&upstream, copy, &k2);
     let (_gw, addr) = serve(&copy_args).await;
     let mut c = client(&addr).await;
     c.get_client(get_req(&ids[42], None))
@@ -189,43 +198,34 @@ async fn wrong_key_fails_startup_and_a_rotated_keyring_reads_old_entries() {
     let dir = temp_dir("keys");
     let path = dir.join("tokens.redb");
     let (path, upstream) = (path.to_str().unwrap(), dev.base_url());
+    let k1 = keys_file(&dir, "k1", K1);
+    let (k1_wrong, k2) = (keys_file(&dir, "k1w", K1_WRONG), keys_file(&dir, "k2", K2));
 
-    let (gw, addr) = serve(&file_args(&upstream, path, K1)).await;
+    let (gw, addr) = serve(&file_args(&upstream, path, &k1)).await;
     let id = register(&mut client(&addr).await, "keyed").await.client_id;
     drop(gw);
 
-    let (ok, _, err) = run(&[&["serve"][..], &file_args(&upstream, path, K1_WRONG)].concat()).await;
+    let (ok, _, err) =
+        run(&[&["serve"][..], &file_args(&upstream, path, &k1_wrong)].concat()).await;
     assert!(!ok);
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains("does not decrypt with key id \"k1\""),
         "{err}"
     );
-    let (ok, _, err) = run(&[&["serve"][..], &file_args(&upstream, path, K2)].concat()).await;
+    let (ok, _, err) = run(&[&["serve"][..], &file_args(&upstream, path, &k2)].concat()).await;
     assert!(
         !ok && err.contains("key id \"k1\", which the keyring does not hold"),
         "{err}"
     );
 
-    let ring = format!("{K2},{K1}");
-    let (gw, addr) = serve(&file_args(&upstream, path, &ring)).await;
+    let ring = keys_file(&dir, "ring", &format!("{K2}\n{K1}\n"));
+    let (_gw, addr) = serve(&file_args(&upstream, path, &ring)).await;
     client(&addr)
         .await
         .get_client(get_req(&id, None))
         .await
         .expect("old entries read with the old key");
-    drop(gw);
-
-    let (ok, _, err) = run(&[
-        "serve",
-        "--upstream",
-        &upstream,
-        "--token-store-path",
-        path,
-        "--require-store-encryption",
-    ])
-    .await;
-    assert!(!ok && err.contains("--require-store-encryption"), "{err}");
 }
 
 fn redis_config(url: &str) -> RawConfig {
@@ -309,6 +309,7 @@ async fn interleaved_rotations_reads_and_updates_leave_a_working_token_in_the_fi
         token_store: RawStoreConfig {
             backend: Some("file".into()),
             path: Some(dir.join("t.redb").to_str().unwrap().into()),
+            keys: Some(K1.parse().unwrap()),
             ..Default::default()
         },
         ..Default::default()

@@ -238,8 +238,8 @@ def check(docs, opts):
             err("redis backend: DCR_GATEWAY_TOKEN_STORE_REDIS_URL must come from a Secret (secretKeyRef)")
     if replicas < opts.min_replicas:
         err(f"replicas is {replicas}, this render should have at least {opts.min_replicas}")
-    if backend != "memory" and not store.get("require_encryption"):
-        err("token_store.require_encryption should be true: a manifest should never store tokens in the clear")
+    if backend != "memory" and (not store.get("keys_file") or store.get("allow_plaintext_store")):
+        err("token_store: keys_file is required and allow_plaintext_store must not be set: a manifest should never store tokens in the clear")
 
     # --- network policy
     nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
@@ -309,6 +309,7 @@ def mutations():
         "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
         "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
         "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
+        "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
         "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
         "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
     }

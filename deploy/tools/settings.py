@@ -4,7 +4,8 @@ be checked against what `dcr-gateway serve` accepts rather than a copied list.
 TOML keys are the serde field names of `RawConfig` (src/config/raw.rs, and any
 struct it flattens, wherever it is defined in src/); a field whose type is
 another `Raw*` struct without `serde(flatten)` is a table (`[token_store]`).
-Environment variables are every `env = "DCR_GATEWAY_..."` in src/.
+Environment variables are every `env = "DCR_GATEWAY_..."` in src/, and every
+`..._ENV: &str = "DCR_GATEWAY_..."` constant (the secret values, which have no flag).
 """
 
 import pathlib
@@ -12,7 +13,7 @@ import re
 
 STRUCT = re.compile(r"pub struct (\w+)\s*\{(.*?)\n\}", re.S)
 FIELD = re.compile(r"^\s*pub(?:\([^)]*\))?\s+(\w+):\s*(.+?),?\s*$")
-ENV = re.compile(r'env\s*=\s*"(DCR_GATEWAY_[A-Z0-9_]+)"')
+ENV = re.compile(r'(?:\benv\s*=|_ENV:\s*&str\s*=)\s*"(DCR_GATEWAY_[A-Z0-9_]+)"')
 
 
 def _structs(root):

@@ -1,6 +1,9 @@
 //! Settings as given, before defaults and validation. One struct is both the
 //! `serve` flags (each with a `DCR_GATEWAY_*` variable) and the TOML file, so
-//! the two can never drift apart.
+//! the two can never drift apart. The three secret values (initial access
+//! token, caller list, keyring) have no flag, as `/proc/PID/cmdline` is readable
+//! by every user: they come from a file setting, their variable (read by
+//! [`RawConfig::secret_env`]) or the TOML file.
 
 use clap::Args;
 use serde::Deserialize;
@@ -52,16 +55,13 @@ pub struct RawConfig {
     /// Refuse plain http:// upstreams, discovery and client URIs [default: false].
     #[arg(long, env = "DCR_GATEWAY_REQUIRE_UPSTREAM_TLS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub require_upstream_tls: Option<bool>,
-    /// Initial access token sent on RegisterClient when the caller gives none; prefer the
-    /// environment variable or --initial-access-token-file, as flags show in `ps`.
-    #[arg(
-        long,
-        env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    /// Initial access token sent on RegisterClient when the caller gives none. No
+    /// flag, as any user can read a command line: `DCR_GATEWAY_INITIAL_ACCESS_TOKEN`
+    /// ([`INITIAL_ACCESS_TOKEN_ENV`](crate::config::INITIAL_ACCESS_TOKEN_ENV)) or the config file.
+    #[arg(skip)]
     pub initial_access_token: Option<Secret>,
-    /// File holding the initial access token (surrounding whitespace ignored).
+    /// File holding the initial access token sent on RegisterClient when the caller gives
+    /// none (surrounding whitespace ignored); or the token itself in DCR_GATEWAY_INITIAL_ACCESS_TOKEN.
     #[arg(
         long,
         env = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN_FILE",
@@ -155,17 +155,13 @@ pub struct RawConfig {
     #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
     /// File of caller tokens, one `NAME=TOKEN` per line; when set, callers must send
-    /// `authorization: Bearer TOKEN` and stored tokens are kept per caller.
+    /// `authorization: Bearer TOKEN` and stored tokens are kept per caller. Or the list
+    /// itself in DCR_GATEWAY_CALLERS (comma- or newline-separated).
     #[arg(long, env = "DCR_GATEWAY_CALLERS_FILE", value_name = "FILE")]
     pub callers_file: Option<String>,
-    /// Caller tokens inline (`NAME=TOKEN`, comma- or newline-separated); prefer the
-    /// environment variable, as flags show in `ps`.
-    #[arg(
-        long,
-        env = "DCR_GATEWAY_CALLERS",
-        value_name = "LIST",
-        hide_env_values = true
-    )]
+    /// Caller tokens inline (`NAME=TOKEN`, comma- or newline-separated). No flag:
+    /// `DCR_GATEWAY_CALLERS` ([`CALLERS_ENV`](crate::config::CALLERS_ENV)) or the config file.
+    #[arg(skip)]
     pub callers: Option<Secret>,
     /// Upstream profile: sharkauth or rfc7592 [default: sharkauth].
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM_PROFILE", value_name = "PROFILE")]
@@ -238,31 +234,30 @@ pub struct RawStoreConfig {
         hide_env_values = true
     )]
     pub redis_url: Option<Secret>,
-    /// Prefix of every key of the redis backend [default: dcr-gateway:].
+    /// Name before every key of the redis backend (keys are NAME:...): 1 to 64 of A-Z a-z 0-9 _ -,
+    /// so no deployment's keys fall inside another's [default: dcr-gateway].
     #[arg(
         long = "token-store-redis-prefix",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_PREFIX",
         value_name = "PREFIX"
     )]
     pub redis_prefix: Option<String>,
-    /// Keyring file for encryption at rest: one `ID=BASE64` 32-byte key per line; the first seals new values.
+    /// Keyring file for encryption at rest: one `ID=BASE64` 32-byte key per line; the first
+    /// seals new values. Or the keyring itself in DCR_GATEWAY_TOKEN_STORE_KEYS (comma-separated).
     #[arg(
         long = "token-store-keys-file",
         env = "DCR_GATEWAY_TOKEN_STORE_KEYS_FILE",
         value_name = "FILE"
     )]
     pub keys_file: Option<String>,
-    /// The keyring inline (`ID=BASE64`, comma-separated); prefer the environment variable.
-    #[arg(
-        long = "token-store-keys",
-        env = "DCR_GATEWAY_TOKEN_STORE_KEYS",
-        value_name = "KEYS",
-        hide_env_values = true
-    )]
+    /// The keyring inline (`ID=BASE64`, comma-separated). No flag:
+    /// `DCR_GATEWAY_TOKEN_STORE_KEYS` ([`TOKEN_STORE_KEYS_ENV`](crate::config::TOKEN_STORE_KEYS_ENV))
+    /// or the config file.
+    #[arg(skip)]
     pub keys: Option<Secret>,
-    /// Refuse to start a file or redis store without a keyring [default: false].
-    #[arg(long = "require-store-encryption", env = "DCR_GATEWAY_REQUIRE_STORE_ENCRYPTION", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub require_encryption: Option<bool>,
+    /// Allow a file or redis store without a keyring, tokens in the clear (a loud warning at start) [default: false].
+    #[arg(long = "allow-plaintext-store", env = "DCR_GATEWAY_ALLOW_PLAINTEXT_STORE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub allow_plaintext_store: Option<bool>,
     /// Most tokens kept by the memory backend [default: 100000].
     #[arg(
         long = "token-store-max-entries",
@@ -306,7 +301,7 @@ impl RawStoreConfig {
     pub fn over(self, lower: RawStoreConfig) -> RawStoreConfig {
         overlay!(
             RawStoreConfig, self, lower, backend, path, redis_url, redis_prefix, keys_file, keys,
-            require_encryption, max_entries;
+            allow_plaintext_store, max_entries;
         )
     }
 }

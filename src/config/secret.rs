@@ -1,11 +1,57 @@
 //! A setting that holds secret material (a keyring, a Redis URL with a
 //! password, caller tokens): parsed like any other, never shown by `Debug`.
+//! The secret values themselves have no flag (any user can read a process's
+//! command line): besides a file, they come from these environment variables.
 
 use std::fmt;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
+
+use super::check::invalid;
+use super::{ConfigError, RawConfig, RawStoreConfig};
+
+/// The initial access token, when not in `--initial-access-token-file`.
+pub const INITIAL_ACCESS_TOKEN_ENV: &str = "DCR_GATEWAY_INITIAL_ACCESS_TOKEN";
+/// The caller list, when not in `--callers-file`.
+pub const CALLERS_ENV: &str = "DCR_GATEWAY_CALLERS";
+/// The keyring, when not in `--token-store-keys-file`.
+pub const TOKEN_STORE_KEYS_ENV: &str = "DCR_GATEWAY_TOKEN_STORE_KEYS";
+
+/// A secret from environment variable `name`; `None` when unset or empty (as
+/// clap treats the variables of flags).
+fn from_env(name: &'static str) -> Result<Option<Secret>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => Ok(Some(Secret(SecretString::from(value)))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(name, "is not valid UTF-8")),
+    }
+}
+
+impl RawConfig {
+    /// The secret settings given in the environment, everything else unset: to
+    /// be laid between the flags and the config file.
+    pub fn secret_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            initial_access_token: from_env(INITIAL_ACCESS_TOKEN_ENV)?,
+            callers: from_env(CALLERS_ENV)?,
+            token_store: RawStoreConfig::secret_env()?,
+            ..Self::default()
+        })
+    }
+}
+
+impl RawStoreConfig {
+    /// The keyring given in the environment, everything else unset.
+    pub fn secret_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            keys: from_env(TOKEN_STORE_KEYS_ENV)?,
+            ..Self::default()
+        })
+    }
+}
 
 /// A secret setting value.
 #[derive(Clone)]

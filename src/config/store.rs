@@ -6,17 +6,26 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use super::check::{count, invalid};
-use super::{ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, secret_setting};
-use crate::store::{Backend, Keyring, StoreConfig};
+use super::{
+    ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, TOKEN_STORE_KEYS_ENV,
+    secret_setting,
+};
+use crate::store::{Backend, Keyring, RedisPrefix, StoreConfig};
 
 /// Default database file of the file backend, in the working directory (a
 /// container mounts a volume there, see deploy/).
 pub const DEFAULT_STORE_PATH: &str = "dcr-gateway-tokens.redb";
-/// Default key prefix of the redis backend.
-pub const DEFAULT_REDIS_PREFIX: &str = "dcr-gateway:";
+/// Default: a file or redis store needs a keyring (`--allow-plaintext-store`).
+pub const DEFAULT_ALLOW_PLAINTEXT_STORE: bool = false;
+/// Default key prefix name of the redis backend: keys are `dcr-gateway:...`,
+/// as they were when the prefix was the free text `dcr-gateway:`.
+pub const DEFAULT_REDIS_PREFIX: &str = "dcr-gateway";
 
 /// Validates token store settings. `dev` picks memory as the default backend:
-/// the dev upstream forgets its clients on exit, so their tokens should go too.
+/// the dev upstream forgets its clients on exit, so their tokens should go too;
+/// and with it a file store may go without a keyring, as its tokens open only
+/// throw-away clients. Otherwise a durable store without a keyring is an error
+/// unless `--allow-plaintext-store` says the operator means it.
 pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, ConfigError> {
     let default_backend = if dev { "memory" } else { "file" };
     let backend = match raw.backend.as_deref().unwrap_or(default_backend) {
@@ -48,15 +57,9 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
                     "must be a redis:// or rediss:// URL",
                 ));
             }
-            let prefix = raw
-                .redis_prefix
-                .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
-            if prefix.chars().any(char::is_control) || prefix.len() > 256 {
-                return Err(invalid(
-                    "--token-store-redis-prefix",
-                    "must be at most 256 characters, no control characters",
-                ));
-            }
+            let prefix = raw.redis_prefix.as_deref().unwrap_or(DEFAULT_REDIS_PREFIX);
+            let prefix = RedisPrefix::parse(prefix)
+                .map_err(|e| invalid("--token-store-redis-prefix", e.to_string()))?;
             Backend::Redis { url, prefix }
         }
         other => {
@@ -66,18 +69,23 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
             ));
         }
     };
-    let text = secret_setting(
-        ("--token-store-keys", raw.keys),
+    let keyring = secret_setting(
+        (TOKEN_STORE_KEYS_ENV, raw.keys),
         ("--token-store-keys-file", raw.keys_file),
     )?
-    .map(|(_, text)| text);
-    let keyring = text
-        .map(|t| Keyring::parse(&t).map_err(|e| invalid("--token-store-keys", e.to_string())))
-        .transpose()?
-        .map(Arc::new);
-    Ok(StoreConfig {
-        backend,
-        keyring,
-        require_encryption: raw.require_encryption.unwrap_or(false),
-    })
+    .map(|(setting, text)| Keyring::parse(&text).map_err(|e| invalid(setting, e.to_string())))
+    .transpose()?
+    .map(Arc::new);
+    let allow_plaintext = raw
+        .allow_plaintext_store
+        .unwrap_or(DEFAULT_ALLOW_PLAINTEXT_STORE);
+    let plaintext = match &backend {
+        Backend::Memory { .. } => None,
+        Backend::File { path } => Some(format!("the file store at {}", path.display())),
+        Backend::Redis { prefix, .. } => Some(format!("the redis store (keys {prefix}:*)")),
+    };
+    if let (Some(store), None, false, false) = (plaintext, &keyring, allow_plaintext, dev) {
+        return Err(ConfigError::PlaintextStore { store });
+    }
+    Ok(StoreConfig { backend, keyring })
 }

@@ -127,20 +127,64 @@ fn each_problem_names_its_setting() {
                 },
                 ..raw()
             },
-            "--token-store-keys",
+            "DCR_GATEWAY_TOKEN_STORE_KEYS",
         ),
         (
             RawConfig {
                 callers: Some("a=b".parse().unwrap()),
                 ..raw()
             },
-            "--callers",
+            "DCR_GATEWAY_CALLERS",
         ),
     ];
     for (raw, setting) in cases {
         let err = raw.validate().unwrap_err().to_string();
         assert!(err.starts_with(setting), "{err}");
     }
+}
+
+#[test]
+fn a_durable_store_without_a_keyring_needs_consent_outside_the_dev_upstream() {
+    let store = |backend: &str, allow: Option<bool>| RawStoreConfig {
+        backend: Some(backend.into()),
+        path: Some("/var/lib/t.redb".into()),
+        redis_url: Some("redis://127.0.0.1:1".parse().unwrap()),
+        allow_plaintext_store: allow,
+        ..Default::default()
+    };
+    let real = |token_store| RawConfig {
+        upstream: Some("https://auth.example".into()),
+        token_store,
+        ..Default::default()
+    };
+    let err = real(store("file", None))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "token store: the file store at /var/lib/t.redb has no keyring: configure \
+         --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS), or pass --allow-plaintext-store"
+    );
+    let err = real(store("redis", Some(false))).validate().unwrap_err();
+    assert!(err.to_string().contains("the redis store"), "{err}");
+    real(store("file", Some(true))).validate().unwrap();
+    real(store("memory", None)).validate().unwrap();
+    let keyed = RawStoreConfig {
+        keys: Some(
+            "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+                .parse()
+                .unwrap(),
+        ),
+        ..store("redis", None)
+    };
+    real(keyed).validate().unwrap();
+    RawConfig {
+        token_store: store("file", None),
+        ..raw()
+    }
+    .validate()
+    .expect("with the dev upstream a file store may go without a keyring");
 }
 
 #[test]
@@ -151,7 +195,8 @@ fn file_rejects_unknown_keys_by_name() {
     std::fs::write(&path, "upstream = \"https://a\"\nlisten_addr = \"x\"\n").unwrap();
     let err = RawConfig::from_file(&path).unwrap_err().to_string();
     assert!(err.contains("listen_addr"), "{err}");
-    std::fs::write(&path, "upstream = \"https://a\"\nshutdown_grace = \"3s\"\n").unwrap();
+    let text = "upstream = \"https://a\"\nshutdown_grace = \"3s\"\n\n[token_store]\nbackend = \"memory\"\n";
+    std::fs::write(&path, text).unwrap();
     let c = RawConfig::from_file(&path).unwrap().validate().unwrap();
     assert_eq!(c.shutdown_grace, Duration::from_secs(3));
 }
@@ -240,7 +285,7 @@ fn tls_and_listener_problems_name_their_setting() {
                 initial_access_token: Some(Secret(secrecy::SecretString::from("has space"))),
                 ..raw()
             },
-            "--initial-access-token",
+            "DCR_GATEWAY_INITIAL_ACCESS_TOKEN",
         ),
         (
             RawConfig {

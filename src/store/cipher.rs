@@ -44,6 +44,14 @@ pub enum KeyError {
     /// A value does not open with the key its id names: wrong key, or tampering.
     #[error("value does not decrypt with key id {0:?}: wrong key or tampered value")]
     WrongKey(String),
+    /// A plaintext value where a keyring is configured: refused, never served,
+    /// since a value planted in the store (or left from before the keyring)
+    /// would otherwise be trusted as if the keyring had authenticated it.
+    #[error(
+        "value is stored in plaintext but a keyring is configured: refused; \
+         run `dcr-gateway tokens seal` once to seal such entries"
+    )]
+    Plaintext,
     /// A sealed value with no keyring configured.
     #[error("value is encrypted but no keyring is configured")]
     NoKeyring,
@@ -141,10 +149,17 @@ pub fn seal(keyring: Option<&Keyring>, plaintext: &[u8], aad: &[u8]) -> Vec<u8> 
     out
 }
 
-/// Opens a value written by [`seal`]. Plaintext values open with or without a
-/// keyring (so a store can move to encryption); sealed ones need their key.
+/// Whether `value` was written by [`seal`] without a keyring.
+pub fn is_plain(value: &[u8]) -> bool {
+    value.first() == Some(&PLAIN)
+}
+
+/// Opens a value written by [`seal`]. Plaintext values open only without a
+/// keyring ([`KeyError::Plaintext`] with one: a store moves to encryption with
+/// `tokens seal`); sealed ones need their key.
 pub fn open(keyring: Option<&Keyring>, value: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyError> {
     match value.split_first() {
+        Some((&PLAIN, _)) if keyring.is_some() => Err(KeyError::Plaintext),
         Some((&PLAIN, rest)) => Ok(rest.to_vec()),
         Some((&SEALED, rest)) => {
             let (&id_len, rest) = rest.split_first().ok_or(KeyError::Corrupt)?;
@@ -210,6 +225,18 @@ mod tests {
             Err(KeyError::WrongKey("k1".into()))
         );
         assert_eq!(open(None, &sealed, b"key-a"), Err(KeyError::NoKeyring));
+    }
+
+    #[test]
+    fn a_plaintext_value_opens_only_without_a_keyring() {
+        let plain = seal(None, b"planted", b"key");
+        assert!(is_plain(&plain));
+        assert_eq!(open(None, &plain, b"key").unwrap(), b"planted");
+        assert_eq!(
+            open(Some(&ring(K1)), &plain, b"key"),
+            Err(KeyError::Plaintext)
+        );
+        assert!(!is_plain(&seal(Some(&ring(K1)), b"t", b"key")));
     }
 
     #[test]

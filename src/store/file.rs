@@ -11,11 +11,23 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
-use super::record::{key_bytes, open_value, parse_key, seal_value};
+use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
 use super::{Cas, ImportEntry, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
 
 /// Store key → generation (8 bytes, big-endian) followed by the sealed value.
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+
+/// A stored value's generation and its sealed part.
+fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
+    if raw.len() < 8 {
+        return Err(StoreError::Unreadable("value too short".into()));
+    }
+    let (generation, sealed) = raw.split_at(8);
+    Ok((
+        u64::from_be_bytes(generation.try_into().unwrap_or_default()),
+        sealed,
+    ))
+}
 
 /// A [`TokenStore`] in a redb file.
 #[derive(Clone)]
@@ -29,11 +41,10 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl FileStore {
-    /// Opens (or creates) the database at `path`, creating its folder.
+    /// Opens (or creates) the database at `path`, creating its folder; both
+    /// owner-only (0600 file, 0700 created folder).
     pub fn open(path: &Path, keyring: Option<Arc<Keyring>>) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
-        }
+        super::file_mode::prepare(path)?;
         let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOKENS).map_err(backend)?;
@@ -56,11 +67,7 @@ impl FileStore {
     }
 
     fn decode(&self, key: &str, raw: &[u8]) -> Result<StoredToken, StoreError> {
-        if raw.len() < 8 {
-            return Err(StoreError::Unreadable("value too short".into()));
-        }
-        let (generation, sealed) = raw.split_at(8);
-        let generation = u64::from_be_bytes(generation.try_into().unwrap_or_default());
+        let (generation, sealed) = split_generation(raw)?;
         open_value(self.keyring.as_deref(), key, generation, sealed)
     }
 
@@ -197,6 +204,32 @@ impl TokenStore for FileStore {
                     stored += 1;
                 }
                 Ok((stored, kept))
+            })
+        })
+        .await
+    }
+
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        self.run(|s| {
+            let ring = s.keyring.clone().ok_or(StoreError::NoKeyring)?;
+            // One transaction: either every plaintext entry is sealed, or none.
+            s.write(|table| {
+                let mut sealed = Vec::new();
+                for entry in table.iter().map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    let (generation, value) = split_generation(v.value())?;
+                    if let Some(new) = reseal_plain(&ring, k.value(), generation, value)? {
+                        let mut raw = generation.to_be_bytes().to_vec();
+                        raw.extend(new);
+                        sealed.push((k.value().to_owned(), raw));
+                    }
+                }
+                for (key, raw) in &sealed {
+                    table
+                        .insert(key.as_str(), raw.as_slice())
+                        .map_err(backend)?;
+                }
+                Ok(sealed.len())
             })
         })
         .await

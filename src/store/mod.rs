@@ -13,16 +13,20 @@
 
 mod cipher;
 mod file;
+mod file_mode;
 mod memory;
 mod open;
 mod record;
 mod redis;
+mod redis_prefix;
 
 pub use cipher::{KeyError, Keyring};
 pub use file::FileStore;
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
-pub use open::{Backend, StoreConfig, open};
+pub use open::{Backend, StoreConfig, connect, open};
+pub use record::{KeyPartError, check_key};
 pub use redis::RedisStore;
+pub use redis_prefix::{PrefixError, RedisPrefix};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -69,6 +73,11 @@ pub enum StoreError {
     /// The backend failed (I/O, database, network).
     #[error("token store backend: {0}")]
     Backend(String),
+    /// Sealing was asked of a store with no keyring.
+    #[error(
+        "no keyring is configured: configure --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS)"
+    )]
+    NoKeyring,
     /// A value could not be decrypted or decoded.
     #[error("token store entry unreadable: {0}")]
     Unreadable(String),
@@ -101,6 +110,14 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Up to `limit` entries (all when `None`), for operator commands and the
     /// startup key check. Order is unspecified.
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+
+    /// Rewrites every plaintext entry sealed with the keyring's current key, for
+    /// `tokens seal` after a keyring is added: returns how many it sealed. The
+    /// file backend does it in one transaction, Redis with a compare-and-set per
+    /// entry; the memory backend keeps nothing at rest, so it seals nothing.
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 
     /// Stores many entries (for `tokens import`): each only where no entry
     /// exists, or replacing any with `overwrite`. Returns (stored, kept). The

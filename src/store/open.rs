@@ -1,13 +1,14 @@
 //! Choosing and opening the configured backend, with the startup checks an
-//! operator relies on: encryption present (or loudly absent), and the keyring
-//! able to read what is already stored.
+//! operator relies on: encryption present (or loudly absent: the config only
+//! allows that with `--allow-plaintext-store` or the dev upstream), and the
+//! keyring able to read what is already stored.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{FileStore, Keyring, MemoryStore, RedisStore, StoreError, TokenStore};
+use super::{FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, StoreError, TokenStore};
 
 /// How many stored entries are decrypted at startup to prove the keyring right.
 const STARTUP_CHECK_ENTRIES: usize = 1000;
@@ -29,8 +30,8 @@ pub enum Backend {
     Redis {
         /// `redis://` or `rediss://` URL (may hold a password).
         url: SecretString,
-        /// Prefix of every key.
-        prefix: String,
+        /// Names every key: `prefix:` + the store key.
+        prefix: RedisPrefix,
     },
 }
 
@@ -41,8 +42,6 @@ pub struct StoreConfig {
     pub backend: Backend,
     /// Seals file and Redis values; `None` stores them in plaintext.
     pub keyring: Option<Arc<Keyring>>,
-    /// Refuse to start a durable backend without a keyring.
-    pub require_encryption: bool,
 }
 
 impl Backend {
@@ -53,25 +52,29 @@ impl Backend {
                 format!("memory (at most {max_entries} tokens, lost on exit)")
             }
             Self::File { path } => format!("file {}", path.display()),
-            Self::Redis { prefix, .. } => format!("redis (key prefix {prefix:?})"),
+            Self::Redis { prefix, .. } => format!("redis (keys {prefix}:*)"),
         }
     }
 }
 
 /// Opens the configured store and checks that its entries can be read.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreError> {
+    let store = connect(config).await?;
+    // Decrypting existing entries proves the keyring before any call depends on it.
+    store.list(Some(STARTUP_CHECK_ENTRIES)).await?;
+    tracing::info!(backend = %config.backend.describe(), encrypted = config.keyring.is_some(), "token store open");
+    Ok(store)
+}
+
+/// Opens the configured store without reading any entry: for `tokens seal`,
+/// which must reach the plaintext entries that [`open`]'s check refuses.
+pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreError> {
     let durable = !matches!(config.backend, Backend::Memory { .. });
     if durable && config.keyring.is_none() {
-        if config.require_encryption {
-            return Err(StoreError::Backend(
-                "--require-store-encryption is set but no keyring is configured \
-                 (--token-store-keys-file or DCR_GATEWAY_TOKEN_STORE_KEYS)"
-                    .into(),
-            ));
-        }
         tracing::warn!(
             "TOKEN STORE IS NOT ENCRYPTED: registration access tokens are written in plaintext to {}. \
-             Configure a keyring (--token-store-keys-file) or set --require-store-encryption.",
+             Configure a keyring (--token-store-keys-file or DCR_GATEWAY_TOKEN_STORE_KEYS) \
+             and run `dcr-gateway tokens seal`.",
             config.backend.describe()
         );
     }
@@ -83,8 +86,5 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreErro
             Arc::new(RedisStore::connect(url, prefix.clone(), keyring).await?)
         }
     };
-    // Decrypting existing entries proves the keyring before any call depends on it.
-    store.list(Some(STARTUP_CHECK_ENTRIES)).await?;
-    tracing::info!(backend = %config.backend.describe(), encrypted = config.keyring.is_some(), "token store open");
     Ok(store)
 }

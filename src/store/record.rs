@@ -13,6 +13,51 @@ use super::{StoreError, StoredToken, TokenKey};
 
 /// Separates the parts of a store key.
 const SEP: char = '\u{1f}';
+/// Longest upstream base URL in a key.
+const MAX_UPSTREAM_BYTES: usize = 2048;
+/// Longest namespace in a key: a SPIFFE ID may be 2048 bytes.
+const MAX_NAMESPACE_BYTES: usize = 2048;
+
+/// A key part that would make the store key ambiguous or unbounded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct KeyPartError {
+    /// `upstream`, `namespace` or `client_id`.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Checks the parts of a key that comes from outside the gateway (`tokens
+/// import`): each non-empty, bounded, and free of control characters, so no
+/// part can hold the separator and every store key reads back as the key it was
+/// written for. The client id follows the gateway's own client id limits.
+pub fn check_key(key: &TokenKey) -> Result<(), KeyPartError> {
+    let part = |field, value: &str, max: usize| {
+        let reason = if value.is_empty() {
+            "must not be empty".to_owned()
+        } else if value.len() > max {
+            format!("is longer than {max} bytes")
+        } else if value.chars().any(char::is_control) {
+            "must not contain control characters".to_owned()
+        } else {
+            return Ok(());
+        };
+        Err(KeyPartError { field, reason })
+    };
+    part("upstream", &key.upstream, MAX_UPSTREAM_BYTES)?;
+    part("namespace", &key.namespace, MAX_NAMESPACE_BYTES)?;
+    crate::dcr::limits::check_client_id(&key.client_id).map_err(|e| match e {
+        crate::dcr::DcrError::InvalidArgument { reason, .. } => KeyPartError {
+            field: "client_id",
+            reason,
+        },
+        other => KeyPartError {
+            field: "client_id",
+            reason: other.to_string(),
+        },
+    })
+}
 
 /// The bytes a key is stored under.
 pub fn key_bytes(key: &TokenKey) -> String {
@@ -61,6 +106,29 @@ pub fn seal_value(
     };
     let json = serde_json::to_vec(&plain).unwrap_or_default();
     cipher::seal(keyring, &json, &aad(key, generation))
+}
+
+/// `value` (stored under `key` at `generation`) sealed with `keyring`'s current
+/// key if it is plaintext, else `None`. The generation stays: it is the same
+/// token, so a writer that read the entry before may still replace it.
+pub fn reseal_plain(
+    keyring: &Keyring,
+    key: &str,
+    generation: u64,
+    value: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if !cipher::is_plain(value) {
+        return Ok(None);
+    }
+    let t = open_value(None, key, generation, value)?;
+    Ok(Some(seal_value(
+        Some(keyring),
+        key,
+        generation,
+        &t.token,
+        &t.registration_client_uri,
+        t.learned_at,
+    )))
 }
 
 /// Opens a value stored under `key` at `generation`.

@@ -1,5 +1,5 @@
 //! The Redis backend, for replicas that share their tokens. Each entry is a hash
-//! `{gen, val}` under `prefix + store key`; compare-and-set and
+//! `{gen, val}` under `NAME:` + store key (see [`RedisPrefix`]); compare-and-set and
 //! compare-and-delete run as Lua scripts, atomically on the server. The
 //! connection reconnects on its own; a command that meets a dropped connection
 //! is retried a few times while it does.
@@ -12,8 +12,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::RedisPrefix;
 use super::cipher::Keyring;
-use super::record::{key_bytes, open_value, parse_key, seal_value};
+use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
 use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
 
 /// Limit for connecting and for each reply, so a hung Redis fails calls rather
@@ -44,11 +45,22 @@ end
 return 0
 "#;
 
+/// `KEYS[1]`; `ARGV[1]` generation and `ARGV[2]` plaintext value as read,
+/// `ARGV[3]` the value sealed. Replaces the value, keeping the generation, only
+/// if the entry is still exactly what was read. Returns 1 if it did.
+const RESEAL: &str = r#"
+if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] and redis.call('HGET', KEYS[1], 'val') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'val', ARGV[3])
+  return 1
+end
+return 0
+"#;
+
 /// A [`TokenStore`] in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    prefix: String,
+    prefix: RedisPrefix,
     keyring: Option<Arc<Keyring>>,
 }
 
@@ -61,10 +73,10 @@ fn transient(e: &RedisError) -> bool {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://` or `rediss://`); keys start with `prefix`.
+    /// Connects to `url` (`redis://` or `rediss://`); keys start with `prefix:`.
     pub async fn connect(
         url: &SecretString,
-        prefix: String,
+        prefix: RedisPrefix,
         keyring: Option<Arc<Keyring>>,
     ) -> Result<Self, StoreError> {
         crate::tls::install_crypto_provider();
@@ -104,7 +116,39 @@ impl RedisStore {
     }
 
     fn redis_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        self.prefix.key(key)
+    }
+
+    /// The generation and value under a Redis key, if both are there.
+    async fn raw(&self, rkey: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
+            .with_retry(|mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(rkey)
+                    .arg("gen")
+                    .arg("val")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(generation.zip(value))
+    }
+
+    /// Every Redis key of this store.
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let pattern = self.prefix.pattern();
+        self.with_retry(|mut c| {
+            let pattern = pattern.clone();
+            async move {
+                let mut keys = Vec::new();
+                let mut iter = c.scan_match::<_, String>(&pattern).await?;
+                while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
+                    keys.push(k?);
+                }
+                Ok(keys)
+            }
+        })
+        .await
     }
 }
 
@@ -112,23 +156,9 @@ impl RedisStore {
 impl TokenStore for RedisStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
         let key = key_bytes(key);
-        let rkey = self.redis_key(&key);
-        let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
-            .with_retry(|mut c| {
-                let rkey = rkey.clone();
-                async move {
-                    redis::cmd("HMGET")
-                        .arg(&rkey)
-                        .arg("gen")
-                        .arg("val")
-                        .query_async(&mut c)
-                        .await
-                }
-            })
-            .await?;
-        match (generation, value) {
-            (Some(g), Some(v)) => open_value(self.keyring.as_deref(), &key, g, &v).map(Some),
-            _ => Ok(None),
+        match self.raw(&self.redis_key(&key)).await? {
+            Some((g, v)) => open_value(self.keyring.as_deref(), &key, g, &v).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -190,31 +220,38 @@ impl TokenStore for RedisStore {
         Ok(deleted == 1)
     }
 
-    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
-        let mut pattern = String::new();
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
+        let script = Script::new(RESEAL);
+        let mut sealed = 0;
+        for rkey in self.keys().await? {
+            let Some(key) = self.prefix.store_key(&rkey) else {
+                continue;
+            };
+            let Some((generation, value)) = self.raw(&rkey).await? else {
+                continue;
+            };
+            let Some(new) = reseal_plain(&ring, key, generation, &value)? else {
+                continue;
+            };
+            // A writer that changed the entry since it was read wrote it sealed.
+            let replaced: u64 = self
+                .with_retry(|mut c| {
+                    let mut call = script.key(&rkey);
+                    call.arg(generation).arg(&value).arg(&new);
+                    async move { call.invoke_async(&mut c).await }
+                })
+                .await?;
+            sealed += usize::from(replaced == 1);
         }
-        pattern.push('*');
-        let keys: Vec<String> = self
-            .with_retry(|mut c| {
-                let pattern = pattern.clone();
-                async move {
-                    let mut keys = Vec::new();
-                    let mut iter = c.scan_match::<_, String>(&pattern).await?;
-                    while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
-                        keys.push(k?);
-                    }
-                    Ok(keys)
-                }
-            })
-            .await?;
+        Ok(sealed)
+    }
+
+    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
+        let keys = self.keys().await?;
         let mut out = Vec::new();
         for rkey in keys.into_iter().take(limit.unwrap_or(usize::MAX)) {
-            let Some(token_key) = rkey.strip_prefix(&self.prefix).and_then(parse_key) else {
+            let Some(token_key) = self.prefix.store_key(&rkey).and_then(parse_key) else {
                 continue;
             };
             if let Some(stored) = self.get(&token_key).await? {

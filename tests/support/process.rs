@@ -104,7 +104,17 @@ pub async fn serve(args: &[&str]) -> (Child, String) {
 
 /// Runs the binary to completion; returns success, stdout and stderr.
 pub async fn run(args: &[&str]) -> (bool, String, String) {
-    let out = gateway().args(args).output().await.unwrap();
+    run_with(args, &[]).await
+}
+
+/// [`run`] with extra environment (secret values have no flag).
+pub async fn run_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = gateway()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), text(out.stdout), text(out.stderr))
 }

@@ -96,7 +96,8 @@ redis_prefix = {{ . | quote }}
 {{- end }}
 {{- if .Values.store.encryption }}
 keys_file = "/var/run/secrets/dcr-gateway/token-store-keys"
-require_encryption = true
+{{- else if ne .Values.store.backend "memory" }}
+allow_plaintext_store = true
 {{- end }}
 {{- end -}}
 

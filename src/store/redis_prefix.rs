@@ -1,0 +1,111 @@
+//! The name that keeps one deployment's Redis keys apart from another's.
+//!
+//! Every key is `NAME:` followed by the store key, and a name is 1 to 64 of
+//! `A-Z a-z 0-9 _ -`: no `:`, so the first `:` of a key ends its name, and no
+//! name's keyspace (`NAME:*`) holds another's keys. Free-text prefixes could not
+//! promise that: `dcr-gateway:` scanned every key of `dcr-gateway:staging:` too.
+
+use std::fmt;
+
+/// Longest name.
+const MAX_REDIS_PREFIX_LEN: usize = 64;
+
+/// Ends the name in every key.
+const SEP: char = ':';
+
+/// A validated Redis key prefix name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisPrefix(String);
+
+/// Why a prefix is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    /// Nothing left to name the keyspace.
+    #[error("must not be empty: a name such as dcr-gateway")]
+    Empty,
+    /// A `:` inside the name would let one keyspace contain another.
+    #[error(
+        "{0:?} has a `:` inside: keys are NAME:..., and a name with `:` would hold another \
+         deployment's keys (as dcr-gateway: held dcr-gateway:staging:); use one name of \
+         A-Z a-z 0-9 _ -, e.g. {suggestion:?}",
+        suggestion = .0.trim_end_matches(SEP).replace(SEP, "-")
+    )]
+    Colon(String),
+    /// Too long, or a character outside the alphabet.
+    #[error("{0:?} is not a name of 1 to 64 of A-Z a-z 0-9 _ -")]
+    Invalid(String),
+}
+
+impl RedisPrefix {
+    /// Parses a name. One trailing `:` is accepted and dropped: it is the
+    /// separator every key carries anyway, so `dcr-gateway:` (the old default)
+    /// and `dcr-gateway` name the same keys, and existing data stays reachable.
+    pub fn parse(text: &str) -> Result<Self, PrefixError> {
+        let name = text.strip_suffix(SEP).unwrap_or(text);
+        if name.is_empty() {
+            return Err(PrefixError::Empty);
+        }
+        if name.contains(SEP) {
+            return Err(PrefixError::Colon(text.to_owned()));
+        }
+        let valid = name.len() <= MAX_REDIS_PREFIX_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(PrefixError::Invalid(text.to_owned()));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The Redis key of a store key.
+    pub fn key(&self, store_key: &str) -> String {
+        format!("{}{SEP}{store_key}", self.0)
+    }
+
+    /// The `SCAN MATCH` pattern of every key of this prefix (the name holds no
+    /// glob character).
+    pub fn pattern(&self) -> String {
+        format!("{}{SEP}*", self.0)
+    }
+
+    /// The store key of a Redis key, if it is one of this prefix's.
+    pub fn store_key<'a>(&self, redis_key: &'a str) -> Option<&'a str> {
+        redis_key.strip_prefix(self.0.as_str())?.strip_prefix(SEP)
+    }
+}
+
+impl fmt::Display for RedisPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_overlap_and_a_colon_inside_is_refused() {
+        let a = RedisPrefix::parse("a").unwrap();
+        let ab = RedisPrefix::parse("a-b").unwrap();
+        assert_eq!(a.key("x"), "a:x");
+        assert_eq!(a.store_key(&ab.key("x")), None);
+        assert_eq!(ab.store_key(&a.key("b:x")), None);
+        assert_eq!(a.store_key("a:b:x"), Some("b:x"));
+        assert_eq!(
+            RedisPrefix::parse("dcr-gateway:").unwrap().to_string(),
+            "dcr-gateway"
+        );
+        assert_eq!(a.pattern(), "a:*");
+
+        let err = RedisPrefix::parse("dcr-gateway:staging:").unwrap_err();
+        assert!(err.to_string().contains("\"dcr-gateway-staging\""), "{err}");
+        assert_eq!(RedisPrefix::parse(":"), Err(PrefixError::Empty));
+        assert_eq!(RedisPrefix::parse(""), Err(PrefixError::Empty));
+        for bad in ["a*", "a b", "é", &"x".repeat(65), "a::"] {
+            assert!(RedisPrefix::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(RedisPrefix::parse(&"x".repeat(64)).is_ok());
+    }
+}
