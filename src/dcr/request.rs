@@ -43,6 +43,10 @@ pub struct DcrRequest {
     /// transport opens it before sending, and from then on the call runs to
     /// completion even if its caller goes away (see [`SendGate`]).
     pub gate: Option<Arc<SendGate>>,
+    /// The fencing number of the cross-replica lease this call holds, set by
+    /// the lease layer on a shared store; every token it stores is written
+    /// only while the lease is still this one.
+    pub fence: Option<u64>,
 }
 
 /// The namespace of every call when caller authentication is off.
@@ -149,6 +153,7 @@ impl DcrRequest {
             attempt: 0,
             trace: opentelemetry::Context::new(),
             gate: None,
+            fence: None,
         }
     }
 
@@ -162,6 +167,7 @@ impl DcrRequest {
             attempt: self.attempt,
             trace: self.trace.clone(),
             gate: self.gate.clone(),
+            fence: self.fence,
         }
     }
 

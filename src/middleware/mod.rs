@@ -1,7 +1,8 @@
 //! Tower layers over the domain service, one file or folder per layer.
 //!
 //! The stack, outermost first:
-//! [`client_lock`] serialises calls per client; [`retry`] retries what is safe
+//! [`client_lock`] serialises calls per client in this process, and
+//! [`lease`] across replicas on a shared store; [`retry`] retries what is safe
 //! to retry; [`masked_update`] turns a partial update into read, merge, write
 //! (so a retry repeats the whole of it); [`tokens`] supplies and learns
 //! registration access tokens; [`shed`] bounds upstream concurrency; then the
@@ -10,6 +11,7 @@
 //! gRPC edge, and the retry layer never waits past it.
 
 pub mod client_lock;
+pub mod lease;
 pub mod masked_update;
 pub mod retry;
 pub mod shed;

@@ -122,6 +122,7 @@ impl<S: DomainService> Service<DcrRequest> for Tokens<S> {
                 }
                 used = target.registration_access_token.clone();
             }
+            let fence = req.fence;
             let result = inner.call(req).await;
             let key = match (key, &result) {
                 (Some(k), _) => Some(k),
@@ -129,7 +130,7 @@ impl<S: DomainService> Service<DcrRequest> for Tokens<S> {
                 (None, _) => None,
             };
             if let Some(key) = key {
-                learn(store.as_ref(), &metrics, &key, seen, used, &result).await;
+                learn(store.as_ref(), &metrics, &key, fence, seen, used, &result).await;
             }
             result
         })
@@ -142,6 +143,7 @@ async fn learn(
     store: &dyn TokenStore,
     metrics: &Metrics,
     key: &TokenKey,
+    fence: Option<u64>,
     seen: Option<StoredToken>,
     used: Option<SecretString>,
     result: &Result<DcrResponse, DcrError>,
@@ -155,9 +157,15 @@ async fn learn(
             // a server cannot plant a token under another client's id.
             let expected = seen.as_ref().map(|s| s.generation);
             let start = Instant::now();
-            let written = store
-                .compare_and_set(key, expected, token, &client.registration_client_uri)
-                .await;
+            let uri = &client.registration_client_uri;
+            let written = match fence {
+                Some(fence) => {
+                    store
+                        .compare_and_set_fenced(key, expected, token, uri, fence)
+                        .await
+                }
+                None => store.compare_and_set(key, expected, token, uri).await,
+            };
             let result = match &written {
                 Ok(Cas::Stored(_)) => "ok",
                 Ok(Cas::Conflict) => "conflict",

@@ -25,9 +25,10 @@ use crate::api::{Admission, Custody, DcrService, GatewayService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
 use crate::dev_upstream::DevUpstream;
 use crate::middleware::client_lock::ClientLockLayer;
+use crate::middleware::lease::LeaseLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
-use crate::middleware::retry::{RetryConfig, RetryLayer};
-use crate::middleware::shed::{ShedConfig, ShedLayer};
+use crate::middleware::retry::RetryLayer;
+use crate::middleware::shed::ShedLayer;
 use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::{StoreError, TokenStore};
@@ -80,24 +81,40 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The domain stack, outermost first: per-client lock, retry, masked update,
-/// tokens, load shedding, then the HTTP transport.
+/// Slack added to the worst-case call for a lease's TTL: the store writes
+/// and the renewal's own round trip.
+const LEASE_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The domain stack, outermost first: per-client lock, the cross-replica
+/// lease (on a shared store), retry, masked update, tokens, load shedding,
+/// then the HTTP transport.
 pub fn build_stack(
     upstream: HttpUpstream,
     store: Arc<dyn TokenStore>,
     upstream_id: &str,
-    retry: RetryConfig,
-    shed: ShedConfig,
+    config: &Config,
     metrics: &Arc<Metrics>,
 ) -> GatewayService {
+    let lease = store
+        .shared()
+        .then(|| LeaseLayer::new(store.clone(), upstream_id, lease_ttl(config)));
     let stack = ServiceBuilder::new()
         .layer(ClientLockLayer::new(upstream_id))
-        .layer(RetryLayer::new(retry, metrics.clone()))
+        .option_layer(lease)
+        .layer(RetryLayer::new(config.retry.clone(), metrics.clone()))
         .layer(MaskedUpdateLayer)
         .layer(TokensLayer::new(store, upstream_id, metrics.clone()))
-        .layer(ShedLayer::new(shed, metrics.clone()))
+        .layer(ShedLayer::new(config.shed.clone(), metrics.clone()))
         .service(upstream);
     BoxCloneSyncService::new(stack)
+}
+
+/// A lease's TTL: above the worst-case call (every attempt timing out after
+/// the longest backoff, a wait for a slot, a masked update's read and write),
+/// so it only expires when its holder is gone, not while it works.
+fn lease_ttl(config: &Config) -> std::time::Duration {
+    let attempt = config.http.request_timeout + config.retry.backoff_max;
+    (attempt * config.retry.max_attempts) * 2 + config.shed.queue_timeout + LEASE_SLACK
 }
 
 /// A gateway with its listener bound, ready to serve.
@@ -196,14 +213,7 @@ impl Gateway {
         );
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
-        let stack = build_stack(
-            upstream,
-            store,
-            &upstream_id,
-            config.retry.clone(),
-            config.shed.clone(),
-            &metrics,
-        );
+        let stack = build_stack(upstream, store, &upstream_id, &config, &metrics);
         Ok(Self {
             listener,
             health,

@@ -28,6 +28,8 @@ pub use record::{KeyPartError, check_key};
 pub use redis::RedisStore;
 pub use redis_prefix::{PrefixError, RedisPrefix};
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 
@@ -110,6 +112,50 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Up to `limit` entries (all when `None`), for operator commands and the
     /// startup key check. Order is unspecified.
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+
+    /// Whether replicas share this store, so that management calls on one
+    /// client must also be serialised across processes ([`TokenStore::take_lease`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes the cross-replica lease on `key` for `ttl`: its fencing number
+    /// (a counter that only grows), or `None` while another holder has it.
+    /// Stores that one process owns have no leases and always grant 0.
+    async fn take_lease(&self, _key: &TokenKey, _ttl: Duration) -> Result<Option<u64>, StoreError> {
+        Ok(Some(0))
+    }
+
+    /// Extends the lease `fence` on `key` by `ttl`; `false` when it was lost
+    /// (expired and taken by another holder).
+    async fn renew_lease(
+        &self,
+        _key: &TokenKey,
+        _fence: u64,
+        _ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Gives the lease `fence` on `key` back, if it is still held.
+    async fn release_lease(&self, _key: &TokenKey, _fence: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// [`TokenStore::compare_and_set`], refused (as a conflict) unless the
+    /// lease on `key` is still `fence`: a holder whose lease expired cannot
+    /// overwrite what the next holder wrote. Stores without leases ignore it.
+    async fn compare_and_set_fenced(
+        &self,
+        key: &TokenKey,
+        expected: Option<u64>,
+        token: &SecretString,
+        registration_client_uri: &str,
+        _fence: u64,
+    ) -> Result<Cas, StoreError> {
+        self.compare_and_set(key, expected, token, registration_client_uri)
+            .await
+    }
 
     /// Rewrites every plaintext entry sealed with the keyring's current key, for
     /// `tokens seal` after a keyring is added: returns how many it sealed. The

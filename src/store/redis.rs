@@ -56,6 +56,44 @@ end
 return 0
 "#;
 
+/// `KEYS[1]` lease, `KEYS[2]` fencing counter; `ARGV[1]` TTL in ms. Returns
+/// the new fence, or 0 while another holder has the lease.
+const TAKE_LEASE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
+return fence
+"#;
+
+/// `KEYS[1]` lease; `ARGV[1]` fence, `ARGV[2]` TTL in ms. Returns 1 if renewed.
+const RENEW_LEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#;
+
+/// `KEYS[1]` lease; `ARGV[1]` fence. Deletes the lease if still held.
+const RELEASE_LEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// [`CAS`] behind a fence check: `KEYS[2]` lease, `ARGV[3]` fence. Returns 0
+/// (conflict) when the lease is no longer the caller's.
+const FENCED_CAS: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'gen')
+if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+  local gen = (tonumber(cur) or 0) + 1
+  redis.call('HSET', KEYS[1], 'gen', gen, 'val', ARGV[2])
+  return gen
+end
+return 0
+"#;
+
 /// A [`TokenStore`] in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -115,6 +153,46 @@ impl RedisStore {
         Err(StoreError::Backend("redis: unreachable".into()))
     }
 
+    /// Compare-and-set, behind the lease's fence when one is given.
+    async fn cas(
+        &self,
+        key: &TokenKey,
+        expected: Option<u64>,
+        token: &SecretString,
+        registration_client_uri: &str,
+        fence: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let key = key_bytes(key);
+        let rkey = self.redis_key(&key);
+        let next = expected.unwrap_or(0) + 1;
+        let value = seal_value(
+            self.keyring.as_deref(),
+            &key,
+            next,
+            token,
+            registration_client_uri,
+            unix_now(),
+        );
+        let expected = expected.map(|g| g.to_string()).unwrap_or_default();
+        let (lease, _) = self.prefix.lease_keys(&key);
+        let script = Script::new(if fence.is_some() { FENCED_CAS } else { CAS });
+        let generation: u64 = self
+            .with_retry(|mut c| {
+                let mut call = script.key(&rkey);
+                call.arg(&expected).arg(&value);
+                if let Some(fence) = fence {
+                    call.key(&lease).arg(fence);
+                }
+                async move { call.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(if generation == 0 {
+            Cas::Conflict
+        } else {
+            Cas::Stored(generation)
+        })
+    }
+
     fn redis_key(&self, key: &str) -> String {
         self.prefix.key(key)
     }
@@ -169,31 +247,68 @@ impl TokenStore for RedisStore {
         token: &SecretString,
         registration_client_uri: &str,
     ) -> Result<Cas, StoreError> {
-        let key = key_bytes(key);
-        let rkey = self.redis_key(&key);
-        let next = expected.unwrap_or(0) + 1;
-        let value = seal_value(
-            self.keyring.as_deref(),
-            &key,
-            next,
-            token,
-            registration_client_uri,
-            unix_now(),
-        );
-        let expected = expected.map(|g| g.to_string()).unwrap_or_default();
-        let script = Script::new(CAS);
-        let generation: u64 = self
+        self.cas(key, expected, token, registration_client_uri, None)
+            .await
+    }
+
+    async fn compare_and_set_fenced(
+        &self,
+        key: &TokenKey,
+        expected: Option<u64>,
+        token: &SecretString,
+        registration_client_uri: &str,
+        fence: u64,
+    ) -> Result<Cas, StoreError> {
+        self.cas(key, expected, token, registration_client_uri, Some(fence))
+            .await
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn take_lease(&self, key: &TokenKey, ttl: Duration) -> Result<Option<u64>, StoreError> {
+        let (lease, counter) = self.prefix.lease_keys(&key_bytes(key));
+        let script = Script::new(TAKE_LEASE);
+        let fence: u64 = self
             .with_retry(|mut c| {
-                let mut call = script.key(&rkey);
-                call.arg(&expected).arg(&value);
+                let mut call = script.key(&lease);
+                call.key(&counter).arg(ttl.as_millis() as u64);
                 async move { call.invoke_async(&mut c).await }
             })
             .await?;
-        Ok(if generation == 0 {
-            Cas::Conflict
-        } else {
-            Cas::Stored(generation)
-        })
+        Ok((fence != 0).then_some(fence))
+    }
+
+    async fn renew_lease(
+        &self,
+        key: &TokenKey,
+        fence: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (lease, _) = self.prefix.lease_keys(&key_bytes(key));
+        let script = Script::new(RENEW_LEASE);
+        let renewed: u64 = self
+            .with_retry(|mut c| {
+                let mut call = script.key(&lease);
+                call.arg(fence).arg(ttl.as_millis() as u64);
+                async move { call.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn release_lease(&self, key: &TokenKey, fence: u64) -> Result<(), StoreError> {
+        let (lease, _) = self.prefix.lease_keys(&key_bytes(key));
+        let script = Script::new(RELEASE_LEASE);
+        let _: u64 = self
+            .with_retry(|mut c| {
+                let mut call = script.key(&lease);
+                call.arg(fence);
+                async move { call.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(())
     }
 
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {

@@ -63,6 +63,17 @@ impl RedisPrefix {
         format!("{}{SEP}{store_key}", self.0)
     }
 
+    /// The Redis key of the cross-replica lease on a store key, and of its
+    /// fencing counter. `~` is not a name character and `:` is not `~`, so
+    /// neither can fall in this or any other prefix's token keyspace (nor in
+    /// [`RedisPrefix::pattern`]).
+    pub fn lease_keys(&self, store_key: &str) -> (String, String) {
+        (
+            format!("{}~lease{SEP}{store_key}", self.0),
+            format!("{}~fence{SEP}{store_key}", self.0),
+        )
+    }
+
     /// The `SCAN MATCH` pattern of every key of this prefix (the name holds no
     /// glob character).
     pub fn pattern(&self) -> String {
