@@ -304,3 +304,57 @@ async fn shutdown_waits_for_a_detached_register_to_store_its_token() {
         .await
         .expect("shutdown waited for the detached register to store its token");
 }
+
+#[tokio::test]
+async fn upstream_text_never_reaches_the_log_raw() {
+    // A description that forges a log line, carries an escape sequence and
+    // echoes part of the token the call sent.
+    let forged = r#"{"error":"temporarily_unavailable","error_description":"busy\n2026-12-01T00:00:00Z  INFO forged=\"line\" \u001b[31m red 0123456789"}"#;
+    let upstream =
+        Scripted::start(vec![Answer::json(400, forged), Answer::json(503, forged)]).await;
+    let served = support::process::serve_with(
+        &["--upstream", &upstream.url(), "--token-store", "memory"],
+        &[("RUST_LOG", "debug")],
+    )
+    .await;
+    let addr = served.addr.parse().unwrap();
+    let mut client = support::Client::new(support::channel(addr).await);
+    let err = client
+        .get_client(get_req("c1", Some(RAT)))
+        .await
+        .unwrap_err();
+    let message = err.message();
+    assert!(message.contains("[redacted]"), "{message}");
+    assert!(
+        !message.contains("0123456789"),
+        "a run of the sent token reached the caller: {message}"
+    );
+    assert!(
+        !message.contains('\u{1b}') && !message.contains('\n'),
+        "{message:?}"
+    );
+    client
+        .get_client(get_req("c1", Some(RAT)))
+        .await
+        .unwrap_err();
+    eventually(Duration::from_secs(10), || async {
+        let log = served.log.lock().unwrap();
+        log.contains("code=Unavailable").then_some(())
+    })
+    .await;
+    let log = served.log.lock().unwrap().clone();
+    assert!(log.contains("retrying"), "the retry was logged: {log}");
+    assert!(!log.contains('\u{1b}'), "a raw escape reached the log");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-01T00:00:00Z")),
+        "a forged line reached the log"
+    );
+    assert!(
+        !log.contains("forged") && !log.contains("busy"),
+        "a description reached the log: {log}"
+    );
+    assert!(
+        !log.contains("0123456789"),
+        "a run of the token reached the log"
+    );
+}

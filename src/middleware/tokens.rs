@@ -201,6 +201,6 @@ async fn learn(
         Err(_) => return,
     };
     if let Err(e) = outcome {
-        tracing::error!(client_id = %key.client_id, error = %e, "token store update failed; the caller still has any token in its reply");
+        tracing::error!(client_id = ?key.client_id, error = %e, "token store update failed; the caller still has any token in its reply");
     }
 }
