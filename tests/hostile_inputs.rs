@@ -173,6 +173,30 @@ async fn a_hostile_upstream_gets_clear_statuses_and_the_gateway_keeps_serving() 
             Answer::bytes(b"HTTP/9.9 abc\r\n\r\n"),
             &[Code::Unavailable, Code::Internal],
         ),
+        (
+            "an answer for another client, carrying a token",
+            Answer::json(
+                200,
+                &client_json(
+                    "c2",
+                    r#","registration_access_token":"planted-rat-0123456789""#,
+                ),
+            ),
+            &[Code::Internal],
+        ),
+        (
+            "an HTML 401 from a proxy",
+            Answer::raw(401, "text/html", b"<html>401 Unauthorized</html>".to_vec()),
+            &[Code::Unauthenticated],
+        ),
+        (
+            "a description echoing the token, forging a log line",
+            Answer::json(
+                400,
+                r#"{"error":"invalid_request","error_description":"rat-hostile-123456\n2026-01-01T00:00:00Z  INFO forged \u001b[2J"}"#,
+            ),
+            &[Code::InvalidArgument],
+        ),
     ];
     let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let expected: Vec<&[Code]> = cases.iter().map(|c| c.2).collect();
