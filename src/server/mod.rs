@@ -2,6 +2,7 @@
 //! reflection, the listeners, and graceful shutdown.
 
 mod conn;
+mod exposure;
 mod listener;
 
 pub use conn::PeerInfo;
@@ -140,7 +141,9 @@ impl Gateway {
     /// Binds the listeners, starts the dev upstream if chosen, opens the token
     /// store and builds the stack, recording into `metrics`.
     pub async fn bind_with(config: Config, metrics: Arc<Metrics>) -> Result<Self, ServeError> {
-        warn_exposure(&config);
+        for warning in exposure::warnings(&config) {
+            tracing::warn!("{warning}");
+        }
         let listener = Bound::bind(&config.listen)
             .await
             .map_err(|source| ServeError::Bind {
@@ -383,42 +386,6 @@ fn grpc_server(edge: &EdgeLimits, grace: std::time::Duration) -> Server {
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(edge.idle_timeout)
         .max_connection_age_grace(grace)
-}
-
-/// Warns loudly about settings that expose tokens on the network: a plaintext
-/// gRPC listener beyond loopback (callers' tokens and secrets cross it in
-/// clear) and an `http://` upstream that is not on this host.
-fn warn_exposure(config: &Config) {
-    if let crate::config::Listen::Tcp(addr) = &config.listen
-        && config.tls.is_none()
-        && !addr.ip().is_loopback()
-    {
-        tracing::warn!(
-            "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
-             the network unencrypted, and any peer that reaches it can manage its clients; \
-             configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
-        );
-    }
-    if let UpstreamChoice::Url(url) = &config.upstream
-        && url.scheme() == "http"
-        && !is_loopback(url)
-    {
-        tracing::warn!(
-            "PLAINTEXT UPSTREAM {}: registration access tokens and client secrets cross the network \
-             unencrypted; use https:// (and --require-upstream-tls)",
-            url.origin().ascii_serialization()
-        );
-    }
-}
-
-/// Whether `url` names this host: a loopback address or `localhost`.
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// First wait between discovery attempts at start; doubled up to

@@ -1,0 +1,82 @@
+//! Settings that expose tokens on the network, warned about loudly at every
+//! start: an operator may mean them (a mesh that encrypts, a test bed), but
+//! must never get them by accident.
+
+use crate::config::{Config, Listen, UpstreamChoice};
+
+/// One line per exposure in `config`: a plaintext gRPC listener beyond
+/// loopback (callers' tokens and secrets cross it in clear, and any peer that
+/// reaches it can manage clients), and an `http://` upstream not on this host.
+pub(super) fn warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Listen::Tcp(addr) = &config.listen
+        && config.tls.is_none()
+        && !addr.ip().is_loopback()
+    {
+        out.push(format!(
+            "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
+             the network unencrypted, and any peer that reaches it can manage its clients; \
+             configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
+        ));
+    }
+    if let UpstreamChoice::Url(url) = &config.upstream
+        && url.scheme() == "http"
+        && !is_loopback(url)
+    {
+        out.push(format!(
+            "PLAINTEXT UPSTREAM {}: registration access tokens and client secrets cross the network \
+             unencrypted; use https:// (and --require-upstream-tls)",
+            url.origin().ascii_serialization()
+        ));
+    }
+    out
+}
+
+/// Whether `url` names this host: a loopback address or `localhost`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    fn config(listen: &str, upstream: &str) -> Config {
+        let mut raw = RawConfig {
+            listen: Some(listen.into()),
+            upstream: Some(upstream.into()),
+            ..RawConfig::default()
+        };
+        raw.token_store.backend = Some("memory".into());
+        raw.validate().unwrap()
+    }
+
+    #[test]
+    fn plaintext_beyond_loopback_is_warned_about() {
+        let both = warnings(&config("0.0.0.0:50051", "http://auth.invalid"));
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both[0].starts_with("PLAINTEXT gRPC LISTENER ON 0.0.0.0:50051"));
+        assert!(both[1].starts_with("PLAINTEXT UPSTREAM http://auth.invalid"));
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "https://auth.invalid",
+        ] {
+            assert!(
+                warnings(&config("127.0.0.1:50051", local)).is_empty(),
+                "{local}"
+            );
+        }
+        assert_eq!(
+            warnings(&config("[::1]:50051", "https://auth.invalid")),
+            Vec::<String>::new()
+        );
+    }
+}
