@@ -288,3 +288,55 @@ async fn silent_connections_are_closed_on_both_listeners() {
         }
     }
 }
+
+#[tokio::test]
+async fn one_connection_holds_no_more_calls_than_its_stream_limit() {
+    let dev = support::dev_upstream().await;
+    dev.inject(Fault {
+        route: Route::Get,
+        times: None,
+        kind: FaultKind::Delay { ms: 300 },
+    });
+    let raw = RawConfig {
+        max_streams_per_connection: Some(4),
+        ..RawConfig::default()
+    };
+    let gw = TestGateway::start_with(&dev.base_url(), raw).await;
+    // One connection, forty calls at once (each on its own client id, so no
+    // client lock orders them).
+    let client = gw.client().await;
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_client(get_req(&format!("c{i}"), Some(RAT)))
+                    .await
+            })
+        })
+        .collect();
+    let mut most_at_once = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !calls.iter().all(|c| c.is_finished()) {
+            most_at_once = most_at_once.max(dev.stats().in_flight);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the calls finish");
+    // Streams past the limit are refused by HTTP/2 (UNAVAILABLE, which gRPC
+    // clients may retry at once); the admitted ones reach the upstream, whose
+    // dev server knows none of these ids.
+    for call in calls {
+        let code = call.await.unwrap().unwrap_err().code();
+        assert!(
+            matches!(code, Code::Unauthenticated | Code::Unavailable),
+            "{code:?}"
+        );
+    }
+    assert!(most_at_once >= 1, "no call reached the upstream");
+    assert!(
+        most_at_once <= 4,
+        "{most_at_once} calls of one connection ran at once"
+    );
+}
