@@ -244,7 +244,7 @@ async fn a_flood_of_cut_rotations_holds_no_memory_and_starves_no_other_caller() 
 }
 
 #[tokio::test]
-async fn silent_connections_are_closed_on_both_listeners() {
+async fn silent_connections_are_closed_on_every_listener() {
     let dev = support::dev_upstream().await;
     let served = support::process::serve_with(
         &[
@@ -256,6 +256,8 @@ async fn silent_connections_are_closed_on_both_listeners() {
             "300ms",
             "--admin-listen",
             "127.0.0.1:0",
+            "--health-listen",
+            "127.0.0.1:0",
         ],
         &[],
     )
@@ -264,7 +266,11 @@ async fn silent_connections_are_closed_on_both_listeners() {
         served.logged_addr("admin")
     })
     .await;
-    for addr in [served.addr.clone(), admin] {
+    let health = eventually(Duration::from_secs(10), || async {
+        served.logged_addr("health")
+    })
+    .await;
+    for addr in [served.addr.clone(), admin, health] {
         let mut silent = Vec::new();
         for _ in 0..20 {
             silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());

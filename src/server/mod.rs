@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use listener::Bound;
 use tower::ServiceBuilder;
@@ -281,7 +280,9 @@ impl Gateway {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!("health listening on {addr}");
             }
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            // The same accept path as the gRPC port: silent probes' sockets are
+            // closed after the header-read timeout.
+            let incoming = Bound::Tcp(listener).incoming(None, edge.header_read_timeout);
             let server = grpc_server(edge, self.config.shutdown_grace)
                 .add_service(health_service.clone())
                 .serve_with_incoming(incoming);
