@@ -11,18 +11,10 @@ use dcr_gateway::config::RawConfig;
 use dcr_gateway::dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use support::scripted::{Answer, Scripted};
-use support::{TestGateway, eventually, get_req, machine_client};
-use tonic::{Code, Request, Status};
-use tonic_types::StatusExt;
+use support::{TestGateway, eventually, get_req, machine_client, reason};
+use tonic::{Code, Request};
 
 const RAT: &str = "rat-one-0123456789";
-
-fn reason(status: &Status) -> String {
-    status
-        .get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
 
 fn register_req() -> pb::RegisterClientRequest {
     pb::RegisterClientRequest {

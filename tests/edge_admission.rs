@@ -10,19 +10,11 @@ use dcr_gateway::config::RawConfig;
 use dcr_gateway::dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use support::scripted::{Answer, Scripted};
-use support::{TestGateway, eventually, get_req};
+use support::{TestGateway, concurrent_gets, eventually, get_req, most_at_once, reason};
 use tokio::io::AsyncReadExt;
 use tonic::{Code, Request, Status};
-use tonic_types::StatusExt;
 
 const RAT: &str = "rat-one-0123456789";
-
-fn reason(status: &Status) -> String {
-    status
-        .get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_deadline_past_the_cap_is_cut_to_it() {
@@ -58,18 +50,7 @@ async fn calls_past_the_admission_limit_are_refused_at_once() {
         ..RawConfig::default()
     };
     let gw = TestGateway::start_with(&upstream.url(), raw).await;
-    let client = gw.client().await;
-    let calls: Vec<_> = (0..6)
-        .map(|i| {
-            let mut client = client.clone();
-            // Six clients, so no call waits on another's client lock.
-            tokio::spawn(async move {
-                client
-                    .get_client(get_req(&format!("c{i}"), Some(RAT)))
-                    .await
-            })
-        })
-        .collect();
+    let calls = concurrent_gets(&gw.client().await, 6, RAT);
     let mut refused = 0;
     for call in calls {
         // The admitted calls get the scripted answer (for `c1` only); the
@@ -308,28 +289,9 @@ async fn one_connection_holds_no_more_calls_than_its_stream_limit() {
         ..RawConfig::default()
     };
     let gw = TestGateway::start_with(&dev.base_url(), raw).await;
-    // One connection, forty calls at once (each on its own client id, so no
-    // client lock orders them).
-    let client = gw.client().await;
-    let calls: Vec<_> = (0..40)
-        .map(|i| {
-            let mut client = client.clone();
-            tokio::spawn(async move {
-                client
-                    .get_client(get_req(&format!("c{i}"), Some(RAT)))
-                    .await
-            })
-        })
-        .collect();
-    let mut most_at_once = 0;
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while !calls.iter().all(|c| c.is_finished()) {
-            most_at_once = most_at_once.max(dev.stats().in_flight);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the calls finish");
+    // One connection, forty calls at once.
+    let calls = concurrent_gets(&gw.client().await, 40, RAT);
+    let most_at_once = most_at_once(&dev, &calls).await;
     // Streams past the limit are refused by HTTP/2 (UNAVAILABLE, which gRPC
     // clients may retry at once); the admitted ones reach the upstream, whose
     // dev server knows none of these ids.

@@ -59,17 +59,8 @@ async fn interleaved_rotations_on_two_replicas_leave_a_working_token() {
             })
         })
         .collect();
-    // Sample how many rotations the server works on at once while they run:
-    // across replicas the lease lets one through at a time.
-    let mut most_at_once = 0;
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while !rotations.iter().all(|r| r.is_finished()) {
-            most_at_once = most_at_once.max(dev.stats().in_flight);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the rotations finish");
+    // Across replicas the lease lets one rotation of the client through at a time.
+    let most_at_once = support::most_at_once(&dev, &rotations).await;
     let mut succeeded = 0;
     for rotation in rotations {
         match rotation.await.unwrap() {

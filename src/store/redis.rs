@@ -25,9 +25,12 @@ const ATTEMPTS: u32 = 4;
 /// Pause between those attempts, doubled each time.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// `KEYS[1]`; `ARGV[1]` expected generation (`""`: absent), `ARGV[2]` sealed
-/// value for the next generation. Returns the new generation, or 0 on conflict.
-const CAS: &str = r#"
+/// The compare-and-set body: `KEYS[1]`; `ARGV[1]` expected generation (`""`:
+/// absent), `ARGV[2]` sealed value for the next generation. Returns the new
+/// generation, or 0 on conflict.
+macro_rules! cas_script {
+    () => {
+        r#"
 local cur = redis.call('HGET', KEYS[1], 'gen')
 if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
   local gen = (tonumber(cur) or 0) + 1
@@ -35,7 +38,12 @@ if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
   return gen
 end
 return 0
-"#;
+"#
+    };
+}
+
+/// Compare-and-set; see [`cas_script`].
+const CAS: &str = cas_script!();
 
 /// `KEYS[1]`; `ARGV[1]` expected generation. Returns 1 if deleted.
 const CAD: &str = r#"
@@ -83,16 +91,10 @@ return 0
 
 /// [`CAS`] behind a fence check: `KEYS[2]` lease, `ARGV[3]` fence. Returns 0
 /// (conflict) when the lease is no longer the caller's.
-const FENCED_CAS: &str = r#"
-if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
-local cur = redis.call('HGET', KEYS[1], 'gen')
-if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
-  local gen = (tonumber(cur) or 0) + 1
-  redis.call('HSET', KEYS[1], 'gen', gen, 'val', ARGV[2])
-  return gen
-end
-return 0
-"#;
+const FENCED_CAS: &str = concat!(
+    "if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end",
+    cas_script!()
+);
 
 /// A [`TokenStore`] in Redis.
 #[derive(Clone)]

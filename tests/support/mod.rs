@@ -170,3 +170,46 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `n` GetClients at once over `client`'s connection, each on its own client
+/// id (`c0`, `c1`, ...) so no client lock orders them.
+pub fn concurrent_gets(
+    client: &Client,
+    n: usize,
+    rat: &'static str,
+) -> Vec<JoinHandle<Result<tonic::Response<pb::GetClientResponse>, tonic::Status>>> {
+    (0..n)
+        .map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_client(get_req(&format!("c{i}"), Some(rat)))
+                    .await
+            })
+        })
+        .collect()
+}
+
+/// The most requests `dev` worked on at once while `tasks` ran, sampled every
+/// 5 ms until all finished (at most a minute).
+pub async fn most_at_once<T>(dev: &DevUpstream, tasks: &[JoinHandle<T>]) -> usize {
+    let mut most = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !tasks.iter().all(|t| t.is_finished()) {
+            most = most.max(dev.stats().in_flight);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the calls finish within a minute");
+    most
+}
+
+/// The `ErrorInfo.reason` of a status, or empty.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
