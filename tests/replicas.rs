@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::store::{Cas, RedisPrefix, RedisStore, TokenKey, TokenStore};
@@ -15,27 +14,20 @@ use support::redis::RedisServer;
 use support::{TestGateway, eventually, get_req, register};
 use tonic_types::StatusExt;
 
-const K1: &str = "k1=MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
-
-fn redis_config(url: &str) -> RawConfig {
-    RawConfig {
-        token_store: RawStoreConfig {
-            backend: Some("redis".into()),
-            redis_url: Some(url.parse().unwrap()),
-            redis_prefix: Some("replicas".into()),
-            keys: Some(K1.parse().unwrap()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn interleaved_rotations_on_two_replicas_leave_a_working_token() {
     let redis = RedisServer::start().await;
     let dev = support::dev_upstream().await;
-    let replica_a = TestGateway::start_with(&dev.base_url(), redis_config(&redis.url())).await;
-    let replica_b = TestGateway::start_with(&dev.base_url(), redis_config(&redis.url())).await;
+    let replica_a = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "replicas"),
+    )
+    .await;
+    let replica_b = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "replicas"),
+    )
+    .await;
     let mut a = replica_a.client().await;
     let b = replica_b.client().await;
     let id = register(&mut a, "shared").await.client_id;

@@ -7,13 +7,12 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use support::process::{Served, run, run_with, serve_with};
 use support::redis::RedisServer;
 use support::{Client, TestGateway, channel, dev_upstream, get_req, register};
 use tonic::Code;
 
-const K1: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+use support::redis::K1;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -119,17 +118,8 @@ async fn the_file_store_is_owner_only_and_plaintext_needs_consent_then_a_seal() 
 async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
     let redis = RedisServer::start().await;
     let dev = dev_upstream().await;
-    let raw = RawConfig {
-        token_store: RawStoreConfig {
-            backend: Some("redis".into()),
-            redis_url: Some(redis.url().parse().unwrap()),
-            // The old spelling, with its colon: the same keys as `custody`.
-            redis_prefix: Some("custody:".into()),
-            keys: Some(K1.parse().unwrap()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    // The old spelling, with its colon: the same keys as `custody`.
+    let raw = support::redis::store_config(&redis.url(), "custody:");
     let gw = TestGateway::start_with(&dev.base_url(), raw).await;
     let mut c = gw.client().await;
     let created = register(&mut c, "planted").await;
@@ -138,16 +128,8 @@ async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
         created.registration_access_token.clone().unwrap(),
     );
 
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("custody:*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
+    let keys = redis.keys("custody:*").await;
     assert_eq!(keys.len(), 1);
     // The untagged form: the PLAIN tag byte, then the record as JSON.
     let record = serde_json::json!({
@@ -201,19 +183,6 @@ async fn a_plaintext_value_planted_in_redis_is_refused_until_tokens_seal() {
         .expect("the sealed value reads, and its token works");
 }
 
-fn redis_gateway_config(url: &str, prefix: &str) -> RawConfig {
-    RawConfig {
-        token_store: RawStoreConfig {
-            backend: Some("redis".into()),
-            redis_url: Some(url.parse().unwrap()),
-            redis_prefix: Some(prefix.into()),
-            keys: Some(K1.parse().unwrap()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn redis_prefixes_name_disjoint_keyspaces_and_an_overlapping_one_is_refused() {
     let redis = RedisServer::start().await;
@@ -222,7 +191,9 @@ async fn redis_prefixes_name_disjoint_keyspaces_and_an_overlapping_one_is_refuse
     let mut ids = Vec::new();
     let mut gateways = Vec::new();
     for prefix in ["a", "a-b"] {
-        let gw = TestGateway::start_with(&dev.base_url(), redis_gateway_config(&url, prefix)).await;
+        let gw =
+            TestGateway::start_with(&dev.base_url(), support::redis::store_config(&url, prefix))
+                .await;
         ids.push(register(&mut gw.client().await, prefix).await.client_id);
         gateways.push(gw);
     }
@@ -247,16 +218,7 @@ async fn redis_prefixes_name_disjoint_keyspaces_and_an_overlapping_one_is_refuse
             "{out}"
         );
     }
-    let mut conn = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("a:*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = redis.keys("a:*").await;
     assert_eq!(keys.len(), 1, "every key is NAME:...: {keys:?}");
 
     // The old overlapping style is refused at start, naming the setting.

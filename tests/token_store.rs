@@ -15,7 +15,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
-const K1: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+use support::redis::K1;
 const K2: &str = "k2=HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
 const K1_WRONG: &str = "k1=ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
@@ -228,25 +228,20 @@ async fn wrong_key_fails_startup_and_a_rotated_keyring_reads_old_entries() {
         .expect("old entries read with the old key");
 }
 
-fn redis_config(url: &str) -> RawConfig {
-    RawConfig {
-        token_store: RawStoreConfig {
-            backend: Some("redis".into()),
-            redis_url: Some(url.parse().unwrap()),
-            redis_prefix: Some("test:".into()),
-            keys: Some(K1.parse().unwrap()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn two_gateways_share_one_redis_which_may_restart() {
     let mut redis = RedisServer::start().await;
     let dev = dev_upstream().await;
-    let a = TestGateway::start_with(&dev.base_url(), redis_config(&redis.url())).await;
-    let b = TestGateway::start_with(&dev.base_url(), redis_config(&redis.url())).await;
+    let a = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "test:"),
+    )
+    .await;
+    let b = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "test:"),
+    )
+    .await;
     let (mut ca, mut cb) = (a.client().await, b.client().await);
 
     let created = register(&mut ca, "shared").await;
@@ -262,16 +257,8 @@ async fn two_gateways_share_one_redis_which_may_restart() {
         .expect("b reads with the token a stored");
 
     // The values in Redis hold no token bytes.
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("test:*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = redis.connection().await;
+    let keys = redis.keys("test:*").await;
     assert_eq!(keys.len(), 1);
     let value: Vec<u8> = redis::cmd("HGET")
         .arg(&keys[0])

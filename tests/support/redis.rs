@@ -90,3 +90,41 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A keyring for tests (`k1`, 32 bytes 0..=31).
+pub const K1: &str = "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Gateway settings for the Redis store at `url` under `prefix`, sealed with
+/// [`K1`].
+pub fn store_config(url: &str, prefix: &str) -> dcr_gateway::config::RawConfig {
+    dcr_gateway::config::RawConfig {
+        token_store: dcr_gateway::config::RawStoreConfig {
+            backend: Some("redis".into()),
+            redis_url: Some(url.parse().unwrap()),
+            redis_prefix: Some(prefix.into()),
+            keys: Some(K1.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+impl RedisServer {
+    /// A connection of the test's own, for looking at or planting raw values.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// Every key matching `pattern`.
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap()
+    }
+}
