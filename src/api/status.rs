@@ -38,11 +38,7 @@ pub fn to_status(err: &DcrError, op: Operation) -> Status {
     let mut meta = HashMap::new();
     let (code, reason) = classify(err, &mut details, &mut meta);
     let mut message = err.to_string();
-    let one_shot = matches!(
-        op,
-        Operation::Register | Operation::RotateSecret | Operation::RotateToken
-    );
-    if one_shot && err.may_have_taken_effect() {
+    if !op.spec().idempotent && err.delivery().may_have_taken_effect() {
         message.push_str(&format!(
             " ({} may have taken effect on the server; check before repeating it)",
             op.rpc_name()

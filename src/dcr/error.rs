@@ -172,17 +172,4 @@ impl DcrError {
             other => other.to_string(),
         }
     }
-
-    /// True when the request may have reached the server, so a non-idempotent
-    /// operation may have taken effect.
-    pub fn may_have_taken_effect(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout(_)
-                | Self::Transport(_)
-                | Self::MalformedResponse(_)
-                | Self::ClientMismatch
-                | Self::DeadlinePassedAfterSend
-        ) || matches!(self, Self::Upstream(f) if f.status >= 500)
-    }
 }

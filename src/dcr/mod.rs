@@ -4,15 +4,19 @@
 //! call may be retried, and what it does to a stored registration access token,
 //! depends on the operation and not on the HTTP verb.
 
+mod delivery;
 mod error;
 pub mod json;
 pub mod limits;
 pub mod mask;
 mod metadata;
+mod operation;
 mod request;
 mod send_gate;
 
+pub use delivery::Delivery;
 pub use error::{DcrError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
-pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse, Operation};
+pub use operation::{Credential, Operation, OperationSpec, StoreEffect};
+pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
 pub use send_gate::SendGate;

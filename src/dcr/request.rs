@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
-use super::{Client, ClientMetadata, SendGate};
+use super::{Client, ClientMetadata, Operation, SendGate};
 
 /// Names the client a management call acts on, and the token to act with.
 #[derive(Clone, Debug)]
@@ -79,68 +79,6 @@ pub enum DcrCall {
     RotateSecret(ClientRef),
     /// SharkAuth extension: issue a new registration access token.
     RotateToken(ClientRef),
-}
-
-/// The operation a request performs; the key for every per-operation policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `RegisterClient`.
-    Register,
-    /// `GetClient`.
-    Get,
-    /// `UpdateClient`.
-    Update,
-    /// `DeleteClient`.
-    Delete,
-    /// `RotateClientSecret`.
-    RotateSecret,
-    /// `RotateRegistrationToken`.
-    RotateToken,
-}
-
-impl Operation {
-    /// The gRPC method name, for logs and error messages.
-    pub fn rpc_name(self) -> &'static str {
-        match self {
-            Self::Register => "RegisterClient",
-            Self::Get => "GetClient",
-            Self::Update => "UpdateClient",
-            Self::Delete => "DeleteClient",
-            Self::RotateSecret => "RotateClientSecret",
-            Self::RotateToken => "RotateRegistrationToken",
-        }
-    }
-
-    /// Whether an answer to this operation may carry a new credential (a RAT or
-    /// a client secret), so that once its request is sent it must run to the
-    /// store whatever its caller does. Reads and updates do only on servers
-    /// that rotate on them (`reads_may_rotate`: Keycloak, Hydra, node-oidc on
-    /// update); SharkAuth's never do.
-    pub fn may_bring_back_credential(self, reads_may_rotate: bool) -> bool {
-        match self {
-            Self::Register | Self::RotateSecret | Self::RotateToken => true,
-            Self::Get | Self::Update => reads_may_rotate,
-            Self::Delete => false,
-        }
-    }
-
-    /// `service/method`, the server span's name, built at compile time so no
-    /// call formats it.
-    pub fn span_name(self) -> &'static str {
-        macro_rules! full {
-            ($m:literal) => {
-                concat!("dcr.v1.DynamicClientRegistration/", $m)
-            };
-        }
-        match self {
-            Self::Register => full!("RegisterClient"),
-            Self::Get => full!("GetClient"),
-            Self::Update => full!("UpdateClient"),
-            Self::Delete => full!("DeleteClient"),
-            Self::RotateSecret => full!("RotateClientSecret"),
-            Self::RotateToken => full!("RotateRegistrationToken"),
-        }
-    }
 }
 
 impl DcrRequest {

@@ -15,19 +15,11 @@ use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
 };
 
+use crate::dcr::Operation;
+
 /// Bucket bounds, in seconds, for every latency histogram.
 const LATENCY_BOUNDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// The RPC methods, for the `method` label.
-const METHODS: [&str; 6] = [
-    "RegisterClient",
-    "GetClient",
-    "UpdateClient",
-    "DeleteClient",
-    "RotateClientSecret",
-    "RotateRegistrationToken",
 ];
 
 /// A manual reader the provider and the Prometheus endpoint share.
@@ -179,8 +171,8 @@ impl Metrics {
     /// Creates every counter series at zero, so dashboards and alerts see them
     /// before the first event.
     fn zero_series(&self) {
-        for method in METHODS {
-            let label = [KeyValue::new("method", method)];
+        for op in Operation::ALL {
+            let label = [KeyValue::new("method", op.rpc_name())];
             self.rpc_requests.add(0, &label);
             self.retries.add(0, &label);
             self.retry_budget_exhausted.add(0, &label);

@@ -27,10 +27,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use reqwest::Method;
 use url::{Origin, Url};
 
-use super::route::{Route, route_for};
+use super::route::{Route, method, route_for};
 use crate::dcr::{ClientRef, DcrCall, DcrError, UpstreamFailure};
 
 /// How the upstream lays out its registration API.
@@ -156,8 +155,11 @@ impl Endpoints {
     }
 }
 
-/// Builds the route for `call` under `profile`.
+/// Builds the route for `call` under `profile`: the operation table's method
+/// and suffix, under SharkAuth's base URL or the client's configuration
+/// endpoint.
 pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<Route, DcrError> {
+    let spec = call.operation().spec();
     let target = match (profile, call.target()) {
         (
             Profile::SharkAuth {
@@ -165,35 +167,24 @@ pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<
             },
             _,
         )
-        | (Profile::SharkAuth { .. }, None) => {
-            return route_for(&endpoints.base, call);
-        }
+        | (Profile::SharkAuth { .. }, None) => return route_for(&endpoints.base, call),
         (Profile::Rfc7592, None) => {
-            let url = endpoints.registration.get();
             return Ok(Route {
-                method: Method::POST,
-                url,
+                method: method(spec.method),
+                url: endpoints.registration.get(),
                 template: "{registration_endpoint}",
             });
         }
         (_, Some(target)) => target,
     };
-    let (method, suffix) = match (profile, call) {
-        (Profile::Rfc7592, DcrCall::RotateSecret(_) | DcrCall::RotateToken(_)) => {
-            return Err(DcrError::Unsupported(
-                "the rfc7592 upstream profile has no secret or registration-token rotation \
-                 (RFC 7592 servers may rotate on update instead)",
-            ));
-        }
-        (_, DcrCall::Get(_)) => (Method::GET, None),
-        (_, DcrCall::Update { .. }) => (Method::PUT, None),
-        (_, DcrCall::Delete(_)) => (Method::DELETE, None),
-        (_, DcrCall::RotateSecret(_)) => (Method::POST, Some("secret")),
-        (_, DcrCall::RotateToken(_)) => (Method::DELETE, Some("registration-token")),
-        (_, DcrCall::Register { .. }) => return route_for(&endpoints.base, call),
-    };
+    if profile == Profile::Rfc7592 && !spec.in_rfc7592 {
+        return Err(DcrError::Unsupported(
+            "the rfc7592 upstream profile has no secret or registration-token rotation \
+             (RFC 7592 servers may rotate on update instead)",
+        ));
+    }
     let mut url = endpoints.management_url(target)?;
-    if let Some(suffix) = suffix {
+    if let Some(suffix) = spec.suffix {
         // By path segment, never by string: `checked` made sure the URI has
         // no query or fragment the suffix could land in.
         url.path_segments_mut()
@@ -201,13 +192,13 @@ pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<
             .pop_if_empty()
             .push(suffix);
     }
-    let template = match suffix {
+    let template = match spec.suffix {
         Some("secret") => "{registration_client_uri}/secret",
         Some(_) => "{registration_client_uri}/registration-token",
         None => "{registration_client_uri}",
     };
     Ok(Route {
-        method,
+        method: method(spec.method),
         url,
         template,
     })

@@ -17,24 +17,10 @@ pub struct Route {
     pub template: &'static str,
 }
 
-/// Builds the SharkAuth route for `req` under `base`, the server's base URL.
+/// Builds the SharkAuth route for `req` under `base`, the server's base URL,
+/// from the operation table's method, template and suffix.
 pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
-    let (method, suffix, template) = match req {
-        DcrCall::Register { .. } => (Method::POST, None, "/oauth/register"),
-        DcrCall::Get(_) => (Method::GET, None, "/oauth/register/{client_id}"),
-        DcrCall::Update { .. } => (Method::PUT, None, "/oauth/register/{client_id}"),
-        DcrCall::Delete(_) => (Method::DELETE, None, "/oauth/register/{client_id}"),
-        DcrCall::RotateSecret(_) => (
-            Method::POST,
-            Some("secret"),
-            "/oauth/register/{client_id}/secret",
-        ),
-        DcrCall::RotateToken(_) => (
-            Method::DELETE,
-            Some("registration-token"),
-            "/oauth/register/{client_id}/registration-token",
-        ),
-    };
+    let spec = req.operation().spec();
     // Segments are appended to the already-parsed base URL, so the host is not
     // parsed again on every call; `push` percent-encodes `/`, `%`, `?`, `#` and
     // spaces, so an id is always exactly one segment.
@@ -47,15 +33,20 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
         if let Some(target) = req.target() {
             path.push(&target.client_id);
         }
-        if let Some(suffix) = suffix {
+        if let Some(suffix) = spec.suffix {
             path.push(suffix);
         }
     }
     Ok(Route {
-        method,
+        method: method(spec.method),
         url,
-        template,
+        template: spec.template,
     })
+}
+
+/// The HTTP method the operation table names.
+pub fn method(name: &'static str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("the operation table names valid HTTP methods")
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tower::util::rng::{HasherRng, Rng};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{DcrFuture, DomainService};
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, Operation};
+use crate::dcr::{DcrError, DcrRequest, DcrResponse, Delivery, StoreEffect};
 use crate::telemetry::Metrics;
 use throttle::Throttle;
 
@@ -126,7 +126,7 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                 if policy::upstream_failed(&err) {
                     throttle.failure();
                 }
-                if op == Operation::Delete && answer_lost && gone(&err) {
+                if op.spec().on_success == StoreEffect::Forget && answer_lost && gone(&err) {
                     tracing::info!(
                         "delete retry found the client gone after a lost answer: reporting it deleted"
                     );
@@ -195,12 +195,10 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
     }
 }
 
-/// An attempt whose request may have been processed though no answer came back:
-/// a timeout, a broken connection, or a gateway error from a proxy in front of
-/// the server (502, 504). A 429 or 503 means the server turned the request away.
+/// An attempt whose request may have been processed though no usable answer
+/// came back (the operation table's delivery classification).
 fn lost_answer(err: &DcrError) -> bool {
-    matches!(err, DcrError::Timeout(_) | DcrError::Transport(_))
-        || matches!(err, DcrError::Upstream(f) if matches!(f.status, 502 | 504))
+    err.delivery() == Delivery::MayHaveBeenProcessed
 }
 
 /// A proven token rejection or a 404: what a delete retry meets when the first

@@ -1,23 +1,21 @@
-//! Which failures may be retried, per operation, and how long to wait.
+//! Which failures may be retried, per operation (the operation table's
+//! `idempotent`, and how far the attempt got, [`Delivery`]), and how long to
+//! wait.
 //!
 //! | operation | retried when |
 //! |---|---|
 //! | every operation | the request provably never left: the connection could not be made |
-//! | GetClient, UpdateClient, DeleteClient | also after it may have arrived: 429, 502, 503, 504, a reset or lost response, an attempt timeout |
-//! | RegisterClient, RotateClientSecret, RotateRegistrationToken | never once sent: a retry could create a second client or burn the new token |
+//! | idempotent ones (GetClient, UpdateClient, DeleteClient) | also after it may have arrived: 429, 502, 503, 504, a reset or lost response, an attempt timeout |
+//! | the others (RegisterClient, RotateClientSecret, RotateRegistrationToken) | never once sent: a retry could create a second client or burn the new token |
 
 use std::time::Duration;
 
 use super::RetryConfig;
-use crate::dcr::{DcrError, Operation};
+use crate::dcr::{DcrError, Delivery, Operation};
 
 /// Whether `err` from an attempt of `op` may be retried.
 pub fn retryable(op: Operation, err: &DcrError) -> bool {
-    if matches!(err, DcrError::Connect(_)) {
-        return true;
-    }
-    let idempotent = matches!(op, Operation::Get | Operation::Update | Operation::Delete);
-    idempotent && upstream_failed(err)
+    upstream_failed(err) && (op.spec().idempotent || err.delivery() == Delivery::NeverSent)
 }
 
 /// Whether `err` says the upstream (or the way to it) is failing: what a
