@@ -17,6 +17,9 @@ pub mod retry;
 pub mod shed;
 pub mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 use futures_util::future::BoxFuture;
 use tower::Service;
 

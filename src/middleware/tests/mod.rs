@@ -1,0 +1,87 @@
+//! Unit tests for every layer, each against a scripted inner service (tower's
+//! `service_fn`) and, where time matters, tokio's paused clock: they run in
+//! milliseconds and cannot flake.
+
+mod client_lock;
+mod masked_update;
+mod retry;
+mod shed;
+mod tokens;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use tower::util::BoxCloneSyncService;
+
+use crate::dcr::{Client, ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, UpstreamFailure};
+
+/// What an inner service was asked, in order.
+pub type Seen = Arc<Mutex<Vec<DcrRequest>>>;
+
+/// The inner service every test wraps.
+pub type Inner = BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>;
+
+/// An inner service that answers each call with the next of `answers` (the
+/// last repeats) and records every request.
+pub fn scripted(answers: Vec<Result<DcrResponse, DcrError>>) -> (Inner, Seen) {
+    let seen = Seen::default();
+    let queue = Arc::new(Mutex::new(VecDeque::from(answers)));
+    let log = seen.clone();
+    let service = tower::service_fn(move |req: DcrRequest| {
+        log.lock().unwrap().push(req);
+        let mut q = queue.lock().unwrap();
+        let answer = if q.len() > 1 {
+            q.pop_front()
+        } else {
+            q.front().cloned()
+        };
+        let answer = answer.expect("the script has an answer");
+        async move { answer }
+    });
+    (BoxCloneSyncService::new(service), seen)
+}
+
+/// A client answer, with a RAT when `rat` is given.
+pub fn client(id: &str, rat: Option<&str>) -> DcrResponse {
+    DcrResponse::Client(Box::new(Client {
+        client_id: id.into(),
+        registration_access_token: rat.map(SecretString::from),
+        ..Client::default()
+    }))
+}
+
+/// A management target, with an explicit RAT when `rat` is given.
+pub fn target(id: &str, rat: Option<&str>) -> ClientRef {
+    ClientRef {
+        client_id: id.into(),
+        registration_access_token: rat.map(SecretString::from),
+        registration_client_uri: None,
+    }
+}
+
+/// A GetClient request.
+pub fn get(id: &str, rat: Option<&str>) -> DcrRequest {
+    DcrRequest::new(DcrCall::Get(target(id, rat)))
+}
+
+/// An HTTP error answer; `proof` marks it as a proven token rejection.
+pub fn http(status: u16, proof: bool) -> DcrError {
+    DcrError::Upstream(UpstreamFailure {
+        status,
+        error: None,
+        description: None,
+        retry_after: None,
+        json_body: true,
+        bearer_error: None,
+        token_rejected: proof,
+    })
+}
+
+/// The RAT a recorded request carried.
+pub fn sent_rat(req: &DcrRequest) -> Option<String> {
+    use secrecy::ExposeSecret;
+    req.target()
+        .and_then(|t| t.registration_access_token.as_ref())
+        .map(|t| t.expose_secret().to_owned())
+}

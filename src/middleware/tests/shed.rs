@@ -1,0 +1,91 @@
+//! The load-shedding layer on paused time: full queue, queue timeout, and a
+//! cancelled waiter giving its place back.
+
+use std::time::Duration;
+
+use tower::{Layer, ServiceExt};
+
+use super::get;
+use crate::dcr::{DcrError, DcrRequest, DcrResponse};
+use crate::middleware::shed::{ShedConfig, ShedLayer};
+use crate::telemetry::Metrics;
+
+/// An inner service whose calls finish only when `release` is notified.
+fn gated() -> (super::Inner, std::sync::Arc<tokio::sync::Notify>) {
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    let service = tower::service_fn(move |_req: DcrRequest| {
+        let gate = gate.clone();
+        async move {
+            gate.notified().await;
+            Ok::<_, DcrError>(DcrResponse::Deleted)
+        }
+    });
+    (tower::util::BoxCloneSyncService::new(service), release)
+}
+
+fn layer(max_queue: usize) -> ShedLayer {
+    ShedLayer::new(
+        ShedConfig {
+            max_in_flight: 1,
+            max_queue,
+            queue_timeout: Duration::from_secs(1),
+        },
+        Metrics::local(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn beyond_the_slots_and_the_queue_calls_are_refused_at_once() {
+    let (inner, _release) = gated();
+    let layer = layer(0);
+    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
+    tokio::task::yield_now().await;
+    let err = layer
+        .layer(inner)
+        .oneshot(get("c2", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DcrError::Overloaded(1)), "{err}");
+    holder.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_call_waits_at_most_the_queue_timeout() {
+    let (inner, _release) = gated();
+    let layer = layer(1);
+    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
+    tokio::task::yield_now().await;
+    let start = tokio::time::Instant::now();
+    let err = layer
+        .layer(inner)
+        .oneshot(get("c2", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DcrError::Overloaded(1)), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    holder.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_waiter_gives_its_queue_place_back() {
+    let (inner, release) = gated();
+    let layer = layer(1);
+    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
+    tokio::task::yield_now().await;
+    let waiter = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c2", None)));
+    tokio::task::yield_now().await;
+    waiter.abort();
+    let _ = waiter.await;
+    // The place is free again: this one queues instead of being refused, and
+    // runs once the holder finishes.
+    let queued = tokio::spawn(layer.layer(inner).oneshot(get("c3", None)));
+    tokio::task::yield_now().await;
+    release.notify_one();
+    holder.await.unwrap().unwrap();
+    release.notify_one();
+    queued
+        .await
+        .unwrap()
+        .expect("the freed queue place was usable");
+}
