@@ -1,0 +1,111 @@
+//! The README's two quick-start commands, parsed from the README so they
+//! cannot drift: the first is run exactly as written and must serve gRPC
+//! health on its documented address; the second must be what `.ci/run` runs
+//! (it is this very suite, so it is not run from inside it).
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const README: &str = include_str!("../README.md");
+const CI: &str = include_str!("../.ci/run");
+/// Longest the first command may take, its release build included.
+const BUILD_AND_START: Duration = Duration::from_secs(1500);
+
+/// The commands of the quick start's code block, comments removed.
+fn quick_start() -> Vec<String> {
+    let start = README
+        .find("## Quick start")
+        .expect("a Quick start section");
+    README[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Stops the command's whole process group (cargo and the gateway it runs).
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0)])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn the_quick_start_runs_as_written() {
+    let commands = quick_start();
+    assert_eq!(
+        commands.len(),
+        2,
+        "the quick start has two commands: {commands:?}"
+    );
+    assert!(
+        CI.lines()
+            .any(|l| l.trim().starts_with(commands[1].as_str())),
+        ".ci/run does not run the README's test command {:?}",
+        commands[1]
+    );
+
+    let mut child = std::process::Command::new("sh");
+    child
+        .args(["-c", &commands[0]])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = tokio::process::Command::from(child)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _group = Group(child.id().unwrap());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(BUILD_AND_START, async {
+        let mut seen = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.split("gRPC listening on ").nth(1) {
+                return addr
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        panic!("{:?} exited before serving:\n{seen}", commands[0]);
+    })
+    .await
+    .expect("the first command serves within its time");
+    assert_eq!(
+        listening, "127.0.0.1:50051",
+        "the README says 127.0.0.1:50051"
+    );
+
+    let channel = tonic::transport::Channel::from_static("http://127.0.0.1:50051")
+        .connect()
+        .await
+        .expect("the quick-start gateway accepts connections");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "dcr.v1.DynamicClientRegistration".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
