@@ -11,7 +11,7 @@ use dcr_gateway::config::RawConfig;
 use dcr_gateway::dev_upstream::{DevUpstream, Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use prost_types::FieldMask;
-use support::{Client, TestGateway, dev_upstream, get_req, machine_client, register};
+use support::{Client, TestGateway, dev_upstream, eventually, get_req, machine_client, register};
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
@@ -240,9 +240,10 @@ async fn connection_refused_then_up_is_retried_for_every_operation() {
         retry_backoff_base: Some("50ms".into()),
         retry_backoff_max: Some("200ms".into()),
         max_attempts: Some(10),
+        admin_listen: Some("127.0.0.1:0".into()),
         ..Default::default()
     };
-    let (_gw, mut client) = gateway(&dev, raw).await;
+    let (gw, mut client) = gateway(&dev, raw).await;
     let id = register(&mut client, "refused").await.client_id;
     for op in [
         "register",
@@ -280,8 +281,23 @@ async fn connection_refused_then_up_is_retried_for_every_operation() {
                 _ => c.delete_client(delete_req(&id)).await.map(drop),
             }
         });
-        // Let the first attempt meet the closed port, then bring the server back.
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        // Once an attempt has met the closed port and been retried, bring the
+        // server back.
+        let method = match op {
+            "register" => "RegisterClient",
+            "get" => "GetClient",
+            "update" => "UpdateClient",
+            "rotate_secret" => "RotateClientSecret",
+            "rotate_token" => "RotateRegistrationToken",
+            _ => "DeleteClient",
+        };
+        let series = format!("dcr_retries_total{{method=\"{method}\"}}");
+        let gw = &gw;
+        eventually(Duration::from_secs(10), || {
+            let series = series.clone();
+            async move { (gw.metric(&series).await >= 1.0).then_some(()) }
+        })
+        .await;
         dev.resume().await.unwrap();
         call.await
             .unwrap()
@@ -365,13 +381,11 @@ async fn caller_deadline_cuts_a_slow_upstream_and_releases_the_connection() {
     let err = client.get_client(req).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     // The upstream request was dropped, not left to finish its 2 s.
-    while dev.stats().in_flight > 0 {
-        assert!(
-            start.elapsed() < Duration::from_millis(1800),
-            "the upstream connection was not released"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        Duration::from_millis(1800).saturating_sub(start.elapsed()),
+        || async { (dev.stats().in_flight == 0).then_some(()) },
+    )
+    .await;
     assert_eq!(requests(&dev, Route::Get), 1);
 }
 
@@ -498,9 +512,10 @@ async fn other_clients_are_not_serialised_behind_a_slow_one() {
     ));
     let mut c = client.clone();
     let slow = tokio::spawn(async move { c.rotate_client_secret(rotate_secret_req(&a)).await });
-    while dev.stats().in_flight == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        (dev.stats().in_flight > 0).then_some(())
+    })
+    .await;
     client
         .get_client(get_req(&b, None))
         .await
@@ -546,9 +561,10 @@ async fn a_cancelled_rotation_still_stores_the_new_token() {
     let id2 = id.clone();
     let call =
         tokio::spawn(async move { c.rotate_registration_token(rotate_token_req(&id2)).await });
-    while dev.stats().in_flight == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        (dev.stats().in_flight > 0).then_some(())
+    })
+    .await;
     call.abort();
     client
         .get_client(get_req(&id, None))

@@ -73,10 +73,10 @@ async fn shutdown_lets_an_in_flight_call_finish() {
     let mut client = gw.client().await;
     let call = tokio::spawn(async move { client.get_client(get_req("c1", Some("tok"))).await });
     // Wait until the call has reached the upstream, then ask the gateway to stop.
-    while upstream.requests().is_empty() {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::eventually(Duration::from_secs(10), || async {
+        (!upstream.requests().is_empty()).then_some(())
+    })
+    .await;
     gw.signal_shutdown();
     let resp = call.await.unwrap().expect("the in-flight call completes");
     assert_eq!(resp.into_inner().client.unwrap().client_id, "c1");
@@ -110,20 +110,14 @@ async fn health_is_not_serving_during_the_shutdown_delay() {
     );
     gw.signal_shutdown();
     // The status flips as soon as the signal is handled; wait for that, bounded.
-    let mut status = ServingStatus::Serving;
-    for _ in 0..500 {
-        status = health
-            .check(check.clone())
-            .await
-            .unwrap()
-            .into_inner()
-            .status();
-        if status == ServingStatus::NotServing {
-            break;
+    support::eventually(Duration::from_secs(5), || {
+        let (mut health, check) = (health.clone(), check.clone());
+        async move {
+            let status = health.check(check).await.unwrap().into_inner().status();
+            (status == ServingStatus::NotServing).then_some(())
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(status, ServingStatus::NotServing);
+    })
+    .await;
     // Calls are still served during the delay.
     let created = support::register(&mut client, "late").await;
     assert!(created.client_id.starts_with("shark_dcr_"));

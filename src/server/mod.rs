@@ -238,6 +238,11 @@ impl Gateway {
         self.health.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The bound admin address (`/metrics`), when `--admin-listen` is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls up to the configured grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {

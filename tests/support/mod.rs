@@ -27,6 +27,8 @@ pub type Client = DynamicClientRegistrationClient<Channel>;
 /// A gateway running in this process on a real loopback socket.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`), when the settings turned it on.
+    pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<()>,
 }
@@ -56,6 +58,7 @@ impl TestGateway {
     pub async fn start_config(config: Config) -> Self {
         let gateway = Gateway::bind(config).await.expect("gateway binds");
         let addr = gateway.local_addr().expect("bound address");
+        let admin = gateway.admin_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             gateway
@@ -67,6 +70,7 @@ impl TestGateway {
         });
         Self {
             addr,
+            admin,
             stop: Some(stop),
             task,
         }
@@ -212,4 +216,21 @@ pub fn reason(status: &tonic::Status) -> String {
         .get_details_error_info()
         .map(|i| i.reason)
         .unwrap_or_default()
+}
+
+impl TestGateway {
+    /// The value of the Prometheus series `series` (name and labels, as
+    /// written) on the admin listener, or 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let admin = self.admin.expect("the admin listener is on");
+        let text = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .expect("the admin listener answers")
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
 }
