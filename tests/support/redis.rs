@@ -9,6 +9,45 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+/// What to do when redis-server is missing and cannot be installed here.
+const INSTALL_HINT: &str = "install it (Debian: apt-get install redis-server)";
+
+/// Installs redis-server when it is missing, as `.ci/run` does, so that the
+/// README's test command needs nothing but the Rust toolchain on a Debian
+/// machine where it runs as root; elsewhere it fails with the one line that
+/// says how. Once per test process.
+fn ensure_installed() {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let runs = || {
+        std::process::Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let result = INSTALLED.get_or_init(|| {
+        if runs() {
+            return Ok(());
+        }
+        eprintln!("redis-server is missing: installing it with apt-get");
+        let installed = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        match installed && runs() {
+            true => Ok(()),
+            false => Err(format!("redis-server is missing and apt-get could not install it: {INSTALL_HINT}")),
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// A running redis-server.
 pub struct RedisServer {
     pub port: u16,
@@ -41,17 +80,23 @@ impl RedisServer {
     }
 
     async fn spawn(&mut self) {
+        ensure_installed();
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run redis-server ({e}): install it (Debian: apt-get install redis-server); .ci/run does")
-            });
+            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): {INSTALL_HINT}"));
         self.child = Some(child);
         self.wait_ready().await;
     }
