@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use check::read_text;
 use check::{bytes, count, duration, invalid, upstream_url};
-pub use check::{read_limited, read_text};
 pub use duration::{format_duration, parse_duration};
 pub use edge::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod dcr;
 pub mod dev_upstream;
+pub mod files;
 pub mod middleware;
 pub mod pb;
 pub mod server;

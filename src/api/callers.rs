@@ -9,6 +9,7 @@ use std::fmt;
 
 use ring::digest::{SHA256, digest};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 
 use crate::dcr::DcrError;
@@ -35,10 +36,9 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Compares two equal-length byte strings in time independent of where they
-/// differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares two digests in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
 }
 
 impl Callers {

@@ -14,13 +14,13 @@ use tracing::Instrument;
 use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
+use super::peer::PeerInfo;
 use super::status::to_status;
 use crate::dcr::{
     DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate, mask,
 };
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
-use crate::server::PeerInfo;
 use crate::telemetry::{Metrics, propagation, rpc_span};
 
 /// The domain stack behind the gRPC edge: every middleware layer over the HTTP

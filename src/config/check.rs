@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::{ConfigError, format_duration, parse_duration};
+use crate::files::read_limited;
 
 /// Longest timeout, delay or grace period accepted.
 const MAX_DURATION: Duration = Duration::from_secs(600);
@@ -15,20 +16,6 @@ const BYTE_LIMITS: RangeInclusive<usize> = 1024..=64 << 20;
 /// Largest config, caller-list, keyring or token file read: each is a few
 /// kilobytes, and a path to a device or a huge file must not be read whole.
 pub const MAX_SETTINGS_FILE_BYTES: u64 = 1 << 20;
-
-/// Reads at most `max` bytes of `path`; a longer file (or an endless one such
-/// as a device) is an error, never a hang or an allocation it asked for.
-pub fn read_limited(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_end(&mut out)?;
-    if out.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than {max} bytes")));
-    }
-    Ok(out)
-}
 
 /// A file of text, read with [`read_limited`].
 pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {

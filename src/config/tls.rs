@@ -132,6 +132,6 @@ pub fn upstream_tls(
 }
 
 fn read_pem(setting: &'static str, path: &str) -> Result<Vec<u8>, ConfigError> {
-    super::read_limited(std::path::Path::new(path), MAX_PEM_BYTES)
+    crate::files::read_limited(std::path::Path::new(path), MAX_PEM_BYTES)
         .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
 }

@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 use super::faults::Route;
 use super::state::{State, hash};
 use super::{handlers, token, wire};
-use crate::api::constant_time_eq;
+use subtle::ConstantTimeEq;
 
 /// SharkAuth's body cap; a larger body reads as "invalid JSON body".
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -115,7 +115,7 @@ fn with_rat(
     let Some(stored) = stored else {
         return wire::invalid_token("client not found");
     };
-    if !constant_time_eq(hash(token).as_bytes(), stored.as_bytes()) {
+    if !bool::from(hash(token).as_bytes().ct_eq(stored.as_bytes())) {
         return wire::invalid_token("invalid registration access token");
     }
     handler()

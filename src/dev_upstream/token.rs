@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 
 use super::state::{State, hash};
 use super::wire;
-use crate::api::constant_time_eq;
+use subtle::ConstantTimeEq;
 
 /// Client credentials from `Authorization: Basic` or, failing that, the form.
 fn credentials(headers: &HeaderMap, form: &[(String, String)]) -> Option<(String, String)> {
@@ -65,9 +65,9 @@ pub fn issue(state: &State, headers: &HeaderMap, body: Option<Bytes>) -> Respons
     let presented = hash(&secret);
     let now = state.now();
     let ok = state.tables().agents.get(&id).is_some_and(|agent| {
-        let current = constant_time_eq(presented.as_bytes(), agent.secret_hash.as_bytes());
+        let current = bool::from(presented.as_bytes().ct_eq(agent.secret_hash.as_bytes()));
         let rotated = agent.old_secret.as_ref().is_some_and(|(old, until)| {
-            now < *until && constant_time_eq(presented.as_bytes(), old.as_bytes())
+            now < *until && bool::from(presented.as_bytes().ct_eq(old.as_bytes()))
         });
         agent.active && (current || rotated)
     });

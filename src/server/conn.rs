@@ -2,7 +2,6 @@
 //! gRPC handlers may learn about its peer.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,6 +11,8 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
+use crate::api::PeerInfo;
+
 /// A connection: plain TCP, TLS over TCP, or a Unix socket.
 pub enum Conn {
     /// Plain TCP.
@@ -20,16 +21,6 @@ pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>, Option<Arc<str>>),
     /// A Unix domain socket.
     Unix(UnixStream),
-}
-
-/// Put in every request's extensions by tonic: the peer's address and, under
-/// mutual TLS, the identity its certificate carries.
-#[derive(Clone, Debug, Default)]
-pub struct PeerInfo {
-    /// The TCP peer; `None` over a Unix socket.
-    pub remote_addr: Option<SocketAddr>,
-    /// SPIFFE ID or DNS SAN of the client certificate (mutual TLS only).
-    pub identity: Option<Arc<str>>,
 }
 
 impl Connected for Conn {

@@ -5,8 +5,6 @@ mod conn;
 mod exposure;
 mod listener;
 
-pub use conn::PeerInfo;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

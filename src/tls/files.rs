@@ -114,7 +114,7 @@ fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.display().to_string(),
         reason,
     };
-    crate::config::read_limited(path, MAX_PEM_BYTES).map_err(|e| err(format!("cannot read: {e}")))
+    crate::files::read_limited(path, MAX_PEM_BYTES).map_err(|e| err(format!("cannot read: {e}")))
 }
 
 fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
