@@ -92,7 +92,7 @@ pub enum DcrError {
     ClientMismatch,
     /// The token store failed.
     #[error("token store: {0}")]
-    Store(String),
+    Store(#[source] StoreError),
     /// Caller authentication is on and the call did not authenticate.
     #[error("caller not authenticated: {0}")]
     CallerUnauthenticated(&'static str),
@@ -172,4 +172,25 @@ impl DcrError {
             other => other.to_string(),
         }
     }
+}
+
+/// A token store failed; the message names no token. Defined with the
+/// domain's error so that [`DcrError::Store`] keeps it as its cause while the
+/// store (which reads the domain's limits) stays below the domain.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store is at its configured capacity.
+    #[error("the token store is full ({0} entries)")]
+    Full(usize),
+    /// The backend failed (I/O, database, network).
+    #[error("token store backend: {0}")]
+    Backend(String),
+    /// Sealing was asked of a store with no keyring.
+    #[error(
+        "no keyring is configured: configure --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS)"
+    )]
+    NoKeyring,
+    /// A value could not be decrypted or decoded.
+    #[error("token store entry unreadable: {0}")]
+    Unreadable(String),
 }

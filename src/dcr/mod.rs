@@ -15,7 +15,7 @@ mod request;
 mod send_gate;
 
 pub use delivery::Delivery;
-pub use error::{DcrError, UpstreamFailure};
+pub use error::{DcrError, StoreError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
 pub use operation::{Credential, Operation, OperationSpec, StoreEffect};
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};

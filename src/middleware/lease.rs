@@ -153,7 +153,7 @@ async fn take(
 ) -> Result<u64, DcrError> {
     let mut wait = POLL_BASE;
     loop {
-        if let Some(fence) = store.take_lease(key, ttl).await.map_err(store_error)? {
+        if let Some(fence) = store.take_lease(key, ttl).await.map_err(DcrError::Store)? {
             return Ok(fence);
         }
         if deadline.is_some_and(|d| Instant::now() + wait >= d) {
@@ -179,8 +179,4 @@ async fn renew(store: Arc<dyn TokenStore>, key: TokenKey, fence: u64, ttl: Durat
             Err(e) => tracing::warn!(error = %e, "renewing the client's lease failed; retrying"),
         }
     }
-}
-
-fn store_error(e: crate::store::StoreError) -> DcrError {
-    DcrError::Store(e.to_string())
 }

@@ -106,7 +106,7 @@ impl<S: DomainService> Service<DcrRequest> for Tokens<S> {
                 };
                 metrics.store_lookup(result);
                 tracing::debug!(event = "token_store_lookup", result, "token store read");
-                seen = lookup.map_err(|e| DcrError::Store(e.to_string()))?;
+                seen = lookup.map_err(DcrError::Store)?;
                 if target.registration_access_token.is_none() {
                     let stored = seen.as_ref().ok_or_else(|| DcrError::MissingToken {
                         client_id: key.client_id.clone(),

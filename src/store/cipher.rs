@@ -129,7 +129,8 @@ pub fn seal(keyring: Option<&Keyring>, plaintext: &[u8], aad: &[u8]) -> Vec<u8> 
     };
     let cipher = &ring.keys[&ring.current];
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-    // Encryption with a valid key and nonce cannot fail for in-memory buffers.
+    // A broken invariant must fail loudly, never store an empty ciphertext
+    // in place of a token.
     let sealed = cipher
         .encrypt(
             &nonce,
@@ -138,7 +139,7 @@ pub fn seal(keyring: Option<&Keyring>, plaintext: &[u8], aad: &[u8]) -> Vec<u8> 
                 aad,
             },
         )
-        .unwrap_or_default();
+        .expect("XChaCha20-Poly1305 encrypts any in-memory buffer with a valid key and nonce");
     let id = ring.current.as_bytes();
     let mut out = Vec::with_capacity(2 + id.len() + nonce.len() + sealed.len());
     out.push(SEALED);

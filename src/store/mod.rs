@@ -30,6 +30,7 @@ pub use redis_prefix::{PrefixError, RedisPrefix};
 
 use std::time::Duration;
 
+pub use crate::dcr::StoreError;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
@@ -64,25 +65,6 @@ pub enum Cas {
     Stored(u64),
     /// The entry changed since the caller read it; nothing was written.
     Conflict,
-}
-
-/// A token store failed; the message names no token.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The store is at its configured capacity.
-    #[error("the token store is full ({0} entries)")]
-    Full(usize),
-    /// The backend failed (I/O, database, network).
-    #[error("token store backend: {0}")]
-    Backend(String),
-    /// Sealing was asked of a store with no keyring.
-    #[error(
-        "no keyring is configured: configure --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS)"
-    )]
-    NoKeyring,
-    /// A value could not be decrypted or decoded.
-    #[error("token store entry unreadable: {0}")]
-    Unreadable(String),
 }
 
 /// A store of registration access tokens.

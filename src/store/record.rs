@@ -104,7 +104,9 @@ pub fn seal_value(
         u: uri.to_owned(),
         l: learned_at,
     };
-    let json = serde_json::to_vec(&plain).unwrap_or_default();
+    // A broken invariant must fail loudly, never store an empty record in
+    // place of a token.
+    let json = serde_json::to_vec(&plain).expect("a record of strings and a number serialises");
     cipher::seal(keyring, &json, &aad(key, generation))
 }
 
