@@ -25,6 +25,8 @@ pub mod config;
 pub mod dcr;
 pub mod dev_upstream;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod middleware;
 pub mod pb;
 pub mod server;

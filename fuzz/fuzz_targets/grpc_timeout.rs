@@ -1,12 +1,9 @@
 //! `grpc-timeout` header values from callers: a bounded duration or nothing.
 #![no_main]
 
-use dcr_gateway::api::parse_grpc_timeout;
 use libfuzzer_sys::fuzz_target;
 
+// The body is shared with the seed replay in `tests/fuzz_inputs.rs`.
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let _ = parse_grpc_timeout(text);
+    let _ = dcr_gateway::fuzzing::grpc_timeout(data);
 });
