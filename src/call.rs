@@ -4,39 +4,25 @@
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::TypedValueParser as _;
 use serde_json::{Map, Value};
 use tonic::transport::Endpoint;
 
 use crate::api::client_from_proto;
 use crate::config::parse_duration;
-use crate::dcr::json;
+use crate::dcr::{Operation, json};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
-
-/// The RPC to call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Rpc {
-    /// RegisterClient: needs --metadata.
-    Register,
-    /// GetClient: needs --client-id.
-    Get,
-    /// UpdateClient: needs --client-id and --metadata; --mask for a partial update.
-    Update,
-    /// DeleteClient: needs --client-id.
-    Delete,
-    /// RotateClientSecret: needs --client-id.
-    RotateSecret,
-    /// RotateRegistrationToken: needs --client-id.
-    RotateToken,
-}
 
 /// Flags of `call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The RPC to call.
-    #[arg(value_enum)]
-    pub rpc: Rpc,
+    /// The RPC to call (the operation table's names): register needs --metadata;
+    /// get, update, delete, rotate-secret and rotate-token need --client-id;
+    /// update needs --metadata too, and takes --mask for a partial update.
+    #[arg(value_parser = operation_parser(), value_name = "RPC")]
+    pub rpc: Operation,
     /// The gateway's address.
     #[arg(
         long,
@@ -67,6 +53,16 @@ pub struct CallArgs {
     /// Deadline for the call.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// Parses an operation by its command-line name, listing every name in `--help`.
+fn operation_parser() -> impl clap::builder::TypedValueParser<Value = Operation> {
+    clap::builder::PossibleValuesParser::new(Operation::ALL.map(|op| op.spec().cli)).map(|name| {
+        Operation::ALL
+            .into_iter()
+            .find(|op| op.spec().cli == name)
+            .expect("the parser accepts only the table's names")
+    })
 }
 
 /// Why a call failed.
@@ -112,21 +108,21 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
     };
     let rat = args.registration_access_token.clone();
     let reply = match args.rpc {
-        Rpc::Register => {
+        Operation::Register => {
             let req = pb::RegisterClientRequest {
                 metadata: Some(metadata(args.metadata.as_deref())?),
                 initial_access_token: args.initial_access_token.clone(),
             };
             client.register_client(req).await?.into_inner().client
         }
-        Rpc::Get => {
+        Operation::Get => {
             let req = pb::GetClientRequest {
                 client_id: id()?,
                 registration_access_token: rat,
             };
             client.get_client(req).await?.into_inner().client
         }
-        Rpc::Update => {
+        Operation::Update => {
             let req = pb::UpdateClientRequest {
                 client_id: id()?,
                 registration_access_token: rat,
@@ -137,7 +133,7 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
             };
             client.update_client(req).await?.into_inner().client
         }
-        Rpc::Delete => {
+        Operation::Delete => {
             let req = pb::DeleteClientRequest {
                 client_id: id()?,
                 registration_access_token: rat,
@@ -145,14 +141,14 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
             client.delete_client(req).await?;
             None
         }
-        Rpc::RotateSecret => {
+        Operation::RotateSecret => {
             let req = pb::RotateClientSecretRequest {
                 client_id: id()?,
                 registration_access_token: rat,
             };
             client.rotate_client_secret(req).await?.into_inner().client
         }
-        Rpc::RotateToken => {
+        Operation::RotateToken => {
             let req = pb::RotateRegistrationTokenRequest {
                 client_id: id()?,
                 registration_access_token: rat,

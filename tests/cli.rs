@@ -98,14 +98,8 @@ async fn help_documents_every_option_and_its_default() {
 }
 
 async fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
-    let out = gateway()
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (ok, _, err) = support::process::run_with(args, env).await;
+    assert!(!ok, "{args:?} should fail");
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains(needle),

@@ -51,6 +51,8 @@ pub enum StoreEffect {
 pub struct OperationSpec {
     /// The gRPC method name, for logs, metrics and error messages.
     pub rpc: &'static str,
+    /// Its name on the command line (`dcr-gateway call NAME`).
+    pub cli: &'static str,
     /// `service/method`, the server span's name.
     pub span: &'static str,
     /// Safe to repeat after a request may have been processed: a read, a
@@ -73,9 +75,10 @@ pub struct OperationSpec {
 }
 
 macro_rules! spec {
-    ($rpc:literal, $idempotent:expr, $credential:expr, $effect:expr, $method:literal, $template:literal, $suffix:expr, $rfc:expr) => {
+    ($rpc:literal, $cli:literal, $idempotent:expr, $credential:expr, $effect:expr, $method:literal, $template:literal, $suffix:expr, $rfc:expr) => {
         OperationSpec {
             rpc: $rpc,
+            cli: $cli,
             span: concat!("dcr.v1.DynamicClientRegistration/", $rpc),
             idempotent: $idempotent,
             credential: $credential,
@@ -93,6 +96,7 @@ use StoreEffect::{Forget, Keep, Replace, Store, StoreIfPresent};
 
 const REGISTER: OperationSpec = spec!(
     "RegisterClient",
+    "register",
     false,
     Always,
     Store,
@@ -103,6 +107,7 @@ const REGISTER: OperationSpec = spec!(
 );
 const GET: OperationSpec = spec!(
     "GetClient",
+    "get",
     true,
     WhenReadsRotate,
     StoreIfPresent,
@@ -113,6 +118,7 @@ const GET: OperationSpec = spec!(
 );
 const UPDATE: OperationSpec = spec!(
     "UpdateClient",
+    "update",
     true,
     WhenReadsRotate,
     StoreIfPresent,
@@ -123,6 +129,7 @@ const UPDATE: OperationSpec = spec!(
 );
 const DELETE: OperationSpec = spec!(
     "DeleteClient",
+    "delete",
     true,
     Never,
     Forget,
@@ -133,6 +140,7 @@ const DELETE: OperationSpec = spec!(
 );
 const ROTATE_SECRET: OperationSpec = spec!(
     "RotateClientSecret",
+    "rotate-secret",
     false,
     Always,
     Keep,
@@ -143,6 +151,7 @@ const ROTATE_SECRET: OperationSpec = spec!(
 );
 const ROTATE_TOKEN: OperationSpec = spec!(
     "RotateRegistrationToken",
+    "rotate-token",
     false,
     Always,
     Replace,
