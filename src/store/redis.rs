@@ -176,14 +176,15 @@ impl RedisStore {
             unix_now(),
         );
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
-        let (lease, _) = self.prefix.lease_keys(&key);
+        // Only a fenced write names the lease key.
+        let lease = fence.map(|f| (self.prefix.lease_key(&key), f));
         let script = Script::new(if fence.is_some() { FENCED_CAS } else { CAS });
         let generation: u64 = self
             .with_retry(|mut c| {
                 let mut call = script.key(&rkey);
                 call.arg(&expected).arg(&value);
-                if let Some(fence) = fence {
-                    call.key(&lease).arg(fence);
+                if let Some((lease, fence)) = &lease {
+                    call.key(lease).arg(*fence);
                 }
                 async move { call.invoke_async(&mut c).await }
             })
@@ -270,7 +271,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn take_lease(&self, key: &TokenKey, ttl: Duration) -> Result<Option<u64>, StoreError> {
-        let (lease, counter) = self.prefix.lease_keys(&key_bytes(key));
+        let key = key_bytes(key);
+        let (lease, counter) = (self.prefix.lease_key(&key), self.prefix.fence_key(&key));
         let script = Script::new(TAKE_LEASE);
         let fence: u64 = self
             .with_retry(|mut c| {
@@ -288,7 +290,7 @@ impl TokenStore for RedisStore {
         fence: u64,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let (lease, _) = self.prefix.lease_keys(&key_bytes(key));
+        let lease = self.prefix.lease_key(&key_bytes(key));
         let script = Script::new(RENEW_LEASE);
         let renewed: u64 = self
             .with_retry(|mut c| {
@@ -301,7 +303,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn release_lease(&self, key: &TokenKey, fence: u64) -> Result<(), StoreError> {
-        let (lease, _) = self.prefix.lease_keys(&key_bytes(key));
+        let lease = self.prefix.lease_key(&key_bytes(key));
         let script = Script::new(RELEASE_LEASE);
         let _: u64 = self
             .with_retry(|mut c| {

@@ -63,15 +63,17 @@ impl RedisPrefix {
         format!("{}{SEP}{store_key}", self.0)
     }
 
-    /// The Redis key of the cross-replica lease on a store key, and of its
-    /// fencing counter. `~` is not a name character and `:` is not `~`, so
-    /// neither can fall in this or any other prefix's token keyspace (nor in
-    /// [`RedisPrefix::pattern`]).
-    pub fn lease_keys(&self, store_key: &str) -> (String, String) {
-        (
-            format!("{}~lease{SEP}{store_key}", self.0),
-            format!("{}~fence{SEP}{store_key}", self.0),
-        )
+    /// The Redis key of the cross-replica lease on a store key. `~` is not a
+    /// name character and `:` is not `~`, so neither this nor
+    /// [`RedisPrefix::fence_key`] can fall in this or any other prefix's token
+    /// keyspace (nor in [`RedisPrefix::pattern`]).
+    pub fn lease_key(&self, store_key: &str) -> String {
+        format!("{}~lease{SEP}{store_key}", self.0)
+    }
+
+    /// The Redis key of the lease's fencing counter.
+    pub fn fence_key(&self, store_key: &str) -> String {
+        format!("{}~fence{SEP}{store_key}", self.0)
     }
 
     /// The `SCAN MATCH` pattern of every key of this prefix (the name holds no

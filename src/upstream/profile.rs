@@ -94,6 +94,11 @@ impl RegistrationEndpoint {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The current endpoint's origin, without copying the URL.
+    pub fn origin(&self) -> Origin {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).origin()
+    }
+
     /// Replaces the endpoint; `true` when it changed.
     pub fn set(&self, url: Url) -> bool {
         let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
@@ -118,7 +123,7 @@ impl Endpoints {
         }
         let origin = url.origin();
         let allowed = origin == self.base.origin()
-            || origin == self.registration.get().origin()
+            || origin == self.registration.origin()
             || self.allowed_origins.contains(&origin);
         match allowed {
             true => Ok(url),
