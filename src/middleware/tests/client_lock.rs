@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tower::{Layer, ServiceExt};
 
-use super::get;
+use super::{get, started};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::middleware::client_lock::ClientLockLayer;
 
@@ -61,10 +61,8 @@ async fn calls_on_one_client_run_one_at_a_time_and_others_in_parallel() {
 async fn a_cancelled_waiter_does_not_hold_the_lock() {
     let layer = ClientLockLayer::new("http://127.0.0.1:9");
     let (inner, _) = counting();
-    let first = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
-    tokio::task::yield_now().await;
-    let waiter = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
-    tokio::task::yield_now().await;
+    let first = started(layer.layer(inner.clone()), get("c1", None)).await;
+    let waiter = started(layer.layer(inner.clone()), get("c1", None)).await;
     waiter.abort();
     let _ = waiter.await;
     first.await.unwrap().unwrap();

@@ -85,3 +85,20 @@ pub fn sent_rat(req: &DcrRequest) -> Option<String> {
         .and_then(|t| t.registration_access_token.as_ref())
         .map(|t| t.expose_secret().to_owned())
 }
+
+/// Starts `req` through `service` in a task of its own and lets it run up to
+/// its first wait (a slot, a lock, the inner service), so the next call
+/// meets it there.
+pub async fn started<S>(
+    service: S,
+    req: DcrRequest,
+) -> tokio::task::JoinHandle<Result<DcrResponse, DcrError>>
+where
+    S: tower::Service<DcrRequest, Response = DcrResponse, Error = DcrError> + Send + 'static,
+    S::Future: Send,
+{
+    use tower::ServiceExt;
+    let task = tokio::spawn(service.oneshot(req));
+    tokio::task::yield_now().await;
+    task
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tower::{Layer, ServiceExt};
 
-use super::get;
+use super::{get, started};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::middleware::shed::{ShedConfig, ShedLayer};
 use crate::telemetry::Metrics;
@@ -39,8 +39,7 @@ fn layer(max_queue: usize) -> ShedLayer {
 async fn beyond_the_slots_and_the_queue_calls_are_refused_at_once() {
     let (inner, _release) = gated();
     let layer = layer(0);
-    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
-    tokio::task::yield_now().await;
+    let holder = started(layer.layer(inner.clone()), get("c1", None)).await;
     let err = layer
         .layer(inner)
         .oneshot(get("c2", None))
@@ -54,8 +53,7 @@ async fn beyond_the_slots_and_the_queue_calls_are_refused_at_once() {
 async fn a_queued_call_waits_at_most_the_queue_timeout() {
     let (inner, _release) = gated();
     let layer = layer(1);
-    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
-    tokio::task::yield_now().await;
+    let holder = started(layer.layer(inner.clone()), get("c1", None)).await;
     let start = tokio::time::Instant::now();
     let err = layer
         .layer(inner)
@@ -71,16 +69,13 @@ async fn a_queued_call_waits_at_most_the_queue_timeout() {
 async fn a_cancelled_waiter_gives_its_queue_place_back() {
     let (inner, release) = gated();
     let layer = layer(1);
-    let holder = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None)));
-    tokio::task::yield_now().await;
-    let waiter = tokio::spawn(layer.layer(inner.clone()).oneshot(get("c2", None)));
-    tokio::task::yield_now().await;
+    let holder = started(layer.layer(inner.clone()), get("c1", None)).await;
+    let waiter = started(layer.layer(inner.clone()), get("c2", None)).await;
     waiter.abort();
     let _ = waiter.await;
     // The place is free again: this one queues instead of being refused, and
     // runs once the holder finishes.
-    let queued = tokio::spawn(layer.layer(inner).oneshot(get("c3", None)));
-    tokio::task::yield_now().await;
+    let queued = started(layer.layer(inner), get("c3", None)).await;
     release.notify_one();
     holder.await.unwrap().unwrap();
     release.notify_one();
