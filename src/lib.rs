@@ -2,36 +2,44 @@
 //!
 //! Callers speak `dcr.v1.DynamicClientRegistration` over gRPC; the gateway turns
 //! each call into the matching RFC 7591/7592 HTTP call against an authorization
-//! server and answers in protobuf. The call flows through these modules:
+//! server and answers in protobuf. A call flows through these modules:
 //!
 //! ```text
-//! api/         gRPC edge: proto ⇄ domain, DcrError ⇄ tonic::Status
-//! middleware/  tower layers over Service<DcrRequest> (masked update, tokens)
-//! upstream/    the HTTP transport to the authorization server
+//! api/         the gRPC edge: proto ⇄ domain, DcrError ⇄ tonic::Status
+//! middleware/  tower layers over Service<DcrRequest>, one per file or folder
+//! upstream/    the HTTP boundary: the one client, profiles, discovery
 //! store/       where registration access tokens are kept
+//! dcr/         the domain model: the operation table, clients, errors
 //! ```
 //!
-//! `dev_upstream/` is a SharkAuth-compatible server for demos and tests, `server`
-//! assembles the listener, `config` and `cli` hold what an operator sets, and
-//! `call` and `tokens_cmd` are the command-line tools.
+//! `server` assembles the listeners, `admin` serves metrics and health, `config`
+//! and `cli` hold what an operator sets and the commands people run,
+//! `telemetry` sets up traces, metrics and logs, and `tls` the listener's TLS.
+//!
+//! The public surface is small on purpose: the command line ([`cli::Cli`]), a
+//! gateway built from a [`config::Config`] ([`Gateway`]), the generated
+//! protobuf types ([`pb`]), the token store ([`store`]) that `dcr-gateway
+//! tokens` and embedders read, and the operation table ([`Operation`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
-pub mod api;
-pub mod call;
+mod admin;
+mod api;
 pub mod cli;
 pub mod config;
-pub mod dcr;
-pub mod dev_upstream;
-pub mod files;
+mod dcr;
+mod files;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod middleware;
+mod middleware;
 pub mod pb;
-pub mod server;
+#[cfg(feature = "reference-servers")]
+pub mod reference;
+mod server;
 pub mod store;
-pub mod telemetry;
-pub mod tls;
-pub mod tokens_cmd;
-pub mod upstream;
+mod telemetry;
+mod tls;
+mod upstream;
+
+pub use dcr::{Credential, Operation, OperationSpec, StoreEffect};
+pub use server::{Gateway, ServeError, shutdown_signal};

@@ -18,7 +18,7 @@ fn string(s: &str) -> Value {
 
 /// Asks the dev upstream's token endpoint whether `secret` authenticates `id`.
 async fn secret_works(base: &str, id: &str, secret: &str) -> bool {
-    dcr_gateway::tls::install_crypto_provider();
+    support::install_crypto_provider();
     let http = reqwest::Client::new();
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
     let resp = http

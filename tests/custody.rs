@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
+use dcr_dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::config::RawConfig;
-use dcr_gateway::dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use support::scripted::{Answer, Scripted};
 use support::{TestGateway, eventually, get_req, machine_client, reason};

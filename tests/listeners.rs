@@ -5,13 +5,13 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dcr_gateway::Gateway;
 use dcr_gateway::config::RawConfig;
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
-use dcr_gateway::server::Gateway;
 use dcr_gateway::store::{FileStore, TokenStore};
 use support::pki::{Ca, dns, spiffe, tls_channel, write};
 use support::scripted::{Answer, Scripted};
@@ -21,7 +21,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn temp_dir(name: &str) -> PathBuf {
+fn temp_dir(name: &str) -> support::TempDir {
     support::temp_dir(&format!("listen-{name}"))
 }
 

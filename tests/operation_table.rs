@@ -1,7 +1,7 @@
 //! The README's retry and token tables say what the code's operation table
 //! says, row by row, so the documentation cannot drift from the behaviour.
 
-use dcr_gateway::dcr::{Operation, StoreEffect};
+use dcr_gateway::{Operation, StoreEffect};
 
 const README: &str = include_str!("../README.md");
 

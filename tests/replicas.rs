@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_gateway::dev_upstream::{Fault, FaultKind, Route};
+use dcr_dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::store::{Cas, RedisPrefix, RedisStore, TokenKey, TokenStore};
 use secrecy::SecretString;

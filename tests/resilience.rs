@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use dcr_dev_upstream::{DevUpstream, Fault, FaultKind, Route};
 use dcr_gateway::config::RawConfig;
-use dcr_gateway::dev_upstream::{DevUpstream, Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use prost_types::FieldMask;
 use support::{Client, TestGateway, dev_upstream, eventually, get_req, machine_client, register};

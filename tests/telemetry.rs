@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use dcr_gateway::dev_upstream::{DevUpstream, Fault, FaultKind, Route};
+use dcr_dev_upstream::{DevUpstream, Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use support::otlp::{attr, grpc_receiver, hex, http_receiver};
@@ -297,7 +297,7 @@ async fn no_secret_reaches_spans_logs_or_metrics() {
     let admin = gw
         .logged_addr("admin")
         .expect("the admin listener logs its address");
-    dcr_gateway::tls::install_crypto_provider();
+    support::install_crypto_provider();
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap()
@@ -430,7 +430,7 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         .await
         .expect_err("an error, for the error series");
     let admin = gw.logged_addr("admin").expect("admin address");
-    dcr_gateway::tls::install_crypto_provider();
+    support::install_crypto_provider();
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap()

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::pb::v1 as pb;
@@ -19,7 +19,7 @@ use support::redis::K1;
 const K2: &str = "k2=HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
 const K1_WRONG: &str = "k1=ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
-fn temp_dir(name: &str) -> PathBuf {
+fn temp_dir(name: &str) -> support::TempDir {
     support::temp_dir(&format!("store-{name}"))
 }
 

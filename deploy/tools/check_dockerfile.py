@@ -112,6 +112,15 @@ def check(root):
                 path = t.get("path") or targets[kind].format(t["name"])
                 if path not in fetch:
                     err(df, f"the `cargo fetch` step lacks a stand-in for {path}, declared in Cargo.toml")
+    # Workspace members: cargo reads each member's manifest and target files
+    # before it fetches or builds anything.
+    for member in cargo.get("workspace", {}).get("members", []):
+        needed.add(member.split("/")[0])
+        if fetch is not None:
+            if f"{member}/Cargo.toml" not in copied:
+                err(df, f"the dependency layer does not COPY {member}/Cargo.toml, a workspace member")
+            if f"{member}/src/" not in fetch:
+                err(df, f"the `cargo fetch` step lacks a stand-in under {member}/src/")
     for n in sorted(needed):
         if n not in copied:
             err(df, f"the builder does not COPY {n}, which cargo needs")

@@ -3,7 +3,7 @@
 use prost_types::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::structs::{json_to_struct, struct_to_json};
+use super::protobuf_struct::{json_to_struct, struct_to_json};
 use crate::dcr::{Client, ClientMetadata, ClientRef, DcrError, limits};
 use crate::pb::v1 as pb;
 

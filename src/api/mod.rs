@@ -9,15 +9,13 @@ pub mod codec;
 mod convert;
 mod deadline;
 mod peer;
+mod protobuf_struct;
 mod redact;
 mod service;
 mod status;
-mod structs;
 
 pub use callers::Callers;
-pub use convert::{client_from_proto, client_to_proto, metadata_from_proto, metadata_to_proto};
-pub use deadline::{DEADLINE_MARGIN, parse_grpc_timeout};
+pub use convert::{client_from_proto, metadata_from_proto, metadata_to_proto};
+pub use deadline::parse_grpc_timeout;
 pub use peer::PeerInfo;
 pub use service::{Admission, Custody, DcrService, GatewayService};
-pub use status::{ERROR_DOMAIN, to_status};
-pub use structs::{json_to_struct, struct_to_json};

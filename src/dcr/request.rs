@@ -118,11 +118,6 @@ impl DcrRequest {
     pub fn target(&self) -> Option<&ClientRef> {
         self.call.target()
     }
-
-    /// Mutable access to the target, for layers that fill in the token.
-    pub fn target_mut(&mut self) -> Option<&mut ClientRef> {
-        self.call.target_mut()
-    }
 }
 
 impl DcrCall {
@@ -168,14 +163,4 @@ pub enum DcrResponse {
     Client(Box<Client>),
     /// The client was deleted; the server returned no body.
     Deleted,
-}
-
-impl DcrResponse {
-    /// The client, when the operation returns one.
-    pub fn client(&self) -> Option<&Client> {
-        match self {
-            Self::Client(c) => Some(c),
-            Self::Deleted => None,
-        }
-    }
 }

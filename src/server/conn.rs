@@ -28,15 +28,10 @@ impl Connected for Conn {
 
     fn connect_info(&self) -> PeerInfo {
         match self {
-            Conn::Tcp(s) => PeerInfo {
-                remote_addr: s.peer_addr().ok(),
-                identity: None,
-            },
-            Conn::Tls(s, identity) => PeerInfo {
-                remote_addr: s.get_ref().0.peer_addr().ok(),
+            Conn::Tls(_, identity) => PeerInfo {
                 identity: identity.clone(),
             },
-            Conn::Unix(_) => PeerInfo::default(),
+            Conn::Tcp(_) | Conn::Unix(_) => PeerInfo::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! reflection, the listeners, and graceful shutdown.
 
 mod conn;
+mod dev;
 mod exposure;
 mod listener;
 
@@ -21,7 +22,6 @@ use tower::util::BoxCloneSyncService;
 use crate::admin::{self, AdminState};
 use crate::api::{Admission, Custody, DcrService, GatewayService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
-use crate::dev_upstream::DevUpstream;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::lease::LeaseLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
@@ -126,7 +126,7 @@ pub struct Gateway {
     /// Re-discovery of a discovered registration endpoint.
     refresh: Option<Refresh>,
     /// Kept alive for as long as the gateway runs.
-    _dev: Option<DevUpstream>,
+    _dev: Option<dev::DevGuard>,
 }
 
 impl Gateway {
@@ -165,19 +165,7 @@ impl Gateway {
         let (base_url, dev) = match &config.upstream {
             UpstreamChoice::Url(url) => (url.clone(), None),
             UpstreamChoice::Dev => {
-                let dev = DevUpstream::start(([127, 0, 0, 1], 0).into(), None)
-                    .await
-                    .map_err(ServeError::DevUpstream)?;
-                tracing::warn!(
-                    "using the built-in dev upstream at {}: it is NOT a real authorization server, \
-                     and forgets every client when the gateway stops",
-                    dev.base_url()
-                );
-                let url = dev.base_url().parse().map_err(|_| {
-                    ServeError::DevUpstream(std::io::Error::other(
-                        "dev upstream address is not a URL",
-                    ))
-                })?;
+                let (url, dev) = dev::start().await?;
                 (url, Some(dev))
             }
         };

@@ -12,6 +12,6 @@ mod prometheus;
 pub mod propagation;
 mod span;
 
-pub use init::{LogFormat, Telemetry, TelemetryConfig, TelemetryError, init, init_logs};
-pub use metrics::{Detached, InFlight, Metrics};
-pub use span::{record_ids, rpc_span};
+pub use init::{LogFormat, TelemetryConfig, init, init_logs};
+pub use metrics::Metrics;
+pub use span::rpc_span;

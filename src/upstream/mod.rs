@@ -12,7 +12,6 @@ mod profile;
 mod route;
 
 pub use client::{HttpUpstream, UpstreamConfig, http_client};
-pub use discovery::{DiscoveryError, discover};
+pub use discovery::discover;
 pub use failure::parse_retry_after;
-pub use profile::{Endpoints, Profile, RegistrationEndpoint, route};
-pub use route::{Route, route_for};
+pub use profile::{Endpoints, Profile, RegistrationEndpoint};

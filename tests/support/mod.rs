@@ -12,11 +12,11 @@ pub mod scripted;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use dcr_dev_upstream::DevUpstream;
+use dcr_gateway::Gateway;
 use dcr_gateway::config::{Config, RawConfig};
-use dcr_gateway::dev_upstream::DevUpstream;
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
-use dcr_gateway::server::Gateway;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -89,12 +89,33 @@ impl TestGateway {
     }
 }
 
-/// An empty folder `dcr-<name>-<pid>` under the system's temporary folder.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dcr-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// An empty folder `dcr-<name>-…` under the system's temporary folder, removed
+/// when the returned guard is dropped.
+pub fn temp_dir(name: &str) -> TempDir {
+    TempDir(
+        tempfile::Builder::new()
+            .prefix(&format!("dcr-{name}-"))
+            .tempdir()
+            .expect("a temporary folder"),
+    )
+}
+
+/// A temporary folder, removed with everything in it when dropped; reads as
+/// the folder's path.
+pub struct TempDir(tempfile::TempDir);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.path()
+    }
 }
 
 /// A channel to `addr`, connected before it is returned.
@@ -108,6 +129,12 @@ pub async fn channel(addr: SocketAddr) -> Channel {
 }
 
 /// A dev upstream on an ephemeral loopback port.
+/// Installs ring as the process's rustls provider, for the test's own HTTPS
+/// and gRPC-over-TLS clients (the gateway passes its provider explicitly).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub async fn dev_upstream() -> DevUpstream {
     DevUpstream::start("127.0.0.1:0".parse().unwrap(), None)
         .await

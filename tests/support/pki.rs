@@ -110,7 +110,7 @@ pub async fn tls_channel(
 pub fn server_config(leaf: &Leaf, client_ca: Option<&Ca>) -> std::sync::Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    dcr_gateway::tls::install_crypto_provider();
+    super::install_crypto_provider();
     let chain = vec![CertificateDer::from_pem_slice(leaf.cert.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap();
     let builder = rustls::ServerConfig::builder();

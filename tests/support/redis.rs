@@ -1,7 +1,6 @@
 //! A real redis-server on an ephemeral loopback port, with its data in a
 //! temporary folder (append-only, fsync always) so it survives a restart.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -51,7 +50,7 @@ fn ensure_installed() {
 /// A running redis-server.
 pub struct RedisServer {
     pub port: u16,
-    dir: PathBuf,
+    dir: super::TempDir,
     child: Option<Child>,
 }
 
@@ -63,8 +62,7 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!("dcr-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::temp_dir("redis");
         let mut server = Self {
             port,
             dir,
@@ -92,7 +90,7 @@ impl RedisServer {
             ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(&*self.dir)
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -132,7 +130,6 @@ impl Drop for RedisServer {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

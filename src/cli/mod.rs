@@ -1,18 +1,23 @@
-//! The command line: `serve`, `dev-upstream` and `call`.
+//! The command line: `serve`, `dev-upstream`, `call` and `tokens`, and what
+//! each runs (`run.rs`; the tools in `call.rs` and `tokens.rs`).
 //!
 //! Every `serve` flag has a `DCR_GATEWAY_*` environment variable and a key of the
 //! same name (with `_`) in the `--config` TOML file; flags win over the
 //! environment, which wins over the file, which wins over the defaults. Secret
 //! values have a variable and a key but no flag (see `config::secret`).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::call::CallArgs;
+mod call;
+mod run;
+mod tokens;
+
+pub use call::CallArgs;
+pub use tokens::TokensArgs;
+
 use crate::config::{ConfigError, RawConfig};
-use crate::tokens_cmd::TokensArgs;
 
 /// dcr-gateway: a gRPC sidecar for OAuth 2.0 Dynamic Client Registration
 /// (RFC 7591/7592) against SharkAuth.
@@ -33,6 +38,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the SharkAuth-compatible dev upstream on its own (not a real
     /// authorization server: for demos and tests only).
+    #[cfg(feature = "dev-upstream")]
     DevUpstream(DevUpstreamArgs),
     /// Call a running gateway and print the reply as JSON.
     Call(CallArgs),
@@ -66,6 +72,7 @@ impl ServeArgs {
 }
 
 /// Flags of `dev-upstream`.
+#[cfg(feature = "dev-upstream")]
 #[derive(Debug, Args)]
 pub struct DevUpstreamArgs {
     /// Listen address.
@@ -74,7 +81,7 @@ pub struct DevUpstreamArgs {
         env = "DCR_GATEWAY_DEV_UPSTREAM_LISTEN",
         default_value = "127.0.0.1:8080"
     )]
-    pub listen: SocketAddr,
+    pub listen: std::net::SocketAddr,
     /// Issuer used in every registration_client_uri [default: http://<listen address>].
     #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,

@@ -1,11 +1,33 @@
 //! `dcr-bench --quick` runs end to end and writes a well-formed report. It
 //! checks that the benchmark works, never how fast anything is.
 
+use std::path::{Path, PathBuf};
+
+/// The gateway binary the benchmark runs: next to `dcr-bench`, where
+/// `cargo test --workspace` has built it; built here when this crate's tests
+/// run on their own.
+fn gateway_binary() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_dcr-bench")).with_file_name("dcr-gateway");
+    if !exe.is_file() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", "dcr-gateway", "--bin", "dcr-gateway"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p dcr-gateway failed");
+    }
+    assert!(exe.is_file(), "no gateway binary at {}", exe.display());
+    exe
+}
+
 #[tokio::test]
 async fn quick_benchmark_writes_a_well_formed_report() {
-    let out = std::env::temp_dir().join(format!("dcr-bench-{}", std::process::id()));
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path();
+    let gateway = gateway_binary();
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
         .args(["--quick", "--out", out.to_str().unwrap()])
+        .arg("--gateway")
+        .arg(&gateway)
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .status()

@@ -8,7 +8,8 @@
 //! token store); (d+otel) the same with OTLP export on. Every server is its own
 //! process, so CPU per call comes from /proc.
 //!
-//! `cargo run --release --bin dcr-bench` (add `--quick` for a seconds-long run);
+//! `cargo run --release -p dcr-bench` (add `--quick` for a seconds-long run;
+//! it runs the `dcr-gateway` binary next to its own, so build that first);
 //! writes `results.md` and `latency.svg` to `--out` (default `bench-results`).
 //! `--soak MINUTES` runs the soak (see `soak.rs`) and writes `soak.md`.
 //! `--focus SECS` only compares (c) and (d), mixed at concurrency 16, for
@@ -25,7 +26,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
+use dcr_gateway::reference::Reference;
 use load::{Mix, Seed, Target};
 use report::Stats;
 use servers::{Proc, spawn};
@@ -98,26 +101,67 @@ async fn seeds(target: &Target, n: usize) -> Vec<Seed> {
     out
 }
 
+/// What the gateway costs, side by side with what a caller would otherwise
+/// use, in one run on one machine.
+#[derive(Debug, Parser)]
+#[command(name = "dcr-bench")]
+struct Args {
+    /// A seconds-long run (fewer concurrencies, one repetition, 1,000 stored tokens).
+    #[arg(long)]
+    quick: bool,
+    /// Run the soak for this many minutes instead, and write `soak.md`.
+    #[arg(long, value_name = "MINUTES", conflicts_with_all = ["quick", "focus"])]
+    soak: Option<u64>,
+    /// Only compare (c) and (d), mixed at concurrency 16, for this many seconds each.
+    #[arg(long, value_name = "SECS")]
+    focus: Option<u64>,
+    /// Folder for `results.md`, `latency.svg` and `soak.md`.
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    out: PathBuf,
+    /// The gateway binary [default: `dcr-gateway` next to this binary].
+    #[arg(long, value_name = "FILE")]
+    gateway: Option<PathBuf>,
+    /// Run one reference server instead (the benchmark starts these itself).
+    #[arg(long, value_enum, hide = true)]
+    serve: Option<ServeKind>,
+    /// The upstream of `--serve minimal`.
+    #[arg(long, hide = true, required_if_eq("serve", "minimal"))]
+    upstream: Option<url::Url>,
+}
+
+/// The reference servers of `--serve`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ServeKind {
+    Echo,
+    Minimal,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if let Some(kind) = flag("--serve") {
-        servers::serve_reference(&kind, flag("--upstream")).await;
+    let args = Args::parse();
+    if let Some(kind) = args.serve {
+        let reference = match (kind, args.upstream) {
+            (ServeKind::Minimal, Some(upstream)) => Reference::Minimal(upstream),
+            _ => Reference::Echo,
+        };
+        dcr_gateway::reference::serve(reference).await;
         return;
     }
-    dcr_gateway::tls::install_crypto_provider();
-    if let Some(minutes) = flag("--soak").and_then(|m| m.parse::<u64>().ok()) {
-        let exe = std::env::current_exe()
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let gateway_exe = match args.gateway {
+        Some(exe) => exe,
+        None => std::env::current_exe()
             .expect("own path")
-            .with_file_name("dcr-gateway");
-        let (md, passed) = soak::run(minutes, &exe.to_string_lossy()).await;
-        let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "bench-results".into()));
+            .with_file_name("dcr-gateway"),
+    };
+    assert!(
+        gateway_exe.is_file(),
+        "no gateway binary at {} (build it: cargo build --release -p dcr-gateway, or give --gateway)",
+        gateway_exe.display()
+    );
+    let out_dir = args.out;
+    if let Some(minutes) = args.soak {
+        let (md, passed) = soak::run(minutes, &gateway_exe.to_string_lossy()).await;
         std::fs::create_dir_all(&out_dir).expect("results folder");
         std::fs::write(out_dir.join("soak.md"), &md).expect("write soak.md");
         println!("{md}\nwrote {}", out_dir.join("soak.md").display());
@@ -126,9 +170,7 @@ async fn main() {
         }
         return;
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "bench-results".into()));
-    let settings = match quick {
+    let settings = match args.quick {
         true => Settings {
             duration: Duration::from_millis(300),
             reps: 1,
@@ -143,7 +185,6 @@ async fn main() {
         },
     };
     let me = std::env::current_exe().expect("own path");
-    let gateway_exe = me.with_file_name("dcr-gateway");
     let (me, gateway_exe) = (
         me.to_string_lossy().into_owned(),
         gateway_exe.to_string_lossy().into_owned(),
@@ -225,7 +266,7 @@ async fn main() {
     // `--focus SECS`: only (c) and (d), mixed, concurrency 16, alternating
     // twice, CPU per call printed: a quick A/B for speed work, with the pids
     // for `perf record -p`.
-    if let Some(secs) = flag("--focus").and_then(|s| s.parse::<u64>().ok()) {
+    if let Some(secs) = args.focus {
         println!("minimal pid {}, gateway pid {}", minimal.pid, gw.pid);
         for _ in 0..2 {
             for pi in [2, 3] {
@@ -302,7 +343,7 @@ async fn main() {
     let _ = writeln!(
         md,
         "## dcr-bench results{}\n",
-        if quick { " (--quick)" } else { "" }
+        if args.quick { " (--quick)" } else { "" }
     );
     let _ = writeln!(
         md,

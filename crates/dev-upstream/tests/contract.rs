@@ -1,13 +1,18 @@
 //! The dev upstream speaks SharkAuth's exact HTTP contract (raw HTTP, no gateway):
 //! statuses, key order and presence per route, encoding, errors and routing.
 
-mod support;
-
+use dcr_dev_upstream::DevUpstream;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
+async fn dev_upstream() -> DevUpstream {
+    DevUpstream::start("127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .expect("dev upstream starts")
+}
+
 fn http() -> Client {
-    dcr_gateway::tls::install_crypto_provider();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::new()
 }
 
@@ -46,7 +51,7 @@ fn keys(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn register_then_every_route_matches_the_contract() {
-    let dev = support::dev_upstream().await;
+    let dev = dev_upstream().await;
     let base = dev.base_url();
     let body = r#"{"client_name":" Shop ","redirect_uris":["https://shop.example/cb?a=1&b=2"],"scope":"  a   b ","jwks_uri":"https://x/jwks","CONTACTS":["o@x"]} trailing garbage"#;
     let (status, headers, text) = send(
@@ -162,7 +167,7 @@ async fn register_then_every_route_matches_the_contract() {
 
 #[tokio::test]
 async fn rat_check_order_and_routing_quirks() {
-    let dev = support::dev_upstream().await;
+    let dev = dev_upstream().await;
     let base = dev.base_url();
     let missing = "missing or malformed Authorization Bearer token";
     let (status, _, text) = send(Method::GET, format!("{base}/oauth/register/x"), None, None).await;
@@ -223,7 +228,7 @@ async fn rat_check_order_and_routing_quirks() {
 
 #[tokio::test]
 async fn validation_messages_are_sharkauths() {
-    let dev = support::dev_upstream().await;
+    let dev = dev_upstream().await;
     let url = format!("{}/oauth/register", dev.base_url());
     for (body, code, description) in [
         ("", "invalid_client_metadata", "invalid JSON body"),
@@ -277,7 +282,7 @@ async fn validation_messages_are_sharkauths() {
 
 #[tokio::test]
 async fn admin_api_scripts_faults_and_counts_requests() {
-    let dev = support::dev_upstream().await;
+    let dev = dev_upstream().await;
     let base = dev.base_url();
     let fault = r#"{"route":"register","times":1,"kind":"status","status":503,"retry_after":"2"}"#;
     let (status, _, _) = send(

@@ -1,0 +1,68 @@
+//! Running the processes under test: the dev upstream, the gateway, and the
+//! two reference servers this binary runs as child processes of itself
+//! (`--serve echo` and `--serve minimal`, from `dcr_gateway::reference`).
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A server process and its address.
+pub struct Proc {
+    /// Killed when dropped.
+    _child: Child,
+    pub addr: String,
+    pub pid: u32,
+}
+
+impl Proc {
+    /// Kills the process and waits until it is gone (its ports are free).
+    pub async fn kill(mut self) {
+        let _ = self._child.kill().await;
+    }
+}
+
+/// Spawns `program args` and waits for a line containing `marker ADDR`.
+pub async fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], marker: &str) -> Proc {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let pid = child.id().unwrap_or_default();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = tokio::select! {
+            l = err.next_line() => l,
+            l = out.next_line() => l,
+        };
+        match line {
+            Ok(Some(line)) => {
+                if let Some(rest) = line.split(marker).nth(1) {
+                    let addr = rest
+                        .trim()
+                        .split(|c: char| c == '"' || c.is_whitespace())
+                        .next()
+                        .unwrap_or_default();
+                    break addr
+                        .trim_start_matches("http://")
+                        .trim_end_matches(':')
+                        .to_owned();
+                }
+            }
+            _ => panic!("{program} exited before printing {marker:?}"),
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    Proc {
+        _child: child,
+        addr,
+        pid,
+    }
+}

@@ -1,0 +1,122 @@
+//! Reference servers for the benchmark (`dcr-bench`), compiled only with the
+//! `reference-servers` feature: they are the gateway's own gRPC edge with the
+//! middleware taken away, so the benchmark can say what each part costs.
+//!
+//! - [`Reference::Echo`] answers every RPC at once with a fixed client: the
+//!   cost of the gRPC edge alone.
+//! - [`Reference::Minimal`] is the edge straight over the HTTP transport, no
+//!   middleware: the cost of a minimal translation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::util::BoxCloneSyncService;
+use url::Url;
+
+use crate::api::{Admission, Custody, DcrService, GatewayService};
+use crate::config::{DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED};
+use crate::dcr::{Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation};
+use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
+use crate::telemetry::Metrics;
+use crate::upstream::{
+    Endpoints, HttpUpstream, Profile, RegistrationEndpoint, UpstreamConfig, http_client,
+};
+
+/// Which reference server to run.
+#[derive(Debug, Clone)]
+pub enum Reference {
+    /// Every RPC answered at once with a fixed client.
+    Echo,
+    /// The gRPC edge over the HTTP transport to this SharkAuth-compatible
+    /// upstream, with no middleware.
+    Minimal(Url),
+}
+
+/// A fixed client, the echo service's every answer.
+fn canned() -> Client {
+    Client {
+        client_id: "shark_dcr_echo_echo_echo_echo_e".into(),
+        client_secret: Some("0".repeat(64).into()),
+        registration_access_token: Some("1".repeat(64).into()),
+        registration_client_uri: "http://127.0.0.1/oauth/register/shark_dcr_echo_echo_echo_echo_e"
+            .into(),
+        client_id_issued_at: Some(1_765_000_000),
+        metadata: ClientMetadata {
+            client_name: Some("echo".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Runs a reference server on an ephemeral loopback port until the process is
+/// killed, after printing `reference listening on ADDR` to standard output.
+/// Panics on a setup failure: it is a benchmark fixture, not a service.
+pub async fn serve(kind: Reference) {
+    let stack: GatewayService = match kind {
+        Reference::Echo => {
+            BoxCloneSyncService::new(tower::service_fn(|req: DcrRequest| async move {
+                Ok::<_, DcrError>(match req.operation() {
+                    Operation::Delete => DcrResponse::Deleted,
+                    _ => DcrResponse::Client(Box::new(canned())),
+                })
+            }))
+        }
+        Reference::Minimal(base) => {
+            let endpoints = Endpoints {
+                registration: RegistrationEndpoint::new(base.join("oauth/register").expect("URL")),
+                base,
+                allowed_origins: Vec::new(),
+            };
+            let config = crate::config::RawConfig {
+                dev_upstream: Some(true),
+                ..Default::default()
+            }
+            .validate()
+            .expect("defaults")
+            .http;
+            let upstream: UpstreamConfig = config;
+            let client = http_client(&upstream, &endpoints.base).expect("HTTP client");
+            let http = HttpUpstream::new(
+                client,
+                Profile::SharkAuth {
+                    use_client_uri: false,
+                },
+                endpoints,
+                upstream,
+                Metrics::local(),
+            );
+            BoxCloneSyncService::new(http)
+        }
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    println!(
+        "reference listening on {}",
+        listener.local_addr().expect("address")
+    );
+    let admission = Admission {
+        calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
+        max_deadline: DEFAULT_MAX_DEADLINE,
+    };
+    let custody = Custody {
+        tails: Arc::new(Semaphore::new(DEFAULT_MAX_DETACHED)),
+        reads_may_rotate: false,
+    };
+    let service = DcrService::new(
+        stack,
+        Duration::from_secs(30),
+        None,
+        Metrics::local(),
+        admission,
+        custody,
+    );
+    tonic::transport::Server::builder()
+        .add_service(DynamicClientRegistrationServer::new(service))
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        )
+        .await
+        .expect("serve");
+}
