@@ -10,7 +10,14 @@ fn gateway_binary() -> PathBuf {
     let exe = Path::new(env!("CARGO_BIN_EXE_dcr-bench")).with_file_name("dcr-gateway");
     if !exe.is_file() {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "dcr-gateway", "--bin", "dcr-gateway"])
+            .args([
+                "build",
+                "--locked",
+                "-p",
+                "dcr-gateway",
+                "--bin",
+                "dcr-gateway",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cargo build -p dcr-gateway failed");
