@@ -32,13 +32,24 @@ async fn get_with(answer: Answer) -> (Status, Scripted) {
     (status, upstream)
 }
 
+/// The ErrorInfo reason, checked to be AIP-193's UPPER_SNAKE form.
 fn reason(status: &Status) -> String {
-    status
+    let reason = status
         .get_error_details()
         .error_info()
         .expect("ErrorInfo on every error")
         .reason
-        .clone()
+        .clone();
+    assert!(
+        reason.len() <= 63
+            && reason.starts_with(|c: char| c.is_ascii_uppercase())
+            && !reason.ends_with('_')
+            && reason
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+        "reason {reason:?} is not UPPER_SNAKE"
+    );
+    reason
 }
 
 fn meta(status: &Status, key: &str) -> Option<String> {
@@ -57,81 +68,86 @@ async fn http_statuses_map_to_grpc_codes() {
             400,
             r#"{"error":"invalid_client_metadata","error_description":"client_name is required"}"#,
             Code::InvalidArgument,
-            "invalid_client_metadata",
+            "INVALID_CLIENT_METADATA",
         ),
         (
             400,
             r#"{"error":"invalid_software_statement","error_description":"bad jwt"}"#,
             Code::InvalidArgument,
-            "invalid_software_statement",
+            "INVALID_SOFTWARE_STATEMENT",
         ),
         (
             400,
             r#"{"error":"unapproved_software_statement","error_description":"no"}"#,
             Code::PermissionDenied,
-            "unapproved_software_statement",
+            "UNAPPROVED_SOFTWARE_STATEMENT",
         ),
         (
             400,
             r#"{"error":"access_denied","error_description":"no"}"#,
             Code::PermissionDenied,
-            "access_denied",
+            "UPSTREAM_ACCESS_DENIED",
         ),
         (
             401,
             r#"{"error":"invalid_token","error_description":"client not found"}"#,
             Code::Unauthenticated,
-            "invalid_token",
+            "UPSTREAM_TOKEN_REJECTED",
         ),
         (
             401,
             r#"{"error":"invalid_client"}"#,
             Code::Unauthenticated,
-            "invalid_client",
+            "UPSTREAM_TOKEN_REJECTED",
         ),
         (
             403,
             r#"{"error":"forbidden"}"#,
             Code::PermissionDenied,
-            "forbidden",
+            "UPSTREAM_ACCESS_DENIED",
         ),
         (
             404,
             "404 page not found\n",
             Code::NotFound,
-            "UPSTREAM_HTTP_404",
+            "CLIENT_NOT_FOUND",
         ),
-        (405, "", Code::Unimplemented, "UPSTREAM_HTTP_405"),
+        (405, "", Code::Unimplemented, "UNSUPPORTED_BY_UPSTREAM"),
         (
             409,
             r#"{"error":"conflict","error_description":"exists"}"#,
             Code::AlreadyExists,
-            "conflict",
+            "UPSTREAM_CONFLICT",
         ),
         (
             500,
             r#"{"error":"server_error","error_description":"failed to read client metadata"}"#,
             Code::Internal,
-            "server_error",
+            "UPSTREAM_SERVER_ERROR",
         ),
         (
             502,
             "<html>bad gateway</html>",
             Code::Unavailable,
-            "UPSTREAM_HTTP_502",
+            "UPSTREAM_UNAVAILABLE",
         ),
         (
             503,
             r#"{"error":"service_unavailable","message":"Server is reloading"}"#,
             Code::Unavailable,
-            "service_unavailable",
+            "UPSTREAM_UNAVAILABLE",
         ),
-        (504, "", Code::Unavailable, "UPSTREAM_HTTP_504"),
+        (504, "", Code::Unavailable, "UPSTREAM_UNAVAILABLE"),
     ];
     for (http, body, code, want_reason) in rows {
         let (status, _) = get_with(Answer::json(*http, body)).await;
         assert_eq!(status.code(), *code, "HTTP {http}: {status:?}");
         assert_eq!(reason(&status), *want_reason, "HTTP {http}");
+        // The server's own code travels in metadata, never as the reason.
+        let rfc = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned));
+        assert_eq!(meta(&status, "error"), rfc, "HTTP {http}");
         assert_eq!(
             meta(&status, "http_status").as_deref(),
             Some(http.to_string().as_str())
@@ -314,7 +330,11 @@ async fn sharkauth_validation_errors_name_the_field() {
     };
     let status = client.register_client(req).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(reason(&status), "invalid_redirect_uri");
+    assert_eq!(reason(&status), "INVALID_REDIRECT_URI");
+    assert_eq!(
+        meta(&status, "error").as_deref(),
+        Some("invalid_redirect_uri")
+    );
     let violations = status
         .get_error_details()
         .bad_request()
@@ -337,7 +357,11 @@ async fn sharkauth_validation_errors_name_the_field() {
         initial_access_token: None,
     };
     let status = client.register_client(req).await.unwrap_err();
-    assert_eq!(reason(&status), "invalid_client_metadata");
+    assert_eq!(reason(&status), "INVALID_CLIENT_METADATA");
+    assert_eq!(
+        meta(&status, "error").as_deref(),
+        Some("invalid_client_metadata")
+    );
     let violations = status
         .get_error_details()
         .bad_request()

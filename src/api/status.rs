@@ -1,23 +1,10 @@
 //! [`DcrError`] → `tonic::Status`, with ErrorInfo, BadRequest and RetryInfo.
 //!
-//! The table (also in the README):
-//!
-//! | upstream outcome | gRPC code |
-//! |---|---|
-//! | 400 `invalid_redirect_uri`, `invalid_client_metadata`, `invalid_software_statement`, other 400 | INVALID_ARGUMENT |
-//! | 400 `unapproved_software_statement`; 403 or `access_denied` | PERMISSION_DENIED |
-//! | 401 or `invalid_token` | UNAUTHENTICATED |
-//! | 404 | NOT_FOUND |
-//! | 405, 501 | UNIMPLEMENTED |
-//! | 409 | ALREADY_EXISTS |
-//! | 429 | RESOURCE_EXHAUSTED (+ RetryInfo from Retry-After) |
-//! | 500 | INTERNAL |
-//! | 502, 503, 504, connect failure | UNAVAILABLE (+ RetryInfo from Retry-After) |
-//! | upstream timeout, caller deadline passed | DEADLINE_EXCEEDED |
-//! | load shed (in-flight limit and queue full) | RESOURCE_EXHAUSTED (+ RetryInfo) |
-//! | retries stopped | the last attempt's code (+ RetryInfo when known) |
-//! | redirect, other 4xx | FAILED_PRECONDITION |
-//! | malformed 2xx body, other 5xx | INTERNAL |
+//! The README's error table is the contract: every status carries ErrorInfo
+//! with domain `dcr-gateway` and one of the gateway's own UPPER_SNAKE reasons
+//! (Google AIP-193), so callers branch on a closed set; an upstream's RFC
+//! error code travels in metadata `error`, next to `http_status` and
+//! `error_description`.
 
 use std::collections::HashMap;
 
@@ -70,17 +57,16 @@ fn classify(
             if let Some(after) = f.retry_after {
                 details.set_retry_info(Some(after));
             }
-            let code = upstream_code(f);
+            if let Some(error) = &f.error {
+                meta.insert("error".to_owned(), error.clone());
+            }
+            let (code, reason) = upstream_code(f);
             if code == Code::InvalidArgument
                 && let Some(field) = violated_field(f)
             {
                 details.add_bad_request_violation(field, f.description.clone().unwrap_or_default());
             }
-            let reason = f
-                .error
-                .clone()
-                .unwrap_or_else(|| format!("UPSTREAM_HTTP_{}", f.status));
-            return (code, reason);
+            return (code, reason.to_owned());
         }
         DcrError::Connect(_) => (Code::Unavailable, "UPSTREAM_UNREACHABLE"),
         DcrError::Timeout(_) => (Code::DeadlineExceeded, "UPSTREAM_TIMEOUT"),
@@ -123,21 +109,32 @@ fn classify(
     (code, reason.to_owned())
 }
 
-/// The gRPC code for an HTTP error answer.
-fn upstream_code(f: &UpstreamFailure) -> Code {
+/// The gRPC code and the gateway's own reason for an HTTP error answer. The
+/// reason is one of a fixed set (AIP-193), never the server's text: the
+/// server's RFC 7591 or RFC 6750 code goes to ErrorInfo metadata `error`.
+fn upstream_code(f: &UpstreamFailure) -> (Code, &'static str) {
     match (f.status, f.error.as_deref()) {
-        (_, Some("invalid_token")) | (401, _) => Code::Unauthenticated,
-        (_, Some("access_denied" | "unapproved_software_statement")) | (403, _) => {
-            Code::PermissionDenied
+        (_, Some("invalid_token")) | (401, _) => (Code::Unauthenticated, "UPSTREAM_TOKEN_REJECTED"),
+        (_, Some("unapproved_software_statement")) => {
+            (Code::PermissionDenied, "UNAPPROVED_SOFTWARE_STATEMENT")
         }
-        (400, _) => Code::InvalidArgument,
-        (404, _) => Code::NotFound,
-        (405 | 501, _) => Code::Unimplemented,
-        (409, _) => Code::AlreadyExists,
-        (429, _) => Code::ResourceExhausted,
-        (502..=504, _) => Code::Unavailable,
-        (300..=399, _) | (402..=499, _) => Code::FailedPrecondition,
-        _ => Code::Internal,
+        (_, Some("access_denied")) | (403, _) => (Code::PermissionDenied, "UPSTREAM_ACCESS_DENIED"),
+        (400, Some("invalid_redirect_uri")) => (Code::InvalidArgument, "INVALID_REDIRECT_URI"),
+        (400, Some("invalid_client_metadata")) => {
+            (Code::InvalidArgument, "INVALID_CLIENT_METADATA")
+        }
+        (400, Some("invalid_software_statement")) => {
+            (Code::InvalidArgument, "INVALID_SOFTWARE_STATEMENT")
+        }
+        (400, _) => (Code::InvalidArgument, "UPSTREAM_BAD_REQUEST"),
+        (404, _) => (Code::NotFound, "CLIENT_NOT_FOUND"),
+        (405 | 501, _) => (Code::Unimplemented, "UNSUPPORTED_BY_UPSTREAM"),
+        (409, _) => (Code::AlreadyExists, "UPSTREAM_CONFLICT"),
+        (429, _) => (Code::ResourceExhausted, "UPSTREAM_RATE_LIMITED"),
+        (502..=504, _) => (Code::Unavailable, "UPSTREAM_UNAVAILABLE"),
+        (300..=399, _) => (Code::FailedPrecondition, "UPSTREAM_REDIRECT"),
+        (402..=499, _) => (Code::FailedPrecondition, "UPSTREAM_REJECTED"),
+        _ => (Code::Internal, "UPSTREAM_SERVER_ERROR"),
     }
 }
 

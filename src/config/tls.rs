@@ -5,8 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+
 use super::{ConfigError, Listen, duration, invalid};
-use crate::tls::{MAX_PEM_BYTES, ServerTlsFiles};
+use crate::tls::{ClientIdentity, IdentityError, MAX_PEM_BYTES, ServerTlsFiles, certificates};
 
 /// Default interval between checks of the TLS files for a change: mounted
 /// Secrets update within about a minute, so this keeps well inside that.
@@ -81,24 +83,13 @@ pub fn upstream_tls(
     ca_file: Option<String>,
     client_cert: Option<String>,
     client_key: Option<String>,
-) -> Result<(Vec<reqwest::Certificate>, Option<reqwest::Identity>), ConfigError> {
+) -> Result<(Vec<CertificateDer<'static>>, Option<ClientIdentity>), ConfigError> {
     let roots = match ca_file {
         None => Vec::new(),
         Some(path) => {
             let pem = read_pem("--upstream-ca-file", &path)?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
-                invalid(
-                    "--upstream-ca-file",
-                    format!("{path}: not a PEM certificate bundle"),
-                )
-            })?;
-            if certs.is_empty() {
-                return Err(invalid(
-                    "--upstream-ca-file",
-                    format!("{path}: no certificate found"),
-                ));
-            }
-            certs
+            certificates(&pem)
+                .map_err(|reason| invalid("--upstream-ca-file", format!("{path}: {reason}")))?
         }
     };
     let identity = match (client_cert, client_key) {
@@ -116,16 +107,16 @@ pub fn upstream_tls(
             ));
         }
         (Some(cert), Some(key)) => {
-            crate::tls::install_crypto_provider();
-            let mut pem = read_pem("--upstream-client-cert", &cert)?;
-            pem.push(b'\n');
-            pem.extend(read_pem("--upstream-client-key", &key)?);
-            Some(reqwest::Identity::from_pem(&pem).map_err(|_| {
-                invalid(
-                    "--upstream-client-cert",
-                    format!("{cert} and {key}: not a PEM certificate and private key"),
-                )
-            })?)
+            let chain = read_pem("--upstream-client-cert", &cert)?;
+            let key_pem = read_pem("--upstream-client-key", &key)?;
+            Some(
+                ClientIdentity::from_pem(&chain, &key_pem).map_err(|e| match e {
+                    IdentityError::Chain(reason) => {
+                        invalid("--upstream-client-cert", format!("{cert}: {reason}"))
+                    }
+                    e => invalid("--upstream-client-key", format!("{key}: {e}")),
+                })?,
+            )
         }
     };
     Ok((roots, identity))

@@ -32,7 +32,7 @@ use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration
 use crate::store::{StoreError, TokenStore};
 use crate::telemetry::Metrics;
 use crate::upstream::{
-    Endpoints, HttpUpstream, Profile, RegistrationEndpoint, discover, http_client,
+    Endpoints, HttpClientError, HttpUpstream, Profile, RegistrationEndpoint, discover, http_client,
 };
 
 /// Why the gateway could not start or stopped with an error.
@@ -68,9 +68,9 @@ pub enum ServeError {
     /// The token store could not be opened or read.
     #[error("token store: {0}")]
     Store(#[from] StoreError),
-    /// The HTTP client could not be built.
-    #[error("upstream HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The upstream HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] HttpClientError),
     /// The reflection service could not be built from the descriptors.
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),

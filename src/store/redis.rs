@@ -119,7 +119,9 @@ impl RedisStore {
         prefix: RedisPrefix,
         keyring: Option<Arc<Keyring>>,
     ) -> Result<Self, StoreError> {
-        crate::tls::install_crypto_provider();
+        // `rediss://` is the Redis client's own rustls configuration, built on
+        // rustls's process default provider: ring, the only one compiled in
+        // (see `tls::provider`).
         let client = redis::Client::open(url.expose_secret()).map_err(backend)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))

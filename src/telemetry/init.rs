@@ -9,9 +9,12 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
@@ -21,6 +24,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use super::Metrics;
+use crate::tls::{Alpn, client_config};
 
 /// How log lines are written (to standard error).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -126,11 +130,14 @@ fn exporters(
             (spans.build().map_err(err)?, metrics.build().map_err(err)?)
         }
         _ => {
+            let client = std::sync::Arc::new(otlp_http_client()?);
             let mut spans = SpanExporter::builder()
                 .with_http()
+                .with_shared_http_client(client.clone())
                 .with_protocol(Protocol::HttpBinary);
             let mut metrics = MetricExporter::builder()
                 .with_http()
+                .with_shared_http_client(client)
                 .with_protocol(Protocol::HttpBinary);
             if let Some(base) = &base {
                 spans = spans.with_endpoint(format!("{base}/v1/traces"));
@@ -139,6 +146,31 @@ fn exporters(
             (spans.build().map_err(err)?, metrics.build().map_err(err)?)
         }
     })
+}
+
+/// The OTLP/HTTP exporters' client, with the gateway's TLS (`tls::client_config`:
+/// system roots, the explicit crypto provider). Blocking, as the batch
+/// exporters run on threads of their own; built on a thread of its own, as a
+/// blocking client cannot be built inside the async runtime. Its request
+/// timeout is `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), as the exporter's
+/// own client would have it.
+fn otlp_http_client() -> Result<reqwest::blocking::Client, TelemetryError> {
+    let tls = client_config(&[], None, Alpn::Http2OrHttp1)
+        .map_err(|e| TelemetryError::Exporter(format!("OTLP TLS: {e}")))?;
+    let timeout = std::env::var(opentelemetry_otlp::OTEL_EXPORTER_OTLP_TIMEOUT)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(opentelemetry_otlp::OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT);
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .tls_backend_preconfigured(tls)
+            .build()
+    })
+    .join()
+    .map_err(|_| TelemetryError::Exporter("building the OTLP HTTP client panicked".into()))?
+    .map_err(|e| TelemetryError::Exporter(format!("OTLP HTTP client: {e}")))
 }
 
 /// Installs the global log subscriber only: text logs, no export (for the
@@ -182,7 +214,6 @@ fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&S
 /// Installs the global log subscriber and, when configured, OTLP export.
 /// `default_filter` applies when `RUST_LOG` is unset.
 pub fn init(config: &TelemetryConfig, default_filter: &str) -> Result<Telemetry, TelemetryError> {
-    crate::tls::install_crypto_provider();
     let protocol = protocol(config)?;
     let resource = resource(config);
     let (tracer, metrics) = match protocol {

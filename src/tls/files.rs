@@ -65,7 +65,6 @@ impl ServerTlsFiles {
     }
 
     pub(super) fn build(&self, snap: &Snapshot) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        super::install_crypto_provider();
         let err = |setting, path: &PathBuf, reason: String| TlsError {
             setting,
             path: path.display().to_string(),
@@ -79,7 +78,9 @@ impl ServerTlsFiles {
                 "no PEM private key (PKCS#8, PKCS#1 or SEC1) found".into(),
             )
         })?;
-        let builder = rustls::ServerConfig::builder();
+        let builder = rustls::ServerConfig::builder_with_provider(super::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err("--tls-cert", &self.cert, e.to_string()))?;
         let builder = match (&self.client_ca, &snap.client_ca) {
             (Some(path), Some(pem)) => {
                 let mut roots = RootCertStore::empty();
@@ -88,9 +89,12 @@ impl ServerTlsFiles {
                         .add(cert)
                         .map_err(|e| err("--tls-client-ca", path, e.to_string()))?;
                 }
-                let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
-                    .build()
-                    .map_err(|e| err("--tls-client-ca", path, e.to_string()))?;
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    super::crypto_provider(),
+                )
+                .build()
+                .map_err(|e| err("--tls-client-ca", path, e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
             _ => builder.with_no_client_auth(),
@@ -117,7 +121,8 @@ fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     crate::files::read_limited(path, MAX_PEM_BYTES).map_err(|e| err(format!("cannot read: {e}")))
 }
 
-fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM file or bundle; an error when there are none.
+pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("not a PEM certificate file: {e}"))?;

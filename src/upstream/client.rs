@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderValue};
+use rustls::pki_types::CertificateDer;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tracing::Instrument;
@@ -17,6 +18,7 @@ use super::profile::{Endpoints, Profile, route};
 use super::route::Route;
 use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json, limits};
 use crate::telemetry::{Metrics, propagation};
+use crate::tls::{Alpn, ClientIdentity, client_config};
 
 /// How the HTTP client reaches the authorization server.
 #[derive(Clone, Debug)]
@@ -34,9 +36,9 @@ pub struct UpstreamConfig {
     /// Largest response body read, in bytes; a larger one is an error.
     pub max_response_bytes: usize,
     /// CAs trusted besides the system's (a private PKI's root).
-    pub extra_roots: Vec<reqwest::Certificate>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
     /// Client certificate and key presented to the upstream (mutual TLS).
-    pub identity: Option<reqwest::Identity>,
+    pub identity: Option<ClientIdentity>,
     /// Refuse every plain-HTTP request, so a token never crosses the network
     /// unencrypted whatever URL a response names.
     pub require_tls: bool,
@@ -68,9 +70,18 @@ struct Inner {
 /// required, pooled, with timeouts. Redirects are never followed (a redirect
 /// could carry a registration access token to another host) and proxy
 /// variables are ignored for the same reason. `base` decides whether HTTP/2
-/// is prior knowledge (`http://`) or ALPN (`https://`).
-pub fn http_client(config: &UpstreamConfig, base: &Url) -> Result<reqwest::Client, reqwest::Error> {
-    crate::tls::install_crypto_provider();
+/// is prior knowledge (`http://`) or ALPN (`https://`). TLS is configured
+/// here, with the gateway's crypto provider (`tls::client_config`).
+pub fn http_client(
+    config: &UpstreamConfig,
+    base: &Url,
+) -> Result<reqwest::Client, HttpClientError> {
+    let alpn = match config.http2 {
+        true => Alpn::Http2OrHttp1,
+        false => Alpn::Http1,
+    };
+    let tls = client_config(&config.extra_roots, config.identity.as_ref(), alpn)
+        .map_err(HttpClientError::Tls)?;
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.request_timeout)
@@ -80,20 +91,26 @@ pub fn http_client(config: &UpstreamConfig, base: &Url) -> Result<reqwest::Clien
         .tcp_nodelay(true)
         .tcp_keepalive(TCP_KEEPALIVE)
         .no_proxy()
-        .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")));
-    if !config.extra_roots.is_empty() {
-        builder = builder.tls_certs_merge(config.extra_roots.iter().cloned());
-    }
-    if let Some(identity) = &config.identity {
-        builder = builder.identity(identity.clone());
-    }
+        .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(tls);
     builder = builder.https_only(config.require_tls);
     builder = match (config.http2, base.scheme()) {
         (true, "http") => builder.http2_prior_knowledge(),
         (true, _) => builder,
         (false, _) => builder.http1_only(),
     };
-    builder.build()
+    builder.build().map_err(HttpClientError::Build)
+}
+
+/// Why the upstream HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    /// The TLS configuration (system roots, extra CA, client certificate).
+    #[error("upstream TLS: {0}")]
+    Tls(#[source] rustls::Error),
+    /// The HTTP client itself.
+    #[error("upstream HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
 }
 
 impl HttpUpstream {

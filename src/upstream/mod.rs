@@ -11,7 +11,7 @@ mod failure;
 mod profile;
 mod route;
 
-pub use client::{HttpUpstream, UpstreamConfig, http_client};
+pub use client::{HttpClientError, HttpUpstream, UpstreamConfig, http_client};
 pub use discovery::discover;
 pub use failure::parse_retry_after;
 pub use profile::{Endpoints, Profile, RegistrationEndpoint};
