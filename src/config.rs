@@ -22,7 +22,7 @@ use url::Url;
 
 pub use check::read_text;
 use check::{bytes, count, duration, invalid, upstream_url};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use edge::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
@@ -498,7 +498,7 @@ fn callers(
     else {
         return Ok(None);
     };
-    let callers = Callers::parse(&text).map_err(|e| invalid(setting, e))?;
+    let callers = Callers::parse(&text).map_err(|e| invalid(setting, e.to_string()))?;
     Ok(Some(Arc::new(callers)))
 }
 

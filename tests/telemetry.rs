@@ -297,8 +297,7 @@ async fn no_secret_reaches_spans_logs_or_metrics() {
     let admin = gw
         .logged_addr("admin")
         .expect("the admin listener logs its address");
-    support::install_crypto_provider();
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+    let metrics = support::http_get(format!("http://{admin}/metrics"))
         .await
         .unwrap()
         .text()
@@ -430,8 +429,7 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         .await
         .expect_err("an error, for the error series");
     let admin = gw.logged_addr("admin").expect("admin address");
-    support::install_crypto_provider();
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+    let metrics = support::http_get(format!("http://{admin}/metrics"))
         .await
         .unwrap()
         .text()
@@ -459,7 +457,7 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         }
     }
     for path in ["healthz", "readyz"] {
-        let resp = reqwest::get(format!("http://{admin}/{path}"))
+        let resp = support::http_get(format!("http://{admin}/{path}"))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "/{path}");

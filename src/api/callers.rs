@@ -41,9 +41,29 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Why the caller list was refused; names the line, never a token.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallersError {
+    /// A line without `=`.
+    #[error("line {0}: expected NAME=TOKEN")]
+    NotNameToken(usize),
+    /// A name outside the allowed characters or length.
+    #[error("line {0}: the name must be 1 to 64 of A-Z a-z 0-9 _ - . :")]
+    BadName(usize),
+    /// A token too short or with invisible characters.
+    #[error("line {0}: the token must be at least {MIN_TOKEN_LEN} visible ASCII characters")]
+    BadToken(usize),
+    /// A name or a token given twice.
+    #[error("line {0}: the name or token appears twice")]
+    Duplicate(usize),
+    /// No entries at all.
+    #[error("the caller list is empty")]
+    Empty,
+}
+
 impl Callers {
     /// Parses the caller list; errors name the line, never a token.
-    pub fn parse(text: &SecretString) -> Result<Self, String> {
+    pub fn parse(text: &SecretString) -> Result<Self, CallersError> {
         let mut entries: Vec<(String, [u8; 32])> = Vec::new();
         for (i, item) in text
             .expose_secret()
@@ -57,33 +77,29 @@ impl Callers {
             let line = i + 1;
             let (name, token) = item
                 .split_once('=')
-                .ok_or(format!("line {line}: expected NAME=TOKEN"))?;
+                .ok_or(CallersError::NotNameToken(line))?;
             let valid_name = !name.is_empty()
                 && name.len() <= 64
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
             if !valid_name {
-                return Err(format!(
-                    "line {line}: the name must be 1 to 64 of A-Z a-z 0-9 _ - . :"
-                ));
+                return Err(CallersError::BadName(line));
             }
             if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(format!(
-                    "line {line}: the token must be at least {MIN_TOKEN_LEN} visible ASCII characters"
-                ));
+                return Err(CallersError::BadToken(line));
             }
             let hash = sha256(token.as_bytes());
             if entries
                 .iter()
                 .any(|(n, h)| n == name || constant_time_eq(h, &hash))
             {
-                return Err(format!("line {line}: the name or token appears twice"));
+                return Err(CallersError::Duplicate(line));
             }
             entries.push((name.to_owned(), hash));
         }
         if entries.is_empty() {
-            return Err("the caller list is empty".into());
+            return Err(CallersError::Empty);
         }
         Ok(Self { entries })
     }
@@ -136,7 +152,18 @@ mod tests {
         assert!(callers.authenticate(&md).is_err());
         assert!(callers.authenticate(&MetadataMap::new()).is_err());
         let err = Callers::parse(&SecretString::from("a=short")).unwrap_err();
-        assert!(err.contains("line 1") && !err.contains("short"), "{err}");
+        assert_eq!(err, CallersError::BadToken(1));
+        let text = err.to_string();
+        assert!(text.contains("line 1") && !text.contains("short"), "{text}");
+        let twice = "a=0123456789abcdef0123\na=fedcba9876543210fedc";
+        assert_eq!(
+            Callers::parse(&SecretString::from(twice)).unwrap_err(),
+            CallersError::Duplicate(2)
+        );
+        assert_eq!(
+            Callers::parse(&SecretString::from("# nobody\n")).unwrap_err(),
+            CallersError::Empty
+        );
         assert!(!format!("{callers:?}").contains("0123456789"));
     }
 }

@@ -82,18 +82,62 @@ struct Entry {
     registration_access_token: Option<String>,
 }
 
+/// Largest export `tokens import` reads: about 300 bytes an entry, so room
+/// for hundreds of thousands; a mistaken path to a huge file is refused.
+const MAX_IMPORT_BYTES: u64 = 256 << 20;
+
+/// Why a `tokens` command failed; names files and entries, never a token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    /// The settings (flags, environment, `--config` file).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The token store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The export could not be written as JSON.
+    #[error("export: {0}")]
+    Export(#[source] serde_json::Error),
+    /// The import could not be read.
+    #[error("import: {from}: {source}")]
+    Read {
+        /// The file, or standard input.
+        from: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The import is larger than [`MAX_IMPORT_BYTES`].
+    #[error("import: larger than {MAX_IMPORT_BYTES} bytes; nothing imported")]
+    TooLarge,
+    /// The import is not an export's JSON.
+    #[error("import: not an export (JSON error at line {line}, column {column}); nothing imported")]
+    NotAnExport {
+        /// Where the JSON went wrong.
+        line: usize,
+        /// Where the JSON went wrong.
+        column: usize,
+    },
+    /// An entry of the import is invalid.
+    #[error("import: entry {entry} (of {total}): {reason}; nothing imported")]
+    Refused {
+        /// Which entry, from 1.
+        entry: usize,
+        /// How many there are.
+        total: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
 /// Runs a `tokens` command; returns what to print.
-pub async fn run(args: TokensArgs) -> Result<String, String> {
+pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
     let file = match &args.config {
-        Some(path) => {
-            RawConfig::from_file(path)
-                .map_err(|e| e.to_string())?
-                .token_store
-        }
+        Some(path) => RawConfig::from_file(path)?.token_store,
         None => RawStoreConfig::default(),
     };
-    let env = RawStoreConfig::secret_env().map_err(|e| e.to_string())?;
-    let config = store_config(args.store.over(env).over(file), false).map_err(|e| e.to_string())?;
+    let env = RawStoreConfig::secret_env()?;
+    let config = store_config(args.store.over(env).over(file), false)?;
     match args.action {
         TokensAction::List => Ok(list(&opened(&config).await?.1)),
         TokensAction::Forget {
@@ -109,7 +153,7 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
                     && upstream
                         .as_ref()
                         .is_none_or(|u| u.trim_end_matches('/') == key.upstream);
-                if matches && store.delete(key).await.map_err(|e| e.to_string())? {
+                if matches && store.delete(key).await? {
                     forgotten += 1;
                 }
             }
@@ -124,15 +168,12 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
                 .into_iter()
                 .map(|(k, v)| entry(k, v, reveal))
                 .collect();
-            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())
+            serde_json::to_string_pretty(&out).map_err(TokensError::Export)
         }
         TokensAction::Import { file, overwrite } => {
             let (batch, tokenless) = read_import(file)?;
             let (store, _) = opened(&config).await?;
-            let (stored, kept) = store
-                .import(batch, overwrite)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (stored, kept) = store.import(batch, overwrite).await?;
             Ok(format!(
                 "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
             ))
@@ -142,11 +183,9 @@ pub async fn run(args: TokensArgs) -> Result<String, String> {
 }
 
 /// The store, opened with its startup check, and every entry, sorted.
-async fn opened(config: &StoreConfig) -> Result<(Arc<dyn TokenStore>, Entries), String> {
-    let store = crate::store::open(config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut entries = store.list(None).await.map_err(|e| e.to_string())?;
+async fn opened(config: &StoreConfig) -> Result<(Arc<dyn TokenStore>, Entries), TokensError> {
+    let store = crate::store::open(config).await?;
+    let mut entries = store.list(None).await?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((store, entries))
 }
@@ -156,15 +195,13 @@ type Entries = Vec<(TokenKey, StoredToken)>;
 
 /// `tokens seal`: opens the store without the startup read (which plaintext
 /// entries fail under a keyring), seals them, then reads everything back.
-async fn seal(config: &StoreConfig) -> Result<String, String> {
+async fn seal(config: &StoreConfig) -> Result<String, TokensError> {
     let Some(ring) = &config.keyring else {
-        return Err(format!("tokens seal: {}", StoreError::NoKeyring));
+        return Err(StoreError::NoKeyring.into());
     };
-    let store = crate::store::connect(config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sealed = store.seal_plaintext().await.map_err(|e| e.to_string())?;
-    let total = store.list(None).await.map_err(|e| e.to_string())?.len();
+    let store = crate::store::connect(config).await?;
+    let sealed = store.seal_plaintext().await?;
+    let total = store.list(None).await?.len();
     Ok(format!(
         "sealed {sealed} plaintext entr{} with key id {:?}; all {total} entries read back",
         if sealed == 1 { "y" } else { "ies" },
@@ -205,28 +242,43 @@ fn list(entries: &[(TokenKey, StoredToken)]) -> String {
 /// Reads and checks an export: every entry's key parts (see
 /// [`check_key`]) and token, before anything is written. Returns the entries
 /// with a token, and how many had none.
-fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), String> {
-    let mut text = String::new();
-    match &file {
-        Some(path) => {
-            text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
-        }
+fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), TokensError> {
+    let text = match &file {
+        Some(path) => crate::files::read_limited(path, MAX_IMPORT_BYTES).map_err(|source| {
+            TokensError::Read {
+                from: path.display().to_string(),
+                source,
+            }
+        })?,
         None => {
+            let mut text = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("standard input: {e}"))?;
+                .take(MAX_IMPORT_BYTES + 1)
+                .read_to_end(&mut text)
+                .map_err(|source| TokensError::Read {
+                    from: "standard input".into(),
+                    source,
+                })?;
+            if text.len() as u64 > MAX_IMPORT_BYTES {
+                return Err(TokensError::TooLarge);
+            }
+            text
         }
-    }
+    };
+    // serde_json's message can quote a value, which may be a token: only
+    // the position is reported.
     let entries: Vec<Entry> =
-        serde_json::from_str(&text).map_err(|e| format!("not an export: {e}"))?;
+        serde_json::from_slice(&text).map_err(|e| TokensError::NotAnExport {
+            line: e.line(),
+            column: e.column(),
+        })?;
     let total = entries.len();
     let mut batch = Vec::with_capacity(total);
     for (i, e) in entries.into_iter().enumerate() {
-        let refused = |reason: String| {
-            format!(
-                "import: entry {} (of {total}): {reason}; nothing imported",
-                i + 1
-            )
+        let refused = |reason: String| TokensError::Refused {
+            entry: i + 1,
+            total,
+            reason,
         };
         let key = TokenKey {
             upstream: e.upstream,

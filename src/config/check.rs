@@ -59,7 +59,7 @@ pub fn duration(
     let Some(text) = value else {
         return Ok(default);
     };
-    let d = parse_duration(&text).map_err(|e| invalid(setting, e))?;
+    let d = parse_duration(&text).map_err(|e| invalid(setting, e.to_string()))?;
     if d < min || d > MAX_DURATION {
         let (min, max) = (format_duration(min), format_duration(MAX_DURATION));
         return Err(invalid(setting, format!("must be between {min} and {max}")));

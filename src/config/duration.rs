@@ -2,8 +2,22 @@
 
 use std::time::Duration;
 
+/// Why a duration could not be read; each names the text as given.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// No whole number at the start.
+    #[error("{0:?} is not a duration such as 250ms, 10s, 2m or 1h")]
+    NotANumber(String),
+    /// A number without one of the units.
+    #[error("{0:?} has no unit: write 250ms, 10s, 2m or 1h")]
+    NoUnit(String),
+    /// More milliseconds than fit in 64 bits.
+    #[error("{0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -11,16 +25,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 250ms, 10s, 2m or 1h"))?;
+        .map_err(|_| DurationError::NotANumber(text.to_owned()))?;
     let ms = match unit {
         "ms" => Some(n),
         "s" => n.checked_mul(1_000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("{text:?} has no unit: write 250ms, 10s, 2m or 1h")),
+        _ => return Err(DurationError::NoUnit(text.to_owned())),
     };
     ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        .ok_or_else(|| DurationError::TooLong(text.to_owned()))
 }
 
 /// Formats a duration the way [`parse_duration`] reads it, for help and errors.
@@ -41,9 +55,24 @@ mod tests {
     fn units_and_errors() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("99999999999999999999h").is_err());
+        assert_eq!(
+            parse_duration("10"),
+            Err(DurationError::NoUnit("10".into()))
+        );
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
+        assert_eq!(
+            parse_duration("fast"),
+            Err(DurationError::NotANumber("fast".into()))
+        );
+        assert!(matches!(
+            parse_duration("99999999999999999h"),
+            Err(DurationError::TooLong(_))
+        ));
         assert_eq!(format_duration(Duration::from_secs(25)), "25s");
     }
 }

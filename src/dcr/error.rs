@@ -47,8 +47,9 @@ impl std::fmt::Display for UpstreamFailure {
 /// Everything that can go wrong with one registration call.
 ///
 /// Messages never contain a secret: tokens are never formatted, and upstream text
-/// is scrubbed before it gets here.
-#[derive(Clone, Debug, thiserror::Error)]
+/// is scrubbed before it gets here. Not `Clone`: an error moves to the one
+/// place that reports it, with its causes.
+#[derive(Debug, thiserror::Error)]
 pub enum DcrError {
     /// The caller's request is invalid; caught before any upstream call.
     #[error("invalid {field}: {reason}")]

@@ -135,6 +135,12 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// `reqwest::get`, with the provider installed first.
+pub async fn http_get(url: String) -> reqwest::Result<reqwest::Response> {
+    install_crypto_provider();
+    reqwest::get(url).await
+}
+
 pub async fn dev_upstream() -> DevUpstream {
     DevUpstream::start("127.0.0.1:0".parse().unwrap(), None)
         .await
@@ -250,7 +256,7 @@ impl TestGateway {
     /// written) on the admin listener, or 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         let admin = self.admin.expect("the admin listener is on");
-        let text = reqwest::get(format!("http://{admin}/metrics"))
+        let text = http_get(format!("http://{admin}/metrics"))
             .await
             .expect("the admin listener answers")
             .text()

@@ -135,16 +135,17 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                 if !policy::retryable(op, &err) {
                     return Err(err);
                 }
-                let stop = |reason, retry_after| {
+                // The last attempt's error moves into the one the caller gets.
+                let stop = |err, reason, retry_after| {
                     Err(DcrError::RetryStopped {
                         reason,
                         attempts: attempt,
-                        last: Box::new(err.clone()),
+                        last: Box::new(err),
                         retry_after,
                     })
                 };
                 if attempt >= config.max_attempts {
-                    return stop("retries used up", None);
+                    return stop(err, "retries used up", None);
                 }
                 if !throttle.allows_retry() {
                     metrics.retry_throttled(method);
@@ -154,6 +155,7 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                         "the upstream is failing: retries are throttled"
                     );
                     return stop(
+                        err,
                         "retries throttled while the upstream is failing",
                         Some(config.backoff_max),
                     );
@@ -165,7 +167,7 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                         attempt,
                         "retry budget exhausted: not retrying"
                     );
-                    return stop("retry budget exhausted", Some(config.backoff_max));
+                    return stop(err, "retry budget exhausted", Some(config.backoff_max));
                 }
                 let wait = policy::wait(&config, attempt, rng.next_f64(), &err);
                 if req.deadline.is_some_and(|d| Instant::now() + wait >= d) {
@@ -175,6 +177,7 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                         "not retrying past the deadline"
                     );
                     return stop(
+                        err,
                         "the next retry would pass the caller's deadline",
                         Some(wait),
                     );

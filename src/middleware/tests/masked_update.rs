@@ -31,7 +31,7 @@ fn update(mask: &[&str]) -> DcrRequest {
 
 #[tokio::test]
 async fn a_masked_update_reads_merges_and_writes_in_full() {
-    let (inner, seen) = scripted(vec![Ok(current()), Ok(current())]);
+    let (inner, seen) = scripted(vec![|| Ok(current()), || Ok(current())]);
     MaskedUpdateLayer
         .layer(inner)
         .oneshot(update(&["client_name"]))
@@ -57,7 +57,7 @@ async fn a_masked_update_reads_merges_and_writes_in_full() {
 
 #[tokio::test]
 async fn an_update_without_a_mask_passes_straight_through() {
-    let (inner, seen) = scripted(vec![Ok(current())]);
+    let (inner, seen) = scripted(vec![|| Ok(current())]);
     MaskedUpdateLayer
         .layer(inner)
         .oneshot(update(&[]))
@@ -68,9 +68,9 @@ async fn an_update_without_a_mask_passes_straight_through() {
 
 #[tokio::test]
 async fn a_failed_read_writes_nothing() {
-    let (inner, seen) = scripted(vec![Err(DcrError::Timeout(
-        std::time::Duration::from_secs(1),
-    ))]);
+    let (inner, seen) = scripted(vec![|| {
+        Err(DcrError::Timeout(std::time::Duration::from_secs(1)))
+    }]);
     let err = MaskedUpdateLayer
         .layer(inner)
         .oneshot(update(&["client_name"]))

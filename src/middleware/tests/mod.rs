@@ -22,9 +22,13 @@ pub type Seen = Arc<Mutex<Vec<DcrRequest>>>;
 /// The inner service every test wraps.
 pub type Inner = BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>;
 
+/// One scripted answer, made fresh each time it is given (errors are not
+/// `Clone`).
+pub type Answer = fn() -> Result<DcrResponse, DcrError>;
+
 /// An inner service that answers each call with the next of `answers` (the
 /// last repeats) and records every request.
-pub fn scripted(answers: Vec<Result<DcrResponse, DcrError>>) -> (Inner, Seen) {
+pub fn scripted(answers: Vec<Answer>) -> (Inner, Seen) {
     let seen = Seen::default();
     let queue = Arc::new(Mutex::new(VecDeque::from(answers)));
     let log = seen.clone();
@@ -34,9 +38,9 @@ pub fn scripted(answers: Vec<Result<DcrResponse, DcrError>>) -> (Inner, Seen) {
         let answer = if q.len() > 1 {
             q.pop_front()
         } else {
-            q.front().cloned()
+            q.front().copied()
         };
-        let answer = answer.expect("the script has an answer");
+        let answer = answer.expect("the script has an answer")();
         async move { answer }
     });
     (BoxCloneSyncService::new(service), seen)

@@ -34,9 +34,9 @@ fn unavailable_after(secs: u64) -> DcrError {
 #[tokio::test(start_paused = true)]
 async fn idempotent_calls_retry_through_transient_failures() {
     let (inner, seen) = scripted(vec![
-        Err(http(503, false)),
-        Err(http(502, false)),
-        Ok(client("c1", None)),
+        || Err(http(503, false)),
+        || Err(http(502, false)),
+        || Ok(client("c1", None)),
     ]);
     let layer = RetryLayer::new(config(), Metrics::local());
     layer
@@ -57,17 +57,16 @@ async fn a_register_is_retried_only_when_nothing_left() {
             initial_access_token: None,
         })
     };
-    let (inner, seen) = scripted(vec![Err(http(503, false))]);
+    let (inner, seen) = scripted(vec![|| Err(http(503, false))]);
     layer.layer(inner).oneshot(register()).await.unwrap_err();
     assert_eq!(
         seen.lock().unwrap().len(),
         1,
         "a sent register was repeated"
     );
-    let (inner, seen) = scripted(vec![
-        Err(DcrError::Connect("refused".into())),
-        Ok(client("c1", None)),
-    ]);
+    let (inner, seen) = scripted(vec![|| Err(DcrError::Connect("refused".into())), || {
+        Ok(client("c1", None))
+    }]);
     layer.layer(inner).oneshot(register()).await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
@@ -79,7 +78,7 @@ async fn an_empty_budget_stops_retries() {
         budget_min_per_second: 0,
         ..config()
     };
-    let (inner, seen) = scripted(vec![Err(http(503, false)), Ok(client("c1", None))]);
+    let (inner, seen) = scripted(vec![|| Err(http(503, false)), || Ok(client("c1", None))]);
     let err = RetryLayer::new(none, Metrics::local())
         .layer(inner)
         .oneshot(get("c1", Some("rat")))
@@ -100,7 +99,9 @@ async fn an_empty_budget_stops_retries() {
 
 #[tokio::test(start_paused = true)]
 async fn no_retry_waits_past_the_deadline() {
-    let (inner, seen) = scripted(vec![Err(unavailable_after(3)), Ok(client("c1", None))]);
+    let (inner, seen) = scripted(vec![|| Err(unavailable_after(3)), || {
+        Ok(client("c1", None))
+    }]);
     let mut req = get("c1", Some("rat"));
     req.deadline = Some(std::time::Instant::now() + Duration::from_secs(1));
     let err = RetryLayer::new(config(), Metrics::local())
@@ -121,7 +122,9 @@ async fn no_retry_waits_past_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_honoured_up_to_its_cap() {
-    let (inner, _) = scripted(vec![Err(unavailable_after(60)), Ok(client("c1", None))]);
+    let (inner, _) = scripted(vec![|| Err(unavailable_after(60)), || {
+        Ok(client("c1", None))
+    }]);
     let start = tokio::time::Instant::now();
     RetryLayer::new(config(), Metrics::local())
         .layer(inner)
@@ -144,7 +147,7 @@ async fn a_failing_upstream_throttles_retries() {
         budget_min_per_second: 100_000,
         ..config()
     };
-    let (inner, seen) = scripted(vec![Err(http(503, false))]);
+    let (inner, seen) = scripted(vec![|| Err(http(503, false))]);
     let layer = RetryLayer::new(generous, Metrics::local());
     for _ in 0..200 {
         layer
@@ -160,8 +163,8 @@ async fn a_failing_upstream_throttles_retries() {
 #[tokio::test(start_paused = true)]
 async fn a_delete_whose_answer_was_lost_and_is_then_gone_succeeded() {
     let (inner, _) = scripted(vec![
-        Err(DcrError::Timeout(Duration::from_secs(10))),
-        Err(http(404, false)),
+        || Err(DcrError::Timeout(Duration::from_secs(10))),
+        || Err(http(404, false)),
     ]);
     let delete = DcrRequest::new(DcrCall::Delete(target("c1", Some("rat"))));
     let answer = RetryLayer::new(config(), Metrics::local())
@@ -171,7 +174,7 @@ async fn a_delete_whose_answer_was_lost_and_is_then_gone_succeeded() {
         .unwrap();
     assert!(matches!(answer, DcrResponse::Deleted));
     // Without a lost answer first, a 404 is just a 404.
-    let (inner, _) = scripted(vec![Err(http(404, false))]);
+    let (inner, _) = scripted(vec![|| Err(http(404, false))]);
     let delete = DcrRequest::new(DcrCall::Delete(target("c1", Some("rat"))));
     let err = RetryLayer::new(config(), Metrics::local())
         .layer(inner)

@@ -41,10 +41,9 @@ async fn put(store: &dyn TokenStore, id: &str, rat: &str) {
 #[tokio::test]
 async fn a_registration_is_learned_and_supplied_to_the_next_call() {
     let store = store();
-    let (inner, seen) = scripted(vec![
-        Ok(client("c1", Some("rat-1"))),
-        Ok(client("c1", None)),
-    ]);
+    let (inner, seen) = scripted(vec![|| Ok(client("c1", Some("rat-1"))), || {
+        Ok(client("c1", None))
+    }]);
     let layer = TokensLayer::new(store.clone(), UPSTREAM, Metrics::local());
     let register = DcrRequest::new(DcrCall::Register {
         metadata: ClientMetadata::default(),
@@ -60,7 +59,7 @@ async fn a_registration_is_learned_and_supplied_to_the_next_call() {
 
 #[tokio::test]
 async fn no_stored_token_and_none_passed_sends_nothing() {
-    let (inner, seen) = scripted(vec![Ok(client("c1", None))]);
+    let (inner, seen) = scripted(vec![|| Ok(client("c1", None))]);
     let layer = TokensLayer::new(store(), UPSTREAM, Metrics::local());
     let err = layer
         .layer(inner)
@@ -106,7 +105,7 @@ async fn only_a_proven_rejection_forgets_and_never_a_newer_token() {
     put(store.as_ref(), "c1", "rat-1").await;
     let layer = TokensLayer::new(store.clone(), UPSTREAM, Metrics::local());
     // Unproven: an HTML 401 keeps the token.
-    let (inner, _) = scripted(vec![Err(http(401, false))]);
+    let (inner, _) = scripted(vec![|| Err(http(401, false))]);
     layer
         .layer(inner)
         .oneshot(get("c1", None))
@@ -129,7 +128,7 @@ async fn only_a_proven_rejection_forgets_and_never_a_newer_token() {
         .unwrap_err();
     assert_eq!(stored(store.as_ref(), "c1").await.as_deref(), Some("rat-2"));
     // A proven rejection of the stored token forgets it.
-    let (inner, _) = scripted(vec![Err(http(401, true))]);
+    let (inner, _) = scripted(vec![|| Err(http(401, true))]);
     layer
         .layer(inner)
         .oneshot(get("c1", None))
@@ -142,7 +141,7 @@ async fn only_a_proven_rejection_forgets_and_never_a_newer_token() {
 async fn a_delete_forgets() {
     let store = store();
     put(store.as_ref(), "c1", "rat-1").await;
-    let (inner, _) = scripted(vec![Ok(DcrResponse::Deleted)]);
+    let (inner, _) = scripted(vec![|| Ok(DcrResponse::Deleted)]);
     let layer = TokensLayer::new(store.clone(), UPSTREAM, Metrics::local());
     let delete = DcrRequest::new(DcrCall::Delete(super::target("c1", None)));
     layer.layer(inner).oneshot(delete).await.unwrap();
