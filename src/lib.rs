@@ -12,7 +12,7 @@
 //! dcr/         the domain model: the operation table, clients, errors
 //! ```
 //!
-//! `server` assembles the listeners, `admin` serves metrics and health, `config`
+//! `server` assembles the listeners (its `admin` serves metrics and health), `config`
 //! and `cli` hold what an operator sets and the commands people run,
 //! `telemetry` sets up traces, metrics and logs, and `tls` the listener's TLS.
 //!
@@ -23,7 +23,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod admin;
 mod api;
 pub mod cli;
 pub mod config;

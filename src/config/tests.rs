@@ -189,9 +189,8 @@ fn a_durable_store_without_a_keyring_needs_consent_outside_the_dev_upstream() {
 
 #[test]
 fn file_rejects_unknown_keys_by_name() {
-    let dir = std::env::temp_dir().join(format!("dcr-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("c.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
     std::fs::write(&path, "upstream = \"https://a\"\nlisten_addr = \"x\"\n").unwrap();
     let err = RawConfig::from_file(&path).unwrap_err().to_string();
     assert!(err.contains("listen_addr"), "{err}");
@@ -305,7 +304,8 @@ fn tls_and_listener_problems_name_their_setting() {
 #[test]
 fn initial_access_token_file_ignores_surrounding_whitespace() {
     use secrecy::ExposeSecret;
-    let path = std::env::temp_dir().join(format!("dcr-iat-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iat");
     std::fs::write(&path, "iat-value\n").unwrap();
     let c = RawConfig {
         initial_access_token_file: Some(path.display().to_string()),
@@ -314,7 +314,6 @@ fn initial_access_token_file_ignores_surrounding_whitespace() {
     .validate()
     .unwrap();
     assert_eq!(c.initial_access_token.unwrap().expose_secret(), "iat-value");
-    let _ = std::fs::remove_file(path);
 }
 
 #[test]

@@ -19,8 +19,6 @@ use super::conn::Conn;
 use crate::config::Listen;
 use crate::tls::{ReloadingTls, peer_identity};
 
-/// Pause after a failed accept (e.g. out of file descriptors) before the next.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Accepted connections waiting for the server to take them.
 const BACKLOG: usize = 64;
 
@@ -116,7 +114,7 @@ async fn accept_loop(
             Ok(conn) => conn,
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a connection failed");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                tokio::time::sleep(super::ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };

@@ -1,6 +1,7 @@
 //! Assembles the gateway: the domain stack, the gRPC server with health and
 //! reflection, the listeners, and graceful shutdown.
 
+mod admin;
 mod conn;
 mod dev;
 mod exposure;
@@ -10,16 +11,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tonic::transport::Server;
 
+use admin::AdminState;
 use listener::Bound;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
-use crate::admin::{self, AdminState};
 use crate::api::{Admission, Custody, DcrService, GatewayService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
 use crate::middleware::client_lock::ClientLockLayer;
@@ -34,6 +36,10 @@ use crate::telemetry::Metrics;
 use crate::upstream::{
     Endpoints, HttpClientError, HttpUpstream, Profile, RegistrationEndpoint, discover, http_client,
 };
+
+/// Pause after a failed accept (e.g. out of file descriptors) before the
+/// next, on every listener.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +143,10 @@ impl Gateway {
 
     /// Binds the listeners, starts the dev upstream if chosen, opens the token
     /// store and builds the stack, recording into `metrics`.
-    pub async fn bind_with(config: Config, metrics: Arc<Metrics>) -> Result<Self, ServeError> {
+    pub(crate) async fn bind_with(
+        config: Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ServeError> {
         for warning in exposure::warnings(&config) {
             tracing::warn!("{warning}");
         }

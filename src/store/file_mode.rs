@@ -90,8 +90,8 @@ mod tests {
 
     #[test]
     fn a_created_folder_is_0700_a_found_file_is_tightened_an_operators_folder_is_left() {
-        let root = std::env::temp_dir().join(format!("dcr-file-mode-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
         let file = root.join("made/by/gateway/t.redb");
         prepare(&file).unwrap();
         assert_eq!(mode(&root.join("made/by/gateway")), STORE_DIR_MODE);
@@ -106,6 +106,5 @@ mod tests {
         prepare(&old).unwrap();
         assert_eq!(mode(&old), STORE_FILE_MODE);
         assert_eq!(mode(&loose), 0o755, "an existing folder is not changed");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

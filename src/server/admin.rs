@@ -58,9 +58,6 @@ pub struct Timeouts {
     pub connection: Duration,
 }
 
-/// Pause after a failed accept (e.g. out of file descriptors) before the next.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-
 /// Serves the admin endpoints on `listener` until the task is dropped. Each
 /// connection runs in its own task under `timeouts`, so silent or idle
 /// sockets are closed rather than held.
@@ -75,7 +72,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, timeouts: Timeouts)
             Ok((stream, _)) => stream,
             Err(e) => {
                 tracing::warn!(error = %e, "admin: accepting a connection failed");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                tokio::time::sleep(super::ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
