@@ -152,17 +152,7 @@ async fn full_lifecycle() {
 
     // Rotate the secret: a new one, and the old one still works in its grace hour.
     assert!(secret_works(&dev.base_url(), &id, &secret1).await);
-    let rotate = pb::RotateClientSecretRequest {
-        client_id: id.clone(),
-        registration_access_token: None,
-    };
-    let rotated = client
-        .rotate_client_secret(rotate)
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap();
+    let rotated = support::rotate_secret(&mut client, &id).await;
     let secret2 = rotated.client_secret.expect("a new secret");
     assert_ne!(secret2, secret1);
     assert_eq!(
@@ -182,17 +172,7 @@ async fn full_lifecycle() {
     assert!(secret_works(&dev.base_url(), &id, &secret2).await);
 
     // Rotate the RAT: the old one is dead at once, the new one is stored.
-    let rotate = pb::RotateRegistrationTokenRequest {
-        client_id: id.clone(),
-        registration_access_token: None,
-    };
-    let rotated = client
-        .rotate_registration_token(rotate)
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap();
+    let rotated = support::rotate_token(&mut client, &id).await;
     let rat2 = rotated.registration_access_token.expect("a new RAT");
     assert_ne!(rat2, rat1);
     let old = client

@@ -71,18 +71,7 @@ async fn otlp_grpc_spans_continue_the_callers_trace_into_the_upstream() {
     let (addr, received) = grpc_receiver().await;
     let (_gw, mut client) = gateway(&dev, "grpc", &format!("http://{addr}"), &[]).await;
 
-    let reg = pb::RegisterClientRequest {
-        metadata: Some(machine_client("traced")),
-        initial_access_token: None,
-    };
-    let id = client
-        .register_client(reg)
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap()
-        .client_id;
+    let id = support::register(&mut client, "traced").await.client_id;
     dev.inject(Fault {
         route: Route::Get,
         times: Some(1),
@@ -253,31 +242,13 @@ async fn no_secret_reaches_spans_logs_or_metrics() {
         update_mask: None,
     };
     c.update_client(update).await.unwrap();
-    let rotate = pb::RotateClientSecretRequest {
-        client_id: id.clone(),
-        registration_access_token: None,
-    };
     secrets.push(
-        c.rotate_client_secret(rotate)
+        support::rotate_secret(&mut c, &id)
             .await
-            .unwrap()
-            .into_inner()
-            .client
-            .unwrap()
             .client_secret
             .unwrap(),
     );
-    let rotate = pb::RotateRegistrationTokenRequest {
-        client_id: id.clone(),
-        registration_access_token: None,
-    };
-    let rotated = c
-        .rotate_registration_token(rotate)
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap();
+    let rotated = support::rotate_token(&mut c, &id).await;
     secrets.push(rotated.registration_access_token.unwrap());
     c.get_client(get_req(&id, Some(&secrets[2])))
         .await
@@ -412,18 +383,7 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
     )
     .await;
     let mut c = Client::new(channel(gw.addr.parse().unwrap()).await);
-    let reg = pb::RegisterClientRequest {
-        metadata: Some(machine_client("measured")),
-        initial_access_token: None,
-    };
-    let id = c
-        .register_client(reg)
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap()
-        .client_id;
+    let id = support::register(&mut c, "measured").await.client_id;
     c.get_client(get_req(&id, None)).await.unwrap();
     c.get_client(get_req("shark_dcr_unknown_client_abcdef", Some("wrong")))
         .await

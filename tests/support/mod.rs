@@ -179,6 +179,36 @@ pub async fn register(client: &mut Client, name: &str) -> pb::Client {
         .expect("a client")
 }
 
+/// Rotates `id`'s secret with the stored RAT and returns the client.
+pub async fn rotate_secret(client: &mut Client, id: &str) -> pb::Client {
+    let req = pb::RotateClientSecretRequest {
+        client_id: id.into(),
+        registration_access_token: None,
+    };
+    client
+        .rotate_client_secret(req)
+        .await
+        .expect("secret rotation succeeds")
+        .into_inner()
+        .client
+        .expect("a client")
+}
+
+/// Rotates `id`'s RAT with the stored one and returns the client.
+pub async fn rotate_token(client: &mut Client, id: &str) -> pb::Client {
+    let req = pb::RotateRegistrationTokenRequest {
+        client_id: id.into(),
+        registration_access_token: None,
+    };
+    client
+        .rotate_registration_token(req)
+        .await
+        .expect("token rotation succeeds")
+        .into_inner()
+        .client
+        .expect("a client")
+}
+
 /// A GetClient request, with or without an explicit token.
 pub fn get_req(id: &str, rat: Option<&str>) -> pb::GetClientRequest {
     pb::GetClientRequest {

@@ -3,6 +3,7 @@
 //! milliseconds and cannot flake.
 
 mod client_lock;
+mod lease;
 mod masked_update;
 mod retry;
 mod shed;
@@ -88,6 +89,20 @@ pub fn sent_rat(req: &DcrRequest) -> Option<String> {
     req.target()
         .and_then(|t| t.registration_access_token.as_ref())
         .map(|t| t.expose_secret().to_owned())
+}
+
+/// An inner service whose calls finish only when `release` is notified.
+pub fn gated() -> (Inner, Arc<tokio::sync::Notify>) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    let service = tower::service_fn(move |_req: DcrRequest| {
+        let gate = gate.clone();
+        async move {
+            gate.notified().await;
+            Ok::<_, DcrError>(DcrResponse::Deleted)
+        }
+    });
+    (BoxCloneSyncService::new(service), release)
 }
 
 /// Starts `req` through `service` in a task of its own and lets it run up to

@@ -5,24 +5,10 @@ use std::time::Duration;
 
 use tower::{Layer, ServiceExt};
 
-use super::{get, started};
-use crate::dcr::{DcrError, DcrRequest, DcrResponse};
+use super::{gated, get, started};
+use crate::dcr::DcrError;
 use crate::middleware::shed::{ShedConfig, ShedLayer};
 use crate::telemetry::Metrics;
-
-/// An inner service whose calls finish only when `release` is notified.
-fn gated() -> (super::Inner, std::sync::Arc<tokio::sync::Notify>) {
-    let release = std::sync::Arc::new(tokio::sync::Notify::new());
-    let gate = release.clone();
-    let service = tower::service_fn(move |_req: DcrRequest| {
-        let gate = gate.clone();
-        async move {
-            gate.notified().await;
-            Ok::<_, DcrError>(DcrResponse::Deleted)
-        }
-    });
-    (tower::util::BoxCloneSyncService::new(service), release)
-}
 
 fn layer(max_queue: usize) -> ShedLayer {
     ShedLayer::new(
