@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use dcr_gateway::Operation as Op;
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
 use serde_json::{Value, json};
@@ -41,15 +42,8 @@ impl Mix {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Op {
-    Get,
-    Update,
-    Register,
-    RotateSecret,
-    RotateToken,
-}
-
+/// The next operation of `mix` (the gateway's own operation table names
+/// them, and gives the direct HTTP path its SharkAuth routes).
 fn pick(mix: Mix, rng: &mut HasherRng) -> Op {
     if mix == Mix::GetOnly {
         return Op::Get;
@@ -144,20 +138,25 @@ pub async fn register(target: &Target) -> Result<Seed, String> {
 async fn call(target: &Target, op: Op, seed: &mut Seed) -> Result<(), String> {
     match target {
         Target::Http { http, base } => {
-            let url = format!("{base}/oauth/register/{}", seed.id);
+            let spec = op.spec();
+            let url = format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                spec.template.replace("{client_id}", &seed.id)
+            );
+            let method = reqwest::Method::from_bytes(spec.method.as_bytes()).expect("a method");
             let auth = format!("Bearer {}", seed.rat);
+            let req = http.request(method, url);
             let req = match op {
-                Op::Get => http.get(&url),
                 Op::Update => with_json(
-                    http.put(&url),
+                    req,
                     &json!({"client_name": "bench2", "grant_types": ["client_credentials"]}),
                 ),
                 Op::Register => with_json(
-                    http.post(format!("{base}/oauth/register")),
+                    req,
                     &json!({"client_name": "bench", "grant_types": ["client_credentials"]}),
                 ),
-                Op::RotateSecret => http.post(format!("{url}/secret")),
-                Op::RotateToken => http.delete(format!("{url}/registration-token")),
+                _ => req,
             };
             let resp = req
                 .header("authorization", auth)
@@ -204,6 +203,14 @@ async fn call(target: &Target, op: Op, seed: &mut Seed) -> Result<(), String> {
                 }
                 Op::RotateSecret => drop(
                     c.rotate_client_secret(pb::RotateClientSecretRequest {
+                        client_id: id,
+                        registration_access_token: rat,
+                    })
+                    .await
+                    .map_err(e)?,
+                ),
+                Op::Delete => drop(
+                    c.delete_client(pb::DeleteClientRequest {
                         client_id: id,
                         registration_access_token: rat,
                     })
