@@ -11,14 +11,21 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
-use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
-use super::{Cas, ImportEntry, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
+use super::record::{
+    key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
+};
+use super::{
+    Cas, ImportEntry, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore,
+    unix_now,
+};
 
 /// Store key → generation (8 bytes, big-endian) followed by the sealed value.
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+/// Managed client records, laid out the same way (`file_records.rs`).
+pub(super) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("managed_clients");
 
 /// A stored value's generation and its sealed part.
-fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
+pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
     if raw.len() < 8 {
         return Err(StoreError::Unreadable("value too short".into()));
     }
@@ -32,11 +39,11 @@ fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
 /// A [`TokenStore`] in a redb file.
 #[derive(Clone)]
 pub struct FileStore {
-    db: Arc<Database>,
-    keyring: Option<Arc<Keyring>>,
+    pub(super) db: Arc<Database>,
+    pub(super) keyring: Option<Arc<Keyring>>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -48,6 +55,7 @@ impl FileStore {
         let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOKENS).map_err(backend)?;
+        txn.open_table(RECORDS).map_err(backend)?;
         txn.commit().map_err(backend)?;
         Ok(Self {
             db: Arc::new(db),
@@ -56,7 +64,7 @@ impl FileStore {
     }
 
     /// Runs blocking database work off the async threads.
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -71,7 +79,7 @@ impl FileStore {
         open_value(self.keyring.as_deref(), key, generation, sealed)
     }
 
-    fn generation(
+    pub(super) fn generation(
         &self,
         table: &impl ReadableTable<&'static str, &'static [u8]>,
         key: &str,
@@ -84,20 +92,53 @@ impl FileStore {
         }))
     }
 
-    /// Commits a write transaction durably.
+    /// Commits a write transaction on the tokens durably.
     fn write<T>(
         &self,
+        work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_in(TOKENS, work)
+    }
+
+    /// Commits a write transaction on `table` durably.
+    pub(super) fn write_in<T>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
         work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut txn = self.db.begin_write().map_err(backend)?;
         txn.set_durability(Durability::Immediate).map_err(backend)?;
         let out = {
-            let mut table = txn.open_table(TOKENS).map_err(backend)?;
+            let mut table = txn.open_table(table).map_err(backend)?;
             work(&mut table)?
         };
         txn.commit().map_err(backend)?;
         Ok(out)
     }
+}
+
+/// Rewrites every value of `table` that `reseal` returns a sealed form for;
+/// returns how many.
+fn reseal_table(
+    table: &mut redb::Table<&str, &[u8]>,
+    reseal: impl Fn(&str, u64, &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<usize, StoreError> {
+    let mut sealed = Vec::new();
+    for entry in table.iter().map_err(backend)? {
+        let (k, v) = entry.map_err(backend)?;
+        let (generation, value) = split_generation(v.value())?;
+        if let Some(new) = reseal(k.value(), generation, value)? {
+            let mut raw = generation.to_be_bytes().to_vec();
+            raw.extend(new);
+            sealed.push((k.value().to_owned(), raw));
+        }
+    }
+    for (key, raw) in &sealed {
+        table
+            .insert(key.as_str(), raw.as_slice())
+            .map_err(backend)?;
+    }
+    Ok(sealed.len())
 }
 
 #[async_trait]
@@ -212,25 +253,14 @@ impl TokenStore for FileStore {
     async fn seal_plaintext(&self) -> Result<usize, StoreError> {
         self.run(|s| {
             let ring = s.keyring.clone().ok_or(StoreError::NoKeyring)?;
-            // One transaction: either every plaintext entry is sealed, or none.
-            s.write(|table| {
-                let mut sealed = Vec::new();
-                for entry in table.iter().map_err(backend)? {
-                    let (k, v) = entry.map_err(backend)?;
-                    let (generation, value) = split_generation(v.value())?;
-                    if let Some(new) = reseal_plain(&ring, k.value(), generation, value)? {
-                        let mut raw = generation.to_be_bytes().to_vec();
-                        raw.extend(new);
-                        sealed.push((k.value().to_owned(), raw));
-                    }
-                }
-                for (key, raw) in &sealed {
-                    table
-                        .insert(key.as_str(), raw.as_slice())
-                        .map_err(backend)?;
-                }
-                Ok(sealed.len())
-            })
+            // Each table in one transaction: either every plaintext entry of
+            // it is sealed, or none.
+            let tokens =
+                s.write(|table| reseal_table(table, |k, g, v| reseal_plain(&ring, k, g, v)))?;
+            let records = s.write_in(RECORDS, |table| {
+                reseal_table(table, |k, g, v| reseal_plain_record(&ring, k, g, v))
+            })?;
+            Ok(tokens + records)
         })
         .await
     }
@@ -254,5 +284,26 @@ impl TokenStore for FileStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.record(key).await
+    }
+
+    async fn put_record(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        json: &SecretString,
+    ) -> Result<Cas, StoreError> {
+        self.store_record(key, expected, json).await
+    }
+
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
+        self.remove_record(key, expected).await
+    }
+
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+        self.records().await
     }
 }

@@ -6,8 +6,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use super::record::{key_bytes, parse_key};
-use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
+use super::record::{key_bytes, parse_key, parse_record_key, record_key_bytes};
+use super::{
+    Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
+};
 
 /// Default capacity of a [`MemoryStore`]: far more clients than one sidecar
 /// manages, small enough that a runaway caller cannot exhaust memory.
@@ -27,6 +29,8 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<Box<str>, Entry>>,
+    /// Managed client records by store key: (generation, record).
+    records: Mutex<HashMap<Box<str>, (u64, SecretString)>>,
     max_entries: usize,
 }
 
@@ -68,6 +72,7 @@ impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
             max_entries,
         }
     }
@@ -76,6 +81,10 @@ impl MemoryStore {
         // Every critical section is a single map operation, so a poisoned lock
         // still guards a consistent map.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (u64, SecretString)>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -146,6 +155,60 @@ impl TokenStore for MemoryStore {
             Some((key, stored))
         });
         Ok(all.take(limit.unwrap_or(usize::MAX)).collect())
+    }
+
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
+        Ok(self
+            .records()
+            .get(record_key_bytes(key).as_str())
+            .map(|(generation, json)| StoredRecord {
+                json: json.clone(),
+                generation: *generation,
+            }))
+    }
+
+    async fn put_record(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        json: &SecretString,
+    ) -> Result<Cas, StoreError> {
+        let k = record_key_bytes(key);
+        let mut map = self.records();
+        let current = map.get(k.as_str()).map(|(g, _)| *g);
+        if current != expected {
+            return Ok(Cas::Conflict);
+        }
+        if current.is_none() && map.len() >= self.max_entries {
+            return Err(StoreError::Full(self.max_entries));
+        }
+        let generation = current.unwrap_or(0) + 1;
+        map.insert(k.into_boxed_str(), (generation, json.clone()));
+        Ok(Cas::Stored(generation))
+    }
+
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
+        let k = record_key_bytes(key);
+        let mut map = self.records();
+        let same = map.get(k.as_str()).is_some_and(|(g, _)| *g == expected);
+        if same {
+            map.remove(k.as_str());
+        }
+        Ok(same)
+    }
+
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+        Ok(self
+            .records()
+            .iter()
+            .filter_map(|(k, (generation, json))| {
+                let record = StoredRecord {
+                    json: json.clone(),
+                    generation: *generation,
+                };
+                Some((parse_record_key(k)?, record))
+            })
+            .collect())
     }
 }
 

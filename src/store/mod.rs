@@ -14,11 +14,15 @@
 mod cipher;
 mod file;
 mod file_mode;
+mod file_records;
 mod memory;
 mod open;
 mod record;
+#[cfg(test)]
+mod records_tests;
 mod redis;
 mod redis_prefix;
+mod redis_records;
 
 pub use cipher::{KeyError, Keyring};
 pub use file::FileStore;
@@ -43,6 +47,29 @@ pub struct TokenKey {
     pub namespace: String,
     /// The client identifier the token manages.
     pub client_id: String,
+}
+
+/// Identifies one managed client's record: which server, which caller, which
+/// name (the caller's own handle for the client, see `managed`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManagedKey {
+    /// The upstream's base URL.
+    pub upstream: String,
+    /// The caller namespace.
+    pub namespace: String,
+    /// The managed client's name.
+    pub name: String,
+}
+
+/// A managed client's record as stored: the managed-clients module's JSON,
+/// which holds the client secret (so it is sealed at rest like a token and
+/// kept in a secret here), and its generation.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    /// The record, as `managed::record` writes it.
+    pub json: SecretString,
+    /// Bumped by every write; the basis of compare-and-set.
+    pub generation: u64,
 }
 
 /// A stored registration access token and what is known about it.
@@ -94,6 +121,25 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Up to `limit` entries (all when `None`), for operator commands and the
     /// startup key check. Order is unspecified.
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
+
+    /// The managed client record under `key`, if any.
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Stores `json` under `key` if the record's generation is still
+    /// `expected` (`None`: it must not exist). Durable before it returns, for
+    /// the durable backends.
+    async fn put_record(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        json: &SecretString,
+    ) -> Result<Cas, StoreError>;
+
+    /// Removes the record only if its generation is still `expected`.
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError>;
+
+    /// Every managed client record. Order is unspecified.
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError>;
 
     /// Whether replicas share this store, so that management calls on one
     /// client must also be serialised across processes ([`TokenStore::take_lease`]).

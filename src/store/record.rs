@@ -1,15 +1,18 @@
 //! How keys and values are laid out in the durable backends.
 //!
 //! A store key is `upstream US namespace US client_id` (US = the ASCII unit
-//! separator, which none of the parts may contain). A value is the sealed JSON
-//! `{"t": token, "u": registration_client_uri, "l": learned_at}`; its store key
-//! and generation are authenticated with it.
+//! separator, which none of the parts may contain); a managed client record's
+//! is `upstream US namespace US name`, in a space of its own. A token value is
+//! the sealed JSON `{"t": token, "u": registration_client_uri, "l":
+//! learned_at}`, a record value the sealed record JSON; each is authenticated
+//! with its store key, its generation and which of the two it is, so neither
+//! can be moved to another key or space and still open.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::cipher::{self, Keyring};
-use super::{StoreError, StoredToken, TokenKey};
+use super::{ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey};
 
 /// Separates the parts of a store key.
 const SEP: char = '\u{1f}';
@@ -61,20 +64,45 @@ pub fn check_key(key: &TokenKey) -> Result<(), KeyPartError> {
 
 /// The bytes a key is stored under.
 pub fn key_bytes(key: &TokenKey) -> String {
-    format!(
-        "{}{SEP}{}{SEP}{}",
-        key.upstream, key.namespace, key.client_id
-    )
+    join(&key.upstream, &key.namespace, &key.client_id)
 }
 
 /// Reads a stored key back; `None` for anything this store did not write.
 pub fn parse_key(text: &str) -> Option<TokenKey> {
-    let mut parts = text.splitn(3, SEP);
+    let (upstream, namespace, client_id) = split(text)?;
     Some(TokenKey {
-        upstream: parts.next()?.to_owned(),
-        namespace: parts.next()?.to_owned(),
-        client_id: parts.next()?.to_owned(),
+        upstream,
+        namespace,
+        client_id,
     })
+}
+
+/// The bytes a managed client record is stored under.
+pub fn record_key_bytes(key: &ManagedKey) -> String {
+    join(&key.upstream, &key.namespace, &key.name)
+}
+
+/// Reads a stored record key back.
+pub fn parse_record_key(text: &str) -> Option<ManagedKey> {
+    let (upstream, namespace, name) = split(text)?;
+    Some(ManagedKey {
+        upstream,
+        namespace,
+        name,
+    })
+}
+
+fn join(a: &str, b: &str, c: &str) -> String {
+    format!("{a}{SEP}{b}{SEP}{c}")
+}
+
+fn split(text: &str) -> Option<(String, String, String)> {
+    let mut parts = text.splitn(3, SEP);
+    Some((
+        parts.next()?.to_owned(),
+        parts.next()?.to_owned(),
+        parts.next()?.to_owned(),
+    ))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,10 +112,77 @@ struct Plain {
     l: u64,
 }
 
-fn aad(key: &str, generation: u64) -> Vec<u8> {
-    let mut aad = key.as_bytes().to_vec();
+/// Which space a sealed value belongs to, in its associated data.
+#[derive(Clone, Copy)]
+enum Space {
+    Tokens,
+    Records,
+}
+
+fn aad_in(space: Space, key: &str, generation: u64) -> Vec<u8> {
+    // Token values keep the associated data they always had, so existing
+    // stores read on; records add a tag no store key can start with.
+    let mut aad = match space {
+        Space::Tokens => Vec::new(),
+        Space::Records => b"record\x1f".to_vec(),
+    };
+    aad.extend_from_slice(key.as_bytes());
     aad.extend_from_slice(&generation.to_be_bytes());
     aad
+}
+
+fn aad(key: &str, generation: u64) -> Vec<u8> {
+    aad_in(Space::Tokens, key, generation)
+}
+
+/// Seals a managed client record for `key` at `generation`.
+pub fn seal_record(
+    keyring: Option<&Keyring>,
+    key: &str,
+    generation: u64,
+    json: &SecretString,
+) -> Vec<u8> {
+    cipher::seal(
+        keyring,
+        json.expose_secret().as_bytes(),
+        &aad_in(Space::Records, key, generation),
+    )
+}
+
+/// Opens a record stored under `key` at `generation`.
+pub fn open_record(
+    keyring: Option<&Keyring>,
+    key: &str,
+    generation: u64,
+    value: &[u8],
+) -> Result<StoredRecord, StoreError> {
+    let json = cipher::open(keyring, value, &aad_in(Space::Records, key, generation))
+        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
+    let json = String::from_utf8(json)
+        .map_err(|_| StoreError::Unreadable("record is not UTF-8".into()))?;
+    Ok(StoredRecord {
+        json: SecretString::from(json),
+        generation,
+    })
+}
+
+/// A plaintext record sealed with `keyring`'s current key, else `None`.
+pub fn reseal_plain_record(
+    keyring: &Keyring,
+    key: &str,
+    generation: u64,
+    value: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if !cipher::is_plain(value) {
+        return Ok(None);
+    }
+    let record = open_record(None, key, generation, value)?;
+    Ok(Some(seal_record(
+        Some(keyring),
+        key,
+        generation,
+        &record.json,
+    )))
 }
 
 /// Seals a value for `key` at `generation`.

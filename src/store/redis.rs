@@ -14,8 +14,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::RedisPrefix;
 use super::cipher::Keyring;
-use super::record::{key_bytes, open_value, parse_key, reseal_plain, seal_value};
-use super::{Cas, StoreError, StoredToken, TokenKey, TokenStore, unix_now};
+use super::record::{
+    key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
+};
+use super::{
+    Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
+};
 
 /// Limit for connecting and for each reply, so a hung Redis fails calls rather
 /// than hanging them.
@@ -43,10 +47,10 @@ return 0
 }
 
 /// Compare-and-set; see [`cas_script`].
-const CAS: &str = cas_script!();
+pub(super) const CAS: &str = cas_script!();
 
 /// `KEYS[1]`; `ARGV[1]` expected generation. Returns 1 if deleted.
-const CAD: &str = r#"
+pub(super) const CAD: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -56,7 +60,7 @@ return 0
 /// `KEYS[1]`; `ARGV[1]` generation and `ARGV[2]` plaintext value as read,
 /// `ARGV[3]` the value sealed. Replaces the value, keeping the generation, only
 /// if the entry is still exactly what was read. Returns 1 if it did.
-const RESEAL: &str = r#"
+pub(super) const RESEAL: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] and redis.call('HGET', KEYS[1], 'val') == ARGV[2] then
   redis.call('HSET', KEYS[1], 'val', ARGV[3])
   return 1
@@ -96,12 +100,47 @@ const FENCED_CAS: &str = concat!(
     cas_script!()
 );
 
+impl RedisStore {
+    /// Seals every plaintext value under `pattern` that `reseal` returns a
+    /// sealed form for, each with a compare-and-set (a writer that changed
+    /// the entry since it was read wrote it sealed); returns how many.
+    async fn reseal_matching(
+        &self,
+        pattern: String,
+        store_key: impl Fn(&str) -> Option<&str>,
+        reseal: impl Fn(&str, u64, &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<usize, StoreError> {
+        let script = Script::new(RESEAL);
+        let mut sealed = 0;
+        for rkey in self.keys_matching(pattern).await? {
+            let Some(key) = store_key(&rkey) else {
+                continue;
+            };
+            let Some((generation, value)) = self.raw(&rkey).await? else {
+                continue;
+            };
+            let Some(new) = reseal(key, generation, &value)? else {
+                continue;
+            };
+            let replaced: u64 = self
+                .with_retry(|mut c| {
+                    let mut call = script.key(&rkey);
+                    call.arg(generation).arg(&value).arg(&new);
+                    async move { call.invoke_async(&mut c).await }
+                })
+                .await?;
+            sealed += usize::from(replaced == 1);
+        }
+        Ok(sealed)
+    }
+}
+
 /// A [`TokenStore`] in Redis.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    prefix: RedisPrefix,
-    keyring: Option<Arc<Keyring>>,
+    pub(super) prefix: RedisPrefix,
+    pub(super) keyring: Option<Arc<Keyring>>,
 }
 
 fn backend(e: RedisError) -> StoreError {
@@ -137,7 +176,7 @@ impl RedisStore {
     }
 
     /// Runs `op`, retrying while the connection is being re-established.
-    async fn with_retry<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    pub(super) async fn with_retry<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
@@ -203,7 +242,7 @@ impl RedisStore {
     }
 
     /// The generation and value under a Redis key, if both are there.
-    async fn raw(&self, rkey: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    pub(super) async fn raw(&self, rkey: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
             .with_retry(|mut c| async move {
                 redis::cmd("HMGET")
@@ -217,9 +256,13 @@ impl RedisStore {
         Ok(generation.zip(value))
     }
 
-    /// Every Redis key of this store.
+    /// Every Redis key of this store's tokens.
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
-        let pattern = self.prefix.pattern();
+        self.keys_matching(self.prefix.pattern()).await
+    }
+
+    /// Every Redis key matching `pattern`.
+    pub(super) async fn keys_matching(&self, pattern: String) -> Result<Vec<String>, StoreError> {
         self.with_retry(|mut c| {
             let pattern = pattern.clone();
             async move {
@@ -343,29 +386,21 @@ impl TokenStore for RedisStore {
 
     async fn seal_plaintext(&self) -> Result<usize, StoreError> {
         let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
-        let script = Script::new(RESEAL);
-        let mut sealed = 0;
-        for rkey in self.keys().await? {
-            let Some(key) = self.prefix.store_key(&rkey) else {
-                continue;
-            };
-            let Some((generation, value)) = self.raw(&rkey).await? else {
-                continue;
-            };
-            let Some(new) = reseal_plain(&ring, key, generation, &value)? else {
-                continue;
-            };
-            // A writer that changed the entry since it was read wrote it sealed.
-            let replaced: u64 = self
-                .with_retry(|mut c| {
-                    let mut call = script.key(&rkey);
-                    call.arg(generation).arg(&value).arg(&new);
-                    async move { call.invoke_async(&mut c).await }
-                })
-                .await?;
-            sealed += usize::from(replaced == 1);
-        }
-        Ok(sealed)
+        let tokens = self
+            .reseal_matching(
+                self.prefix.pattern(),
+                |rkey| self.prefix.store_key(rkey),
+                |k, g, v| reseal_plain(&ring, k, g, v),
+            )
+            .await?;
+        let records = self
+            .reseal_matching(
+                self.prefix.record_pattern(),
+                |rkey| self.prefix.record_store_key(rkey),
+                |k, g, v| reseal_plain_record(&ring, k, g, v),
+            )
+            .await?;
+        Ok(tokens + records)
     }
 
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
@@ -380,5 +415,26 @@ impl TokenStore for RedisStore {
             }
         }
         Ok(out)
+    }
+
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.record(key).await
+    }
+
+    async fn put_record(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        json: &SecretString,
+    ) -> Result<Cas, StoreError> {
+        self.store_record(key, expected, json).await
+    }
+
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
+        self.remove_record(key, expected).await
+    }
+
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+        self.records().await
     }
 }

@@ -76,6 +76,25 @@ impl RedisPrefix {
         format!("{}~fence{SEP}{store_key}", self.0)
     }
 
+    /// The Redis key of a managed client record's store key: like
+    /// [`RedisPrefix::lease_key`], outside every prefix's token keyspace.
+    pub fn record_key(&self, store_key: &str) -> String {
+        format!("{}~client{SEP}{store_key}", self.0)
+    }
+
+    /// The `SCAN MATCH` pattern of every managed client record of this prefix.
+    pub fn record_pattern(&self) -> String {
+        format!("{}~client{SEP}*", self.0)
+    }
+
+    /// The store key of a record's Redis key, if it is one of this prefix's.
+    pub fn record_store_key<'a>(&self, redis_key: &'a str) -> Option<&'a str> {
+        redis_key
+            .strip_prefix(self.0.as_str())?
+            .strip_prefix("~client")?
+            .strip_prefix(SEP)
+    }
+
     /// The `SCAN MATCH` pattern of every key of this prefix (the name holds no
     /// glob character).
     pub fn pattern(&self) -> String {
@@ -111,6 +130,17 @@ mod tests {
             "dcr-gateway"
         );
         assert_eq!(a.pattern(), "a:*");
+        assert_eq!(
+            a.store_key(&a.record_key("x")),
+            None,
+            "a record is no token"
+        );
+        assert_eq!(
+            a.record_store_key(&a.record_key("u\u{1f}n\u{1f}x")),
+            Some("u\u{1f}n\u{1f}x")
+        );
+        assert_eq!(a.record_store_key(&ab.record_key("x")), None);
+        assert_eq!(a.record_pattern(), "a~client:*");
 
         let err = RedisPrefix::parse("dcr-gateway:staging:").unwrap_err();
         assert!(err.to_string().contains("\"dcr-gateway-staging\""), "{err}");

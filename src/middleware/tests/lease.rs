@@ -15,7 +15,7 @@ use tower::{Layer, ServiceExt};
 use super::{gated, get, scripted, started};
 use crate::dcr::{ClientMetadata, DcrCall, DcrError, DcrRequest, DcrResponse, StoreError};
 use crate::middleware::lease::LeaseLayer;
-use crate::store::{Cas, MemoryStore, StoredToken, TokenKey, TokenStore};
+use crate::store::{Cas, ManagedKey, MemoryStore, StoredRecord, StoredToken, TokenKey, TokenStore};
 
 const UPSTREAM: &str = "https://as.example";
 const TTL: Duration = Duration::from_secs(3);
@@ -65,6 +65,27 @@ impl TokenStore for Leases {
 
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
         self.tokens.list(limit).await
+    }
+
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.tokens.get_record(key).await
+    }
+
+    async fn put_record(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        json: &SecretString,
+    ) -> Result<Cas, StoreError> {
+        self.tokens.put_record(key, expected, json).await
+    }
+
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
+        self.tokens.delete_record(key, expected).await
+    }
+
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+        self.tokens.list_records().await
     }
 
     fn shared(&self) -> bool {
