@@ -10,6 +10,7 @@
 //! upstream/    the HTTP boundary: the one client, profiles, discovery
 //! store/       where registration access tokens are kept
 //! dcr/         the domain model: the operation table, clients, errors
+//! managed/     managed clients: ensure, watch, list, forget, over the stack
 //! ```
 //!
 //! `server` assembles the listeners (its `admin` serves metrics and health), `config`
@@ -30,6 +31,7 @@ mod dcr;
 mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+mod managed;
 mod middleware;
 pub mod pb;
 #[cfg(feature = "reference-servers")]

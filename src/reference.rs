@@ -15,10 +15,13 @@ use tokio::sync::Semaphore;
 use tower::util::BoxCloneSyncService;
 use url::Url;
 
-use crate::api::{Admission, Custody, DcrService, GatewayService};
+use crate::api::{Admission, Custody, DcrService};
 use crate::config::{DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED};
 use crate::dcr::{Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation};
+use crate::managed::{Managed, ManagedConfig};
+use crate::middleware::GatewayService;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
+use crate::store::MemoryStore;
 use crate::telemetry::Metrics;
 use crate::upstream::{
     Endpoints, HttpUpstream, Profile, RegistrationEndpoint, UpstreamConfig, http_client,
@@ -100,12 +103,28 @@ pub async fn serve(kind: Reference) {
         calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
         max_deadline: DEFAULT_MAX_DEADLINE,
     };
+    let tails = Arc::new(Semaphore::new(DEFAULT_MAX_DETACHED));
     let custody = Custody {
-        tails: Arc::new(Semaphore::new(DEFAULT_MAX_DETACHED)),
+        tails: tails.clone(),
         reads_may_rotate: false,
     };
+    // Managed clients are not benchmarked; they get a store of their own.
+    let managed = Managed::new(
+        stack.clone(),
+        Arc::new(MemoryStore::default()),
+        ManagedConfig {
+            upstream: "reference".into(),
+            profile: Profile::SharkAuth {
+                use_client_uri: false,
+            },
+            initial_access_token: None,
+            lease_ttl: Duration::from_secs(60),
+            tails,
+        },
+    );
     let service = DcrService::new(
         stack,
+        managed,
         Duration::from_secs(30),
         None,
         Metrics::local(),

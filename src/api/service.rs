@@ -8,35 +8,58 @@ use tokio::sync::Semaphore;
 use tonic::metadata::MetadataMap;
 use tonic::{Extensions, Request, Response, Status};
 use tower::ServiceExt;
-use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
 use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
+use super::managed::WatchStream;
 use super::peer::PeerInfo;
 use super::status::to_status;
 use crate::dcr::{
     DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate, mask,
 };
+use crate::managed::Managed;
+use crate::middleware::GatewayService;
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
 use crate::telemetry::{Metrics, propagation, rpc_span};
-
-/// The domain stack behind the gRPC edge: every middleware layer over the HTTP
-/// transport, boxed so the edge does not depend on which layers are configured.
-pub type GatewayService = BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>;
 
 /// Implements `dcr.v1.DynamicClientRegistration` over a [`GatewayService`].
 #[derive(Clone)]
 pub struct DcrService {
     stack: GatewayService,
+    pub(super) managed: Managed,
     default_deadline: Duration,
     callers: Option<Arc<Callers>>,
     metrics: Arc<Metrics>,
     initial_access_token: Option<SecretString>,
     admission: Admission,
     custody: Custody,
+}
+
+/// Which RPC is being served, for spans, metrics and error wording.
+#[derive(Clone, Copy)]
+pub(super) struct Rpc {
+    /// The gRPC method name.
+    pub method: &'static str,
+    /// The server span's name.
+    pub span: &'static str,
+    /// The operation, for the plain RPCs (its table decides the wording of
+    /// an error that may have taken effect).
+    pub op: Option<Operation>,
+}
+
+/// What a served RPC runs with.
+pub(super) struct CallContext {
+    /// The caller's namespace.
+    pub namespace: String,
+    /// The caller's deadline.
+    pub deadline: Instant,
+    /// The caller's trace context.
+    pub parent: opentelemetry::Context,
+    /// The server span.
+    pub span: tracing::Span,
 }
 
 /// What the edge admits: calls at once and the longest deadline.
@@ -64,6 +87,7 @@ impl DcrService {
     /// in its caller's namespace.
     pub fn new(
         stack: GatewayService,
+        managed: Managed,
         default_deadline: Duration,
         callers: Option<Arc<Callers>>,
         metrics: Arc<Metrics>,
@@ -72,6 +96,7 @@ impl DcrService {
     ) -> Self {
         Self {
             stack,
+            managed,
             default_deadline,
             callers,
             metrics,
@@ -89,7 +114,7 @@ impl DcrService {
     }
 
     /// Runs one validated call through the stack, bounded by the caller's
-    /// deadline, and logs its outcome.
+    /// deadline.
     async fn run(
         &self,
         metadata: &MetadataMap,
@@ -97,8 +122,48 @@ impl DcrService {
         call: Result<DcrCall, DcrError>,
         op: Operation,
     ) -> Result<DcrResponse, Status> {
+        let client_id = call
+            .as_ref()
+            .ok()
+            .and_then(|c| c.target())
+            .map(|t| t.client_id.clone())
+            .unwrap_or_default();
+        let rpc = Rpc {
+            method: op.rpc_name(),
+            span: op.span_name(),
+            op: Some(op),
+        };
+        let named = !client_id.is_empty();
+        self.serve(metadata, ext, rpc, &client_id, |cx| async move {
+            let mut req = DcrRequest::new(call?);
+            req.deadline = Some(cx.deadline);
+            req.namespace = cx.namespace;
+            req.trace = cx.parent;
+            let result = self.dispatch(req).instrument(cx.span.clone()).await;
+            if let (false, Ok(DcrResponse::Client(c))) = (named, &result) {
+                cx.span.record("dcr.client_id", c.client_id.as_str());
+            }
+            result
+        })
+        .await
+    }
+
+    /// Serves one RPC: its deadline, the caller's namespace, admission, the
+    /// server span, metrics, one log line when it fails, and the status.
+    pub(super) async fn serve<T, F, Fut>(
+        &self,
+        metadata: &MetadataMap,
+        ext: &Extensions,
+        rpc: Rpc,
+        client_id: &str,
+        work: F,
+    ) -> Result<T, Status>
+    where
+        F: FnOnce(CallContext) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DcrError>>,
+    {
         let start = Instant::now();
-        let method = op.rpc_name();
+        let method = rpc.method;
         let _in_flight = self.metrics.rpc_started(method);
         let deadline = deadline(
             metadata,
@@ -107,13 +172,7 @@ impl DcrService {
             start,
         );
         let parent = propagation::extract(metadata);
-        let client_id = call
-            .as_ref()
-            .ok()
-            .and_then(|c| c.target())
-            .map(|t| t.client_id.clone())
-            .unwrap_or_default();
-        let span = rpc_span(op, &client_id, &parent);
+        let span = rpc_span(rpc.method, rpc.span, client_id, &parent);
         // Bearer callers when configured; else the mutual-TLS identity; else
         // one shared namespace.
         let identity = ext.get::<PeerInfo>().and_then(|p| p.identity.as_deref());
@@ -123,24 +182,23 @@ impl DcrService {
             (None, None) => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
         let admitted = self.admission.calls.clone().try_acquire_owned();
-        let result = match (namespace, call, admitted) {
-            (_, _, Err(_)) => {
+        let result = match (namespace, admitted) {
+            (_, Err(_)) => {
                 self.metrics.shed();
                 Err(DcrError::TooManyCalls)
             }
-            (Ok(namespace), Ok(call), Ok(_admitted)) => {
-                let mut req = DcrRequest::new(call);
-                req.deadline = Some(deadline);
-                req.namespace = namespace;
-                req.trace = parent;
-                self.dispatch(req).instrument(span.clone()).await
+            (Ok(namespace), Ok(_admitted)) => {
+                let cx = CallContext {
+                    namespace,
+                    deadline,
+                    parent,
+                    span: span.clone(),
+                };
+                work(cx).await
             }
-            (Err(e), _, _) | (_, Err(e), _) => Err(e),
+            (Err(e), _) => Err(e),
         };
-        if let (true, Ok(DcrResponse::Client(c))) = (client_id.is_empty(), &result) {
-            span.record("dcr.client_id", c.client_id.as_str());
-        }
-        let result = result.map_err(|e| to_status(&e, op));
+        let result = result.map_err(|e| to_status(&e, rpc.op));
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(s) => s.code(),
@@ -364,5 +422,35 @@ impl DynamicClientRegistration for DcrService {
         Ok(Response::new(pb::RotateRegistrationTokenResponse {
             client: client(resp),
         }))
+    }
+
+    async fn ensure_client(
+        &self,
+        request: Request<pb::EnsureClientRequest>,
+    ) -> Result<Response<pb::EnsureClientResponse>, Status> {
+        self.ensure(request).await
+    }
+
+    type WatchClientStream = WatchStream;
+
+    async fn watch_client(
+        &self,
+        request: Request<pb::WatchClientRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        self.watch(request).await
+    }
+
+    async fn list_clients(
+        &self,
+        request: Request<pb::ListClientsRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        self.list(request).await
+    }
+
+    async fn forget_client(
+        &self,
+        request: Request<pb::ForgetClientRequest>,
+    ) -> Result<Response<pb::ForgetClientResponse>, Status> {
+        self.forget(request).await
     }
 }

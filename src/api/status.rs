@@ -19,13 +19,17 @@ pub const ERROR_DOMAIN: &str = "dcr-gateway";
 /// The RetryInfo delay suggested when the gateway sheds load.
 const OVERLOAD_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Maps an error from operation `op` to a status a caller can act on.
-pub fn to_status(err: &DcrError, op: Operation) -> Status {
+/// Maps an error from operation `op` (`None`: a managed-client RPC) to a
+/// status a caller can act on.
+pub fn to_status(err: &DcrError, op: Option<Operation>) -> Status {
     let mut details = ErrorDetails::new();
     let mut meta = HashMap::new();
     let (code, reason) = classify(err, &mut details, &mut meta);
     let mut message = err.to_string();
-    if !op.spec().idempotent && err.delivery().may_have_taken_effect() {
+    if let Some(op) = op
+        && !op.spec().idempotent
+        && err.delivery().may_have_taken_effect()
+    {
         message.push_str(&format!(
             " ({} may have taken effect on the server; check before repeating it)",
             op.rpc_name()
@@ -80,6 +84,17 @@ fn classify(
         }
         DcrError::Internal(_) => (Code::Internal, "INTERNAL"),
         DcrError::Unsupported(_) => (Code::Unimplemented, "UNSUPPORTED_BY_UPSTREAM"),
+        DcrError::ManagedClientNotFound(_) => (Code::NotFound, "MANAGED_CLIENT_NOT_FOUND"),
+        DcrError::ClientLossNotProven { cause, .. } => {
+            if let DcrError::Upstream(f) = cause.as_ref() {
+                meta.insert("http_status".to_owned(), f.status.to_string());
+                if let Some(error) = &f.error {
+                    meta.insert("error".to_owned(), error.clone());
+                }
+            }
+            (Code::FailedPrecondition, "CLIENT_LOSS_NOT_PROVEN")
+        }
+        DcrError::ManagedClientChanged(_) => (Code::Aborted, "MANAGED_CLIENT_CHANGED"),
         DcrError::ForeignClientUri(_) => {
             (Code::FailedPrecondition, "FOREIGN_REGISTRATION_CLIENT_URI")
         }

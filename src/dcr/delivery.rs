@@ -42,7 +42,10 @@ impl DcrError {
             }
             Self::MalformedResponse(_) | Self::ClientMismatch => Delivery::Processed,
             Self::RetryStopped { last, .. } => last.delivery(),
+            Self::ClientLossNotProven { cause, .. } => cause.delivery(),
+            Self::ManagedClientChanged(_) => Delivery::Processed,
             Self::InvalidArgument { .. }
+            | Self::ManagedClientNotFound(_)
             | Self::MissingToken { .. }
             | Self::Store(_)
             | Self::CallerUnauthenticated(_)

@@ -126,6 +126,28 @@ pub enum DcrError {
     /// Load shedding: every upstream slot and queue place is taken.
     #[error("the gateway is at its limit of {0} concurrent upstream calls and its queue is full")]
     Overloaded(usize),
+    /// No managed client of that name in the caller's namespace.
+    #[error("no managed client is named {0:?} in this caller's namespace")]
+    ManagedClientNotFound(String),
+    /// The server refused a managed client's stored registration access
+    /// token in a way that does not prove it lost the client, so nothing was
+    /// registered again.
+    #[error(
+        "the authorization server refused managed client {client_id:?} ({cause}), which does not \
+         prove it lost the client: nothing was registered again (check the client at the server, \
+         or ForgetClient the name and ensure it anew)"
+    )]
+    ClientLossNotProven {
+        /// The client the managed name has.
+        client_id: String,
+        /// The server's answer.
+        #[source]
+        cause: Box<DcrError>,
+    },
+    /// A managed client's record changed while this call worked on it
+    /// (another replica whose lease had lapsed); repeating the call is safe.
+    #[error("managed client {0:?} changed while this call worked on it; repeat the call")]
+    ManagedClientChanged(String),
     /// Retrying stopped before success; `last` is the final attempt's error.
     #[error("{reason} (after {attempts} attempts): {last}")]
     RetryStopped {

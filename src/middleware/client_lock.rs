@@ -7,23 +7,20 @@
 //! wait on each other, and a lock is freed as soon as no call holds or waits
 //! for it. RegisterClient has no client yet and is never locked.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tower::{Layer, Service, ServiceExt};
 
+use super::keyed_lock::KeyedLocks;
 use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::store::TokenKey;
 
-type Locks = Arc<Mutex<HashMap<TokenKey, Arc<AsyncMutex<()>>>>>;
-
 /// Adds [`ClientLock`] around a service. Clones share one lock table.
 #[derive(Clone)]
 pub struct ClientLockLayer {
-    locks: Locks,
+    locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
 }
 
@@ -32,7 +29,7 @@ impl ClientLockLayer {
     /// `upstream` (its base URL, as the tokens layer names it).
     pub fn new(upstream: &str) -> Self {
         Self {
-            locks: Locks::default(),
+            locks: KeyedLocks::default(),
             upstream: upstream.trim_end_matches('/').into(),
         }
     }
@@ -54,47 +51,8 @@ impl<S> Layer<S> for ClientLockLayer {
 #[derive(Clone)]
 pub struct ClientLock<S> {
     inner: S,
-    locks: Locks,
+    locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
-}
-
-fn table(locks: &Locks) -> std::sync::MutexGuard<'_, HashMap<TokenKey, Arc<AsyncMutex<()>>>> {
-    // Every critical section is a single map operation; a poisoned table is intact.
-    locks.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A held lock; on drop, releases it and removes the entry if nobody else holds
-/// or waits for it. Clones of the entry are only made under the table lock, so
-/// the count check cannot race.
-struct Held {
-    locks: Locks,
-    key: TokenKey,
-    guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut table = table(&self.locks);
-        if table
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            table.remove(&self.key);
-        }
-    }
-}
-
-async fn acquire(locks: Locks, key: TokenKey) -> Held {
-    let mutex = table(&locks).entry(key.clone()).or_default().clone();
-    // Constructed before the wait, so a cancelled wait still cleans up.
-    let mut held = Held {
-        locks,
-        key,
-        guard: None,
-    };
-    held.guard = Some(mutex.lock_owned().await);
-    held
 }
 
 impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
@@ -118,60 +76,8 @@ impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
             let Some(key) = key else {
                 return inner.oneshot(req).await;
             };
-            let _held = acquire(locks, key).await;
+            let _held = locks.acquire(key).await;
             inner.oneshot(req).await
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(namespace: &str, client_id: &str) -> TokenKey {
-        TokenKey {
-            upstream: "http://127.0.0.1:9".into(),
-            namespace: namespace.into(),
-            client_id: client_id.into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn entries_are_freed_when_idle_even_after_a_cancelled_wait() {
-        let locks = Locks::default();
-        let first = acquire(locks.clone(), key("n", "a")).await;
-        let waiter = tokio::spawn(acquire(locks.clone(), key("n", "a")));
-        tokio::task::yield_now().await;
-        waiter.abort();
-        let _ = waiter.await;
-        let other = acquire(locks.clone(), key("n", "b")).await;
-        assert_eq!(table(&locks).len(), 2);
-        drop(first);
-        drop(other);
-        assert_eq!(table(&locks).len(), 0);
-    }
-
-    #[tokio::test]
-    async fn another_namespace_never_waits_on_the_same_client_id() {
-        let locks = Locks::default();
-        let _flood = acquire(locks.clone(), key("mallory", "c1")).await;
-        let owner = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            acquire(locks.clone(), key("owner", "c1")),
-        )
-        .await;
-        assert!(
-            owner.is_ok(),
-            "the owner's call queued behind another caller's lock"
-        );
-        let same = tokio::time::timeout(
-            std::time::Duration::from_millis(50),
-            acquire(locks.clone(), key("mallory", "c1")),
-        )
-        .await;
-        assert!(
-            same.is_err(),
-            "one caller's calls on one client must serialise"
-        );
     }
 }

@@ -94,15 +94,8 @@ impl<S: DomainService> Service<DcrRequest> for Lease<S> {
                 namespace: req.namespace.clone(),
                 client_id: target.client_id.clone(),
             };
-            let fence = take(store.as_ref(), &key, ttl, req.deadline).await?;
-            req.fence = Some(fence);
-            let held = Held {
-                renewal: tokio::spawn(renew(store.clone(), key.clone(), fence, ttl)),
-                store,
-                key,
-                fence,
-                released: false,
-            };
+            let held = LeaseHold::take(store, key, ttl, req.deadline).await?;
+            req.fence = Some(held.fence());
             let result = inner.oneshot(req).await;
             held.release().await;
             result
@@ -110,10 +103,11 @@ impl<S: DomainService> Service<DcrRequest> for Lease<S> {
     }
 }
 
-/// A lease this call holds: renewed until released, and released even when
-/// the call is dropped before it ends (a caller gone before anything was
-/// sent), so another replica never waits out the TTL for nothing.
-struct Held {
+/// A lease held on a shared store: renewed until released, and released even
+/// when dropped before (a caller gone before anything was sent), so another
+/// replica never waits out the TTL for nothing. Calls on one client hold one
+/// (this layer); so do managed clients' operations on one name.
+pub struct LeaseHold {
     store: Arc<dyn TokenStore>,
     key: TokenKey,
     fence: u64,
@@ -121,8 +115,32 @@ struct Held {
     released: bool,
 }
 
-impl Held {
-    async fn release(mut self) {
+impl LeaseHold {
+    /// Waits for the lease on `key` (asking with backoff, until `deadline`),
+    /// then keeps it renewed every third of `ttl`.
+    pub async fn take(
+        store: Arc<dyn TokenStore>,
+        key: TokenKey,
+        ttl: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Self, DcrError> {
+        let fence = take(store.as_ref(), &key, ttl, deadline).await?;
+        Ok(Self {
+            renewal: tokio::spawn(renew(store.clone(), key.clone(), fence, ttl)),
+            store,
+            key,
+            fence,
+            released: false,
+        })
+    }
+
+    /// The lease's fencing number.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// Gives the lease back.
+    pub async fn release(mut self) {
         self.renewal.abort();
         self.released = true;
         if let Err(e) = self.store.release_lease(&self.key, self.fence).await {
@@ -132,7 +150,7 @@ impl Held {
     }
 }
 
-impl Drop for Held {
+impl Drop for LeaseHold {
     fn drop(&mut self) {
         self.renewal.abort();
         if !self.released {

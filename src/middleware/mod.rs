@@ -11,6 +11,7 @@
 //! gRPC edge, and the retry layer never waits past it.
 
 pub mod client_lock;
+pub mod keyed_lock;
 pub mod lease;
 pub mod masked_update;
 pub mod retry;
@@ -24,6 +25,11 @@ use futures_util::future::BoxFuture;
 use tower::Service;
 
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
+
+/// The domain stack: every middleware layer over the HTTP transport, boxed so
+/// the gRPC edge and managed clients do not depend on which layers are
+/// configured.
+pub type GatewayService = tower::util::BoxCloneSyncService<DcrRequest, DcrResponse, DcrError>;
 
 /// The future every domain layer returns.
 pub type DcrFuture = BoxFuture<'static, Result<DcrResponse, DcrError>>;

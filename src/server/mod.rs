@@ -22,8 +22,10 @@ use listener::Bound;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
-use crate::api::{Admission, Custody, DcrService, GatewayService};
+use crate::api::{Admission, Custody, DcrService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
+use crate::managed::{Managed, ManagedConfig};
+use crate::middleware::GatewayService;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::lease::LeaseLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
@@ -128,6 +130,10 @@ pub struct Gateway {
     admin: Option<TcpListener>,
     config: Config,
     stack: GatewayService,
+    managed: Managed,
+    /// Permits for calls that run on after their caller left: the edge's
+    /// detached calls and managed clients' ensures; shutdown waits for them.
+    tails: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     /// Re-discovery of a discovered registration endpoint.
     refresh: Option<Refresh>,
@@ -210,13 +216,27 @@ impl Gateway {
         );
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
-        let stack = build_stack(upstream, store, &upstream_id, &config, &metrics);
+        let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
+        let tails = Arc::new(Semaphore::new(config.edge.max_detached));
+        let managed = Managed::new(
+            stack.clone(),
+            store,
+            ManagedConfig {
+                upstream: upstream_id,
+                profile: config.profile,
+                initial_access_token: config.initial_access_token.clone(),
+                lease_ttl: lease_ttl(&config),
+                tails: tails.clone(),
+            },
+        );
         Ok(Self {
             listener,
             health,
             admin,
             config,
             stack,
+            managed,
+            tails,
             metrics,
             refresh,
             _dev: dev,
@@ -255,10 +275,11 @@ impl Gateway {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let edge = &self.config.edge;
-        let tails = Arc::new(Semaphore::new(edge.max_detached));
+        let tails = self.tails;
         let dcr = DynamicClientRegistrationServer::new(
             DcrService::new(
                 self.stack,
+                self.managed,
                 self.config.default_deadline,
                 self.config.callers.clone(),
                 self.metrics.clone(),

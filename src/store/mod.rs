@@ -231,7 +231,7 @@ pub struct ImportEntry {
 }
 
 /// Now, in Unix seconds.
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

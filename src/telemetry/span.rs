@@ -2,23 +2,28 @@
 
 use opentelemetry::Context;
 
-use crate::dcr::Operation;
 use opentelemetry::trace::TraceContextExt;
 use tower::util::rng::{HasherRng, Rng};
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A server span for `op`, child of the caller's context `parent`.
-pub fn rpc_span(op: Operation, client_id: &str, parent: &Context) -> Span {
+/// A server span for the RPC `method` (span name `name`), child of the
+/// caller's context `parent`.
+pub fn rpc_span(
+    method: &'static str,
+    name: &'static str,
+    client_id: &str,
+    parent: &Context,
+) -> Span {
     let span = tracing::info_span!(
         "rpc",
-        otel.name = op.span_name(),
+        otel.name = name,
         otel.kind = "server",
         otel.status_code = Empty,
         rpc.system = "grpc",
         rpc.service = "dcr.v1.DynamicClientRegistration",
-        rpc.method = op.rpc_name(),
+        rpc.method = method,
         rpc.grpc.status_code = Empty,
         dcr.client_id = client_id,
         trace_id = Empty,

@@ -63,6 +63,30 @@ impl Profile {
             Self::Rfc7592 => invalid_token || (f.status == 400 && code("access_denied")),
         }
     }
+
+    /// Whether an answer to a management call proves the server no longer
+    /// has the client, so a managed client may be registered anew. Anything
+    /// else, a wrong or expired token included, proves nothing.
+    ///
+    /// - `sharkauth`: 401 `invalid_token` "client not found". SharkAuth has
+    ///   no 404; its text is the only thing that tells a lost client from a
+    ///   bad token ("invalid registration access token").
+    /// - `rfc7592`: 404 or 410. RFC 7592 answers an unknown client with 401
+    ///   and revokes the token, which cannot be told from a bad token, so a
+    ///   401 proves nothing there.
+    pub fn proves_client_gone(self, f: &UpstreamFailure) -> bool {
+        match self {
+            Self::SharkAuth { .. } => {
+                f.status == 401
+                    && f.json_body
+                    && f.error.as_deref() == Some("invalid_token")
+                    && f.description
+                        .as_deref()
+                        .is_some_and(|d| d.trim().eq_ignore_ascii_case("client not found"))
+            }
+            Self::Rfc7592 => matches!(f.status, 404 | 410),
+        }
+    }
 }
 
 /// Where the upstream's endpoints are.
@@ -229,6 +253,51 @@ mod tests {
             registration_access_token: None,
             registration_client_uri: uri.map(Into::into),
         })
+    }
+
+    fn failure(status: u16, error: Option<&str>, description: Option<&str>) -> UpstreamFailure {
+        UpstreamFailure {
+            status,
+            error: error.map(Into::into),
+            description: description.map(Into::into),
+            retry_after: None,
+            json_body: true,
+            bearer_error: None,
+            token_rejected: false,
+        }
+    }
+
+    #[test]
+    fn only_each_profiles_proof_says_the_client_is_gone() {
+        let shark = Profile::SharkAuth {
+            use_client_uri: false,
+        };
+        let gone = failure(401, Some("invalid_token"), Some("client not found"));
+        assert!(shark.proves_client_gone(&gone));
+        for not in [
+            failure(
+                401,
+                Some("invalid_token"),
+                Some("invalid registration access token"),
+            ),
+            failure(401, Some("invalid_token"), None),
+            failure(404, None, None),
+            failure(503, None, Some("client not found")),
+        ] {
+            assert!(!shark.proves_client_gone(&not), "{not:?}");
+        }
+        let html = UpstreamFailure {
+            json_body: false,
+            ..gone.clone()
+        };
+        assert!(!shark.proves_client_gone(&html));
+
+        assert!(Profile::Rfc7592.proves_client_gone(&failure(404, None, None)));
+        assert!(Profile::Rfc7592.proves_client_gone(&failure(410, None, None)));
+        assert!(
+            !Profile::Rfc7592.proves_client_gone(&gone),
+            "a 401 proves nothing"
+        );
     }
 
     #[test]

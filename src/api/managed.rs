@@ -1,0 +1,216 @@
+//! The managed-client RPCs at the gRPC edge: EnsureClient, WatchClient,
+//! ListClients and ForgetClient, each in the caller's namespace.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use tonic::{Request, Response, Status};
+
+use super::convert::{client_to_proto, initial_access_token, metadata_from_proto};
+use super::service::{DcrService, Rpc};
+use crate::managed::{Change, Managed, Outcome, Published, Watch, check_name};
+use crate::pb::v1 as pb;
+
+/// How often a watch reads its client's record again, to see what another
+/// replica changed.
+const WATCH_REFRESH: Duration = Duration::from_secs(5);
+
+/// The WatchClient stream.
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchClientResponse, Status>> + Send>>;
+
+const fn rpc(method: &'static str, span: &'static str) -> Rpc {
+    Rpc {
+        method,
+        span,
+        op: None,
+    }
+}
+
+const ENSURE: Rpc = rpc(
+    "EnsureClient",
+    "dcr.v1.DynamicClientRegistration/EnsureClient",
+);
+const WATCH: Rpc = rpc(
+    "WatchClient",
+    "dcr.v1.DynamicClientRegistration/WatchClient",
+);
+const LIST: Rpc = rpc(
+    "ListClients",
+    "dcr.v1.DynamicClientRegistration/ListClients",
+);
+const FORGET: Rpc = rpc(
+    "ForgetClient",
+    "dcr.v1.DynamicClientRegistration/ForgetClient",
+);
+
+fn outcome(o: Outcome) -> pb::EnsureOutcome {
+    match o {
+        Outcome::Created => pb::EnsureOutcome::Created,
+        Outcome::Unchanged => pb::EnsureOutcome::Unchanged,
+        Outcome::Updated => pb::EnsureOutcome::Updated,
+        Outcome::Recreated => pb::EnsureOutcome::Recreated,
+    }
+}
+
+fn change(c: Change) -> pb::ClientChange {
+    match c {
+        Change::Current => pb::ClientChange::Current,
+        Change::SecretRotated => pb::ClientChange::SecretRotated,
+        Change::Updated => pb::ClientChange::Updated,
+        Change::Recreated => pb::ClientChange::Recreated,
+    }
+}
+
+fn timestamp(unix: u64) -> Option<prost_types::Timestamp> {
+    (unix > 0).then(|| prost_types::Timestamp {
+        seconds: i64::try_from(unix).unwrap_or(i64::MAX),
+        nanos: 0,
+    })
+}
+
+fn watched(state: &Published, first: bool) -> pb::WatchClientResponse {
+    pb::WatchClientResponse {
+        client: Some(client_to_proto(state.client.clone())),
+        change: change(if first { Change::Current } else { state.change }).into(),
+    }
+}
+
+impl DcrService {
+    fn managed(&self) -> &Managed {
+        &self.managed
+    }
+
+    pub(super) async fn ensure(
+        &self,
+        request: Request<pb::EnsureClientRequest>,
+    ) -> Result<Response<pb::EnsureClientResponse>, Status> {
+        let (metadata, ext, r) = request.into_parts();
+        let ensured = self
+            .serve(&metadata, &ext, ENSURE, "", |cx| async move {
+                check_name("name", &r.name)?;
+                let desired = metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?;
+                let iat = initial_access_token(r.initial_access_token)?;
+                self.managed()
+                    .ensure(&cx.namespace, &r.name, desired, iat, cx.deadline)
+                    .await
+            })
+            .await?;
+        Ok(Response::new(pb::EnsureClientResponse {
+            client: Some(client_to_proto(ensured.client)),
+            outcome: outcome(ensured.outcome).into(),
+        }))
+    }
+
+    pub(super) async fn watch(
+        &self,
+        request: Request<pb::WatchClientRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        let (metadata, ext, r) = request.into_parts();
+        let name = r.name;
+        let (namespace, rx) = self
+            .serve(&metadata, &ext, WATCH, "", |cx| async {
+                check_name("name", &name)?;
+                let rx = self.managed().watch(&cx.namespace, &name).await?;
+                Ok((cx.namespace, rx))
+            })
+            .await?;
+        let follow = Follow {
+            managed: self.managed().clone(),
+            namespace,
+            name,
+            rx,
+            seen: None,
+        };
+        Ok(Response::new(Box::pin(futures_util::stream::unfold(
+            follow,
+            Follow::next,
+        ))))
+    }
+
+    pub(super) async fn list(
+        &self,
+        request: Request<pb::ListClientsRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        let (metadata, ext, _) = request.into_parts();
+        let statuses = self
+            .serve(&metadata, &ext, LIST, "", |cx| async move {
+                self.managed().list(&cx.namespace).await
+            })
+            .await?;
+        let clients = statuses
+            .into_iter()
+            .map(|s| pb::ManagedClient {
+                name: s.name,
+                client_id: s.client_id,
+                last_outcome: outcome(s.outcome).into(),
+                last_ensured_at: timestamp(s.ensured_at),
+                secret_issued_at: timestamp(s.secret_issued_at),
+                client_secret_expires_at: s
+                    .secret_expires_at
+                    .and_then(|t| timestamp(u64::try_from(t).unwrap_or(0))),
+                next_rotation_at: None,
+                last_error: s.last_error.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListClientsResponse { clients }))
+    }
+
+    pub(super) async fn forget(
+        &self,
+        request: Request<pb::ForgetClientRequest>,
+    ) -> Result<Response<pb::ForgetClientResponse>, Status> {
+        let (metadata, ext, r) = request.into_parts();
+        self.serve(&metadata, &ext, FORGET, "", |cx| async move {
+            check_name("name", &r.name)?;
+            self.managed()
+                .forget(&cx.namespace, &r.name, r.delete_upstream, cx.deadline)
+                .await
+        })
+        .await?;
+        Ok(Response::new(pb::ForgetClientResponse {}))
+    }
+}
+
+/// A WatchClient stream's state.
+struct Follow {
+    managed: Managed,
+    namespace: String,
+    name: String,
+    rx: Watch,
+    /// The last state sent; `None` before the first.
+    seen: Option<Arc<Published>>,
+}
+
+impl Follow {
+    /// The next message: the current state first, then each change, reading
+    /// the record again every [`WATCH_REFRESH`] for other replicas' changes.
+    /// The stream ends when the client is no longer managed.
+    async fn next(mut self) -> Option<(Result<pb::WatchClientResponse, Status>, Self)> {
+        loop {
+            let current = self.rx.borrow_and_update().clone();
+            let state = current?;
+            let fresh = self
+                .seen
+                .as_ref()
+                .is_none_or(|seen| seen.generation < state.generation);
+            if fresh {
+                let message = watched(&state, self.seen.is_none());
+                self.seen = Some(state);
+                return Some((Ok(message), self));
+            }
+            tokio::select! {
+                changed = self.rx.changed() => changed.ok()?,
+                () = tokio::time::sleep(WATCH_REFRESH) => {
+                    let seen = self.seen.clone()?;
+                    match self.managed.refresh(&self.namespace, &self.name, &seen).await {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(e) => tracing::warn!(error = %e, name = self.name, "a watch could not read its client again"),
+                    }
+                }
+            }
+        }
+    }
+}

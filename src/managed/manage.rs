@@ -1,0 +1,176 @@
+//! Reading, following and forgetting managed clients.
+
+use std::time::Instant;
+
+use super::record::{ManagedRecord, Outcome};
+use super::watch::{Change, Published, Watch};
+use super::{Managed, target};
+use crate::dcr::{DcrCall, DcrError};
+
+/// A managed client's state, without any secret.
+#[derive(Clone, Debug)]
+pub struct Status {
+    /// Its name.
+    pub name: String,
+    /// Its current client id.
+    pub client_id: String,
+    /// What the last ensure did.
+    pub outcome: Outcome,
+    /// When an ensure last succeeded, in Unix seconds.
+    pub ensured_at: u64,
+    /// When the current secret was issued.
+    pub secret_issued_at: u64,
+    /// When the current secret expires; `None`: never.
+    pub secret_expires_at: Option<i64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+impl Status {
+    fn of(name: String, record: &ManagedRecord) -> Self {
+        Self {
+            name,
+            client_id: record.client.client_id.clone(),
+            outcome: record.outcome,
+            ensured_at: record.ensured_at,
+            secret_issued_at: record.secret_issued_at,
+            secret_expires_at: record.client.client_secret_expires_at,
+            last_error: record.last_error.clone(),
+        }
+    }
+}
+
+impl Managed {
+    /// The managed clients of `namespace` on this upstream, by name. A record
+    /// that cannot be read is listed with the reason as its last error.
+    pub async fn list(&self, namespace: &str) -> Result<Vec<Status>, DcrError> {
+        let records = self
+            .inner
+            .store
+            .list_records()
+            .await
+            .map_err(DcrError::Store)?;
+        let mut out: Vec<Status> = records
+            .into_iter()
+            .filter(|(k, _)| k.upstream == self.inner.upstream && k.namespace == namespace)
+            .map(|(k, stored)| match ManagedRecord::from_json(&stored.json) {
+                Ok(record) => Status::of(k.name, &record),
+                Err(e) => Status {
+                    name: k.name,
+                    client_id: String::new(),
+                    outcome: Outcome::Unchanged,
+                    ensured_at: 0,
+                    secret_issued_at: 0,
+                    secret_expires_at: None,
+                    last_error: Some(e.to_string()),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Follows `name`'s credentials: the current state at once, then every
+    /// change this process makes or [`Managed::refresh`] finds.
+    pub async fn watch(&self, namespace: &str, name: &str) -> Result<Watch, DcrError> {
+        let key = self.key(namespace, name);
+        let (record, generation) = self
+            .load(&key)
+            .await?
+            .ok_or_else(|| DcrError::ManagedClientNotFound(name.to_owned()))?;
+        let current = Published {
+            client: record.client,
+            change: Change::Current,
+            generation,
+        };
+        Ok(self.inner.watchers.subscribe(key, current))
+    }
+
+    /// Reads `name`'s record again and tells its watchers when another
+    /// replica changed the client (a new secret, new metadata, a new client);
+    /// a watch stream calls it now and then. `Ok(false)` once it is no longer
+    /// managed.
+    pub async fn refresh(
+        &self,
+        namespace: &str,
+        name: &str,
+        seen: &Published,
+    ) -> Result<bool, DcrError> {
+        let key = self.key(namespace, name);
+        let Some((record, generation)) = self.load(&key).await? else {
+            self.inner.watchers.close(&key);
+            return Ok(false);
+        };
+        if generation <= seen.generation {
+            return Ok(true);
+        }
+        let secret = |c: &crate::dcr::Client| {
+            use secrecy::ExposeSecret;
+            c.client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+        };
+        let change = if record.client.client_id != seen.client.client_id {
+            Some(Change::Recreated)
+        } else if secret(&record.client) != secret(&seen.client) {
+            Some(Change::SecretRotated)
+        } else if record.client.metadata != seen.client.metadata {
+            Some(Change::Updated)
+        } else {
+            None
+        };
+        if let Some(change) = change {
+            let state = Published {
+                client: record.client,
+                change,
+                generation,
+            };
+            self.inner.watchers.publish(&key, state);
+        }
+        Ok(true)
+    }
+
+    /// Stops managing `name`; with `delete_upstream`, deletes the client at
+    /// the server first (a server that proves it already lost it counts as
+    /// deleted). Its watchers' streams end.
+    pub async fn forget(
+        &self,
+        namespace: &str,
+        name: &str,
+        delete_upstream: bool,
+        deadline: Instant,
+    ) -> Result<(), DcrError> {
+        let key = self.key(namespace, name);
+        let held = self.exclusive(&key, deadline).await?;
+        let result = async {
+            let (record, generation) = self
+                .load(&key)
+                .await?
+                .ok_or_else(|| DcrError::ManagedClientNotFound(name.to_owned()))?;
+            if delete_upstream {
+                let delete = DcrCall::Delete(target(&record.client.client_id));
+                match self.call(namespace, deadline, delete).await {
+                    Ok(_) => {}
+                    Err(e) if self.proves_gone(&e) => {
+                        self.forget_token(&key, &record.client.client_id).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !self
+                .inner
+                .store
+                .delete_record(&key, generation)
+                .await
+                .map_err(DcrError::Store)?
+            {
+                return Err(DcrError::ManagedClientChanged(name.to_owned()));
+            }
+            self.inner.watchers.close(&key);
+            Ok(())
+        }
+        .await;
+        held.release().await;
+        result
+    }
+}

@@ -1,0 +1,201 @@
+//! Managed clients: a caller names the client it needs, and the gateway keeps
+//! it registered, current and delivered.
+//!
+//! A managed client is a record in the token store, keyed by (upstream,
+//! caller namespace, name), next to the token entry of the client it has: the
+//! client with its current secret, the metadata last applied, and what
+//! happened to it. Every operation on one name runs alone, in this process
+//! (a lock per name) and across replicas on a shared store (a lease per
+//! name), and goes to the server through the same domain stack as the plain
+//! RPCs, so registration access tokens are learned, kept and rotated as
+//! always. A record write is a compare-and-set on its generation.
+
+mod ensure;
+mod manage;
+mod name;
+mod record;
+mod watch;
+
+pub use name::check_name;
+pub use record::{ManagedRecord, Outcome};
+pub use watch::{Change, Published, Watch};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse};
+use crate::middleware::GatewayService;
+use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};
+use crate::middleware::lease::LeaseHold;
+use crate::store::{Cas, ManagedKey, TokenKey, TokenStore, unix_now};
+use crate::upstream::Profile;
+use watch::Watchers;
+
+/// Marks the client-id part of a name's lease key: a control character, which
+/// no client id may hold, so a name's lease can never be a client's.
+const NAME_LEASE_MARK: char = '\u{1e}';
+
+/// Managed clients over one upstream; clones share everything.
+#[derive(Clone)]
+pub struct Managed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    stack: GatewayService,
+    store: Arc<dyn TokenStore>,
+    upstream: String,
+    profile: Profile,
+    initial_access_token: Option<SecretString>,
+    lease_ttl: Duration,
+    locks: KeyedLocks<ManagedKey>,
+    /// Permits for ensures that run on after their caller left.
+    tails: Arc<Semaphore>,
+    watchers: Watchers,
+}
+
+/// What [`Managed::new`] needs besides the stack and the store.
+pub struct ManagedConfig {
+    /// The upstream's id, as the token store keys it (its base URL).
+    pub upstream: String,
+    /// How the upstream proves a client is gone.
+    pub profile: Profile,
+    /// Sent on a registration when the caller sends none.
+    pub initial_access_token: Option<SecretString>,
+    /// How long a name's lease is held at a time (renewed while in use).
+    pub lease_ttl: Duration,
+    /// Shared with the edge's detached calls (`--max-detached`).
+    pub tails: Arc<Semaphore>,
+}
+
+/// Holds a name for one operation: the in-process lock, and the lease when
+/// the store is shared.
+struct Exclusive {
+    _lock: KeyedGuard<ManagedKey>,
+    lease: Option<LeaseHold>,
+}
+
+impl Exclusive {
+    async fn release(self) {
+        if let Some(lease) = self.lease {
+            lease.release().await;
+        }
+    }
+}
+
+impl Managed {
+    /// Managed clients that reach the server through `stack` and keep their
+    /// records in `store`.
+    pub fn new(stack: GatewayService, store: Arc<dyn TokenStore>, config: ManagedConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                stack,
+                store,
+                upstream: config.upstream.trim_end_matches('/').to_owned(),
+                profile: config.profile,
+                initial_access_token: config.initial_access_token,
+                lease_ttl: config.lease_ttl,
+                locks: KeyedLocks::default(),
+                tails: config.tails,
+                watchers: Watchers::default(),
+            }),
+        }
+    }
+
+    /// The record key of `name` in `namespace`.
+    fn key(&self, namespace: &str, name: &str) -> ManagedKey {
+        ManagedKey {
+            upstream: self.inner.upstream.clone(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Takes `key` for one operation, waiting until `deadline`.
+    async fn exclusive(&self, key: &ManagedKey, deadline: Instant) -> Result<Exclusive, DcrError> {
+        let lock = tokio::time::timeout_at(deadline.into(), self.inner.locks.acquire(key.clone()))
+            .await
+            .map_err(|_| DcrError::DeadlineExceeded)?;
+        let store = &self.inner.store;
+        let lease = match store.shared() {
+            true => {
+                let lease_key = TokenKey {
+                    upstream: key.upstream.clone(),
+                    namespace: key.namespace.clone(),
+                    client_id: format!("{NAME_LEASE_MARK}{}", key.name),
+                };
+                let ttl = self.inner.lease_ttl;
+                Some(LeaseHold::take(store.clone(), lease_key, ttl, Some(deadline)).await?)
+            }
+            false => None,
+        };
+        Ok(Exclusive { _lock: lock, lease })
+    }
+
+    /// Sends one call down the domain stack in `namespace`.
+    async fn call(
+        &self,
+        namespace: &str,
+        deadline: Instant,
+        call: DcrCall,
+    ) -> Result<DcrResponse, DcrError> {
+        let mut req = DcrRequest::new(call);
+        req.namespace = namespace.to_owned();
+        req.deadline = Some(deadline);
+        self.inner.stack.clone().oneshot(req).await
+    }
+
+    /// The stored record of `key`, with its generation.
+    async fn load(&self, key: &ManagedKey) -> Result<Option<(ManagedRecord, u64)>, DcrError> {
+        match self
+            .inner
+            .store
+            .get_record(key)
+            .await
+            .map_err(DcrError::Store)?
+        {
+            Some(stored) => {
+                let record = ManagedRecord::from_json(&stored.json).map_err(DcrError::Store)?;
+                Ok(Some((record, stored.generation)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `record` over generation `expected`; its new generation.
+    async fn save(
+        &self,
+        key: &ManagedKey,
+        expected: Option<u64>,
+        record: &ManagedRecord,
+    ) -> Result<u64, DcrError> {
+        let cas = self
+            .inner
+            .store
+            .put_record(key, expected, &record.to_json())
+            .await;
+        match cas.map_err(DcrError::Store)? {
+            Cas::Stored(generation) => Ok(generation),
+            Cas::Conflict => {
+                tracing::error!(
+                    name = key.name,
+                    "a managed client's record changed under its lease: another replica's lease lapsed"
+                );
+                Err(DcrError::ManagedClientChanged(key.name.clone()))
+            }
+        }
+    }
+}
+
+/// A management call's target: the client id, with the stored token.
+fn target(client_id: &str) -> ClientRef {
+    ClientRef {
+        client_id: client_id.to_owned(),
+        registration_access_token: None,
+        registration_client_uri: None,
+    }
+}

@@ -1,0 +1,178 @@
+//! What the gateway keeps per managed client, and how it is written in the
+//! token store (the store seals it at rest; it holds the client secret, which
+//! SharkAuth shows only when it issues one).
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::dcr::json::{client_from_json, client_to_json_exposing_secrets};
+use crate::dcr::{Client, StoreError};
+
+/// How many replaced clients a record remembers.
+pub const MAX_REPLACED: usize = 8;
+
+/// What an ensure did, kept as the record's last outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Registered.
+    Created,
+    /// Found as asked; nothing written upstream.
+    Unchanged,
+    /// Its metadata were changed.
+    Updated,
+    /// Registered anew after the server proved it lost the previous one.
+    Recreated,
+}
+
+/// A client the server lost, replaced by a new registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaced {
+    /// The lost client's id.
+    pub client_id: String,
+    /// When it was replaced, in Unix seconds.
+    pub at: u64,
+}
+
+/// One managed client as stored.
+#[derive(Clone, Debug)]
+pub struct ManagedRecord {
+    /// The client as the server last described it, with the current secret;
+    /// never a registration access token (that stays in the token store).
+    pub client: Client,
+    /// The metadata last applied, as RFC 7591 JSON: an ensure with the same
+    /// is `UNCHANGED`.
+    pub desired: Map<String, Value>,
+    /// When the first client of this name was registered, in Unix seconds.
+    pub created_at: u64,
+    /// When the current secret was issued.
+    pub secret_issued_at: u64,
+    /// When an ensure last succeeded.
+    pub ensured_at: u64,
+    /// What the last ensure did.
+    pub outcome: Outcome,
+    /// Why the last attempt failed, if it did (a reason code and message,
+    /// never a secret).
+    pub last_error: Option<String>,
+    /// Clients of this name the server lost, newest last.
+    pub replaced: Vec<Replaced>,
+}
+
+/// The stored form; `v` is the format version.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    v: u32,
+    client: Map<String, Value>,
+    desired: Map<String, Value>,
+    created_at: u64,
+    secret_issued_at: u64,
+    ensured_at: u64,
+    outcome: Outcome,
+    #[serde(default)]
+    last_error: Option<String>,
+    #[serde(default)]
+    replaced: Vec<Replaced>,
+}
+
+const VERSION: u32 = 1;
+
+impl ManagedRecord {
+    /// The record as stored.
+    pub fn to_json(&self) -> SecretString {
+        let mut client = client_to_json_exposing_secrets(&self.client);
+        client.remove("registration_access_token");
+        let wire = Wire {
+            v: VERSION,
+            client,
+            desired: self.desired.clone(),
+            created_at: self.created_at,
+            secret_issued_at: self.secret_issued_at,
+            ensured_at: self.ensured_at,
+            outcome: self.outcome,
+            last_error: self.last_error.clone(),
+            replaced: self.replaced.clone(),
+        };
+        // A broken invariant must fail loudly, never store an empty record.
+        SecretString::from(
+            serde_json::to_string(&wire).expect("a record of JSON values serialises"),
+        )
+    }
+
+    /// Reads a stored record.
+    pub fn from_json(json: &SecretString) -> Result<Self, StoreError> {
+        let unreadable =
+            |what: &str| StoreError::Unreadable(format!("managed client record: {what}"));
+        let wire: Wire = serde_json::from_str(json.expose_secret()).map_err(|e| {
+            unreadable(&format!(
+                "not a record (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if wire.v != VERSION {
+            return Err(unreadable(&format!(
+                "format version {} is not {VERSION}",
+                wire.v
+            )));
+        }
+        let mut client = client_from_json(wire.client).map_err(|e| unreadable(&e.to_string()))?;
+        client.registration_access_token = None;
+        Ok(Self {
+            client,
+            desired: wire.desired,
+            created_at: wire.created_at,
+            secret_issued_at: wire.secret_issued_at,
+            ensured_at: wire.ensured_at,
+            outcome: wire.outcome,
+            last_error: wire.last_error,
+            replaced: wire.replaced,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_with_its_secret_and_never_a_token() {
+        let record = ManagedRecord {
+            client: Client {
+                client_id: "shark_dcr_abc".into(),
+                client_secret: Some("s3cret-s3cret".into()),
+                registration_access_token: Some("rat-rat-rat".into()),
+                registration_client_uri: "https://as/oauth/register/shark_dcr_abc".into(),
+                ..Client::default()
+            },
+            desired: Map::from_iter([("client_name".to_owned(), Value::from("billing"))]),
+            created_at: 1,
+            secret_issued_at: 2,
+            ensured_at: 3,
+            outcome: Outcome::Recreated,
+            last_error: None,
+            replaced: vec![Replaced {
+                client_id: "old".into(),
+                at: 2,
+            }],
+        };
+        let json = record.to_json();
+        assert!(!json.expose_secret().contains("rat-rat-rat"));
+        let back = ManagedRecord::from_json(&json).unwrap();
+        assert_eq!(back.client.client_id, "shark_dcr_abc");
+        assert_eq!(
+            back.client
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned()),
+            Some("s3cret-s3cret".into())
+        );
+        assert!(back.client.registration_access_token.is_none());
+        assert_eq!((back.outcome, back.replaced.len()), (Outcome::Recreated, 1));
+        assert_eq!(back.desired["client_name"], "billing");
+
+        let err =
+            ManagedRecord::from_json(&SecretString::from("{\"v\":9}".to_owned())).unwrap_err();
+        assert!(matches!(err, StoreError::Unreadable(_)), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! Who follows which managed client: one `watch` channel per name, so a
+//! watcher that falls behind sees the latest state, never a queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::dcr::Client;
+use crate::store::ManagedKey;
+
+/// Why a state was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The state when the watch began.
+    Current,
+    /// A new secret.
+    SecretRotated,
+    /// New metadata.
+    Updated,
+    /// A new client after the server lost the previous one.
+    Recreated,
+}
+
+/// A managed client's credentials as published to watchers: the client with
+/// its current secret, no registration access token.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The client.
+    pub client: Client,
+    /// Why it was published.
+    pub change: Change,
+    /// The record generation it came from, so an older state never replaces
+    /// a newer one.
+    pub generation: u64,
+}
+
+/// A watcher's view: `None` once the name is no longer managed.
+pub type Watch = watch::Receiver<Option<Arc<Published>>>;
+
+type Senders = HashMap<ManagedKey, watch::Sender<Option<Arc<Published>>>>;
+
+/// The channels by name; entries live while someone watches.
+#[derive(Clone, Default)]
+pub struct Watchers {
+    senders: Arc<Mutex<Senders>>,
+}
+
+impl Watchers {
+    fn senders(&self) -> std::sync::MutexGuard<'_, Senders> {
+        // Every critical section is a single map operation.
+        self.senders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follows `key`, starting from `current`.
+    pub fn subscribe(&self, key: ManagedKey, current: Published) -> Watch {
+        let mut senders = self.senders();
+        senders.retain(|_, s| s.receiver_count() > 0);
+        let sender = senders.entry(key).or_insert_with(|| watch::channel(None).0);
+        let rx = sender.subscribe();
+        sender.send_if_modified(|state| newer(state, current));
+        rx
+    }
+
+    /// Tells `key`'s watchers of a new state, unless they have a newer one.
+    pub fn publish(&self, key: &ManagedKey, state: Published) {
+        if let Some(sender) = self.senders().get(key) {
+            sender.send_if_modified(|current| newer(current, state));
+        }
+    }
+
+    /// Ends `key`'s watches: it is no longer managed.
+    pub fn close(&self, key: &ManagedKey) {
+        if let Some(sender) = self.senders().remove(key) {
+            sender.send_replace(None);
+        }
+    }
+}
+
+/// Replaces `current` with `state` when it is newer; whether it did.
+fn newer(current: &mut Option<Arc<Published>>, state: Published) -> bool {
+    match current {
+        Some(c) if c.generation >= state.generation => false,
+        _ => {
+            *current = Some(Arc::new(state));
+            true
+        }
+    }
+}
