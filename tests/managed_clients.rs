@@ -366,3 +366,124 @@ async fn names_belong_to_their_callers_namespace() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_callers_own_secret_rotation_reaches_the_record_and_its_watchers() {
+    let dev = support::dev_upstream().await;
+    let gw = TestGateway::start(&dev.base_url()).await;
+    let mut c = gw.client().await;
+    let first = ensure(&mut c, "billing-api", "billing").await;
+    let mut watch = c
+        .watch_client(pb::WatchClientRequest {
+            name: "billing-api".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    watch.message().await.unwrap().unwrap();
+
+    let rotated = support::rotate_secret(&mut c, &id(&first)).await;
+    let new = rotated.client_secret.expect("a new secret");
+    let heard = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the watcher hears of the new secret")
+        .unwrap()
+        .unwrap();
+    assert_eq!(heard.change(), pb::ClientChange::SecretRotated);
+    assert_eq!(heard.client.unwrap().client_secret.as_ref(), Some(&new));
+    let again = ensure(&mut c, "billing-api", "billing").await;
+    assert_eq!(secret(&again), new, "the record kept the replaced secret");
+}
+
+#[tokio::test]
+async fn tokens_lists_exports_and_imports_managed_clients() {
+    let redis = RedisServer::start().await;
+    let dev = support::dev_upstream().await;
+    let gw = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "cli"),
+    )
+    .await;
+    let made = ensure(&mut gw.client().await, "billing-api", "billing").await;
+    let url = redis.url();
+    let store = |prefix: &'static str| {
+        vec![
+            "tokens".to_owned(),
+            "--token-store".into(),
+            "redis".into(),
+            "--token-store-redis-url".into(),
+            url.clone(),
+            "--token-store-redis-prefix".into(),
+            prefix.into(),
+        ]
+    };
+    let args = |prefix, rest: &[&str]| {
+        let mut a = store(prefix);
+        a.extend(rest.iter().map(|s| s.to_string()));
+        a
+    };
+    let keys = [("DCR_GATEWAY_TOKEN_STORE_KEYS", K1)];
+    let run = |a: Vec<String>| async move {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        support::process::run_with(&a, &keys).await
+    };
+
+    let (ok, listed, err) = run(args("cli", &["list"])).await;
+    assert!(ok, "{err}");
+    assert!(listed.contains("1 managed client(s)"), "{listed}");
+    assert!(listed.contains("billing-api") && listed.contains(&id(&made)));
+    assert!(!listed.contains(&secret(&made)), "list shows a secret");
+    let (_, hidden, _) = run(args("cli", &["export"])).await;
+    assert!(
+        !hidden.contains(&secret(&made)),
+        "export without --reveal shows a secret"
+    );
+    let (ok, export, err) = run(args("cli", &["export", "--reveal"])).await;
+    assert!(ok && export.contains(&secret(&made)), "{err}");
+
+    let dir = support::temp_dir("managed-export");
+    let file = dir.join("export.json");
+    std::fs::write(&file, &export).unwrap();
+    let (ok, out, err) = run(args("copy", &["import", "--file", file.to_str().unwrap()])).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("1 managed client(s)"), "{out}");
+
+    // A gateway on the imported copy has the same client, registering nothing.
+    let copy = TestGateway::start_with(
+        &dev.base_url(),
+        support::redis::store_config(&redis.url(), "copy"),
+    )
+    .await;
+    let again = ensure(&mut copy.client().await, "billing-api", "billing").await;
+    assert_eq!(again.outcome(), pb::EnsureOutcome::Unchanged);
+    assert_eq!((id(&again), secret(&again)), (id(&made), secret(&made)));
+    assert_eq!(dev.clients_created(), 1);
+}
+
+#[tokio::test]
+async fn dcr_gateway_call_ensures_lists_and_forgets() {
+    let dev = support::dev_upstream().await;
+    let gw = TestGateway::start(&dev.base_url()).await;
+    let addr = format!("http://{}", gw.addr);
+    let call = |rest: &[&str]| {
+        let mut a = vec!["call".to_owned()];
+        a.extend(rest.iter().map(|s| s.to_string()));
+        a.extend(["--addr".to_owned(), addr.clone()]);
+        async move {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            support::process::run(&a).await
+        }
+    };
+    let metadata = r#"{"client_name":"cli","grant_types":["client_credentials"]}"#;
+    let (ok, out, err) = call(&["ensure", "--name", "cli-app", "--metadata", metadata]).await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["outcome"], "CREATED");
+    assert!(v["client"]["client_secret"].is_string());
+    let (ok, out, _) = call(&["list"]).await;
+    assert!(ok && out.contains("cli-app"), "{out}");
+    let (ok, _, err) = call(&["forget", "--name", "cli-app", "--delete-upstream"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, _) = call(&["list"]).await;
+    assert!(ok && !out.contains("cli-app"), "{out}");
+}

@@ -137,11 +137,20 @@ impl DcrService {
         self.serve(metadata, ext, rpc, &client_id, |cx| async move {
             let mut req = DcrRequest::new(call?);
             req.deadline = Some(cx.deadline);
-            req.namespace = cx.namespace;
+            req.namespace = cx.namespace.clone();
             req.trace = cx.parent;
             let result = self.dispatch(req).instrument(cx.span.clone()).await;
             if let (false, Ok(DcrResponse::Client(c))) = (named, &result) {
                 cx.span.record("dcr.client_id", c.client_id.as_str());
+            }
+            // A new secret for a managed client goes to its record too.
+            if let (true, Ok(DcrResponse::Client(c))) = (op != Operation::Register, &result)
+                && c.client_secret.is_some()
+            {
+                self.managed
+                    .observe_secret(&cx.namespace, c)
+                    .instrument(cx.span.clone())
+                    .await;
             }
             result
         })

@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser as _;
 use serde_json::{Map, Value};
 use tonic::transport::Endpoint;
 
+use super::call_managed::ManagedRpc;
 use crate::api::client_from_proto;
 use crate::config::parse_duration;
 use crate::dcr::{Operation, json};
@@ -18,11 +19,13 @@ use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistration
 /// Flags of `call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The RPC to call (the operation table's names): register needs --metadata;
-    /// get, update, delete, rotate-secret and rotate-token need --client-id;
-    /// update needs --metadata too, and takes --mask for a partial update.
-    #[arg(value_parser = operation_parser(), value_name = "RPC")]
-    pub rpc: Operation,
+    /// The RPC to call (the operation table's names, then the managed-client
+    /// RPCs): register needs --metadata; get, update, delete, rotate-secret and
+    /// rotate-token need --client-id; update needs --metadata too, and takes
+    /// --mask for a partial update. ensure needs --name and --metadata; watch
+    /// and forget need --name; watch prints a JSON line per message.
+    #[arg(value_parser = rpc_parser(), value_name = "RPC")]
+    pub rpc: CallRpc,
     /// The gateway's address.
     #[arg(
         long,
@@ -33,6 +36,12 @@ pub struct CallArgs {
     /// The client to act on.
     #[arg(long)]
     pub client_id: Option<String>,
+    /// The managed client to act on (ensure, watch, forget).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// With forget: delete the client at the server too.
+    #[arg(long)]
+    pub delete_upstream: bool,
     /// Registration access token; unset uses the one the gateway holds. Prefer the
     /// environment variable: flags are visible to other users in `ps`.
     #[arg(
@@ -55,13 +64,29 @@ pub struct CallArgs {
     pub timeout: Duration,
 }
 
-/// Parses an operation by its command-line name, listing every name in `--help`.
-fn operation_parser() -> impl clap::builder::TypedValueParser<Value = Operation> {
-    clap::builder::PossibleValuesParser::new(Operation::ALL.map(|op| op.spec().cli)).map(|name| {
-        Operation::ALL
-            .into_iter()
-            .find(|op| op.spec().cli == name)
-            .expect("the parser accepts only the table's names")
+/// What `call` calls: an operation of the table, or a managed-client RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRpc {
+    /// One of the operation table's RPCs.
+    Operation(Operation),
+    /// EnsureClient, WatchClient, ListClients or ForgetClient.
+    Managed(ManagedRpc),
+}
+
+/// Parses an RPC by its command-line name, listing every name in `--help`.
+fn rpc_parser() -> impl clap::builder::TypedValueParser<Value = CallRpc> {
+    let names = Operation::ALL
+        .map(|op| op.spec().cli)
+        .into_iter()
+        .chain(ManagedRpc::ALL.map(|(_, name)| name));
+    clap::builder::PossibleValuesParser::new(names).map(|name| {
+        let op = Operation::ALL.into_iter().find(|op| op.spec().cli == name);
+        let managed = ManagedRpc::ALL.into_iter().find(|(_, n)| *n == name);
+        match (op, managed) {
+            (Some(op), _) => CallRpc::Operation(op),
+            (None, Some((rpc, _))) => CallRpc::Managed(rpc),
+            (None, None) => unreachable!("the parser accepts only the tables' names"),
+        }
     })
 }
 
@@ -101,13 +126,17 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         reason: e.to_string(),
     })?;
     let mut client = DynamicClientRegistrationClient::new(channel);
+    let op = match args.rpc {
+        CallRpc::Operation(op) => op,
+        CallRpc::Managed(rpc) => return super::call_managed::run(&mut client, rpc, &args).await,
+    };
     let id = || {
         args.client_id
             .clone()
             .ok_or_else(|| CallError::Usage("--client-id is required".into()))
     };
     let rat = args.registration_access_token.clone();
-    let reply = match args.rpc {
+    let reply = match op {
         Operation::Register => {
             let req = pb::RegisterClientRequest {
                 metadata: Some(metadata(args.metadata.as_deref())?),
@@ -172,7 +201,7 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
 }
 
 /// Parses `--metadata` (RFC 7591 JSON) into the protobuf form.
-fn metadata(text: Option<&str>) -> Result<pb::ClientMetadata, CallError> {
+pub(super) fn metadata(text: Option<&str>) -> Result<pb::ClientMetadata, CallError> {
     let text = text.ok_or_else(|| CallError::Usage("--metadata is required".into()))?;
     let obj = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(obj)) => obj,

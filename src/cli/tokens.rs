@@ -1,7 +1,9 @@
 //! `dcr-gateway tokens`: operator commands on the configured token store.
 //!
-//! `list` shows entries without their tokens; `forget` removes one; `export`
-//! writes JSON (tokens only with `--reveal`); `import` reads that JSON back;
+//! `list` shows entries without their tokens, and managed clients without
+//! their secrets; `forget` removes one; `export` writes JSON (tokens and
+//! managed clients' secrets only with `--reveal`); `import` reads that JSON
+//! back;
 //! `seal` seals the plaintext entries of a store that has just been given a
 //! keyring (which the gateway refuses to read until then). The file backend is
 //! locked by a running gateway: stop it first, or use Redis.
@@ -14,6 +16,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::managed_records::{self, Checked, ManagedEntry};
 use crate::config::{RawConfig, RawStoreConfig, store_config};
 use crate::store::{
     ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore, check_key,
@@ -36,7 +39,8 @@ pub struct TokensArgs {
 /// The `tokens` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TokensAction {
-    /// List entries: upstream, namespace, client id, age. Never a token.
+    /// List entries (upstream, namespace, client id, age) and managed clients
+    /// (name, client id, secret age and expiry). Never a token or a secret.
     List,
     /// Forget the stored token of a client (in every upstream and namespace
     /// unless narrowed).
@@ -50,9 +54,10 @@ pub enum TokensAction {
         #[arg(long)]
         upstream: Option<String>,
     },
-    /// Write every entry as JSON to standard output.
+    /// Write every entry and managed client as JSON to standard output.
     Export {
-        /// Include the tokens themselves. Treat the output as a secret.
+        /// Include the tokens and the managed clients' whole records, secrets
+        /// included. Treat the output as a secret.
         #[arg(long)]
         reveal: bool,
     },
@@ -139,7 +144,16 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
     let env = RawStoreConfig::secret_env()?;
     let config = store_config(args.store.over(env).over(file), false)?;
     match args.action {
-        TokensAction::List => Ok(list(&opened(&config).await?.1)),
+        TokensAction::List => {
+            let (store, entries) = opened(&config).await?;
+            let managed = managed_records::export(store.list_records().await?, false)?;
+            let now = crate::store::unix_now();
+            Ok(format!(
+                "{}\n\n{}",
+                list(&entries, now),
+                managed_records::list(&managed, now)
+            ))
+        }
         TokensAction::Forget {
             client_id,
             namespace,
@@ -162,20 +176,26 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
             ))
         }
         TokensAction::Export { reveal } => {
-            let out: Vec<Entry> = opened(&config)
-                .await?
-                .1
-                .into_iter()
-                .map(|(k, v)| entry(k, v, reveal))
-                .collect();
+            let (store, entries) = opened(&config).await?;
+            let out = Export {
+                tokens: entries
+                    .into_iter()
+                    .map(|(k, v)| entry(k, v, reveal))
+                    .collect(),
+                managed_clients: managed_records::export(store.list_records().await?, reveal)?,
+            };
             serde_json::to_string_pretty(&out).map_err(TokensError::Export)
         }
         TokensAction::Import { file, overwrite } => {
-            let (batch, tokenless) = read_import(file)?;
+            let (batch, tokenless, records, recordless) = read_import(file)?;
             let (store, _) = opened(&config).await?;
             let (stored, kept) = store.import(batch, overwrite).await?;
+            let (managed, managed_kept) =
+                managed_records::import(store.as_ref(), records, overwrite).await?;
             Ok(format!(
-                "imported {stored}, kept {kept} existing, skipped {tokenless} without a token (export with --reveal)"
+                "imported {stored} token(s) and {managed} managed client(s), kept {kept} and \
+                 {managed_kept} existing, skipped {tokenless} and {recordless} without a secret \
+                 (export with --reveal)"
             ))
         }
         TokensAction::Seal => seal(&config).await,
@@ -220,17 +240,18 @@ fn entry(key: TokenKey, value: StoredToken, reveal: bool) -> Entry {
     }
 }
 
-fn list(entries: &[(TokenKey, StoredToken)]) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+/// A duration in seconds as `1h02m03s`.
+pub(super) fn age(secs: u64) -> String {
+    format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn list(entries: &[(TokenKey, StoredToken)], now: u64) -> String {
     let mut out = format!(
         "{} token(s)\nUPSTREAM\tNAMESPACE\tCLIENT_ID\tAGE",
         entries.len()
     );
     for (key, value) in entries {
-        let age = now.saturating_sub(value.learned_at);
-        let age = format!("{}h{:02}m{:02}s", age / 3600, age / 60 % 60, age % 60);
+        let age = age(now.saturating_sub(value.learned_at));
         out.push_str(&format!(
             "\n{}\t{}\t{}\t{age}",
             key.upstream, key.namespace, key.client_id
@@ -239,10 +260,11 @@ fn list(entries: &[(TokenKey, StoredToken)]) -> String {
     out
 }
 
-/// Reads and checks an export: every entry's key parts (see
-/// [`check_key`]) and token, before anything is written. Returns the entries
-/// with a token, and how many had none.
-fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), TokensError> {
+/// Reads and checks an export: every entry's key parts (see [`check_key`])
+/// and token, and every managed client's record, before anything is written.
+/// Returns the entries with a token and how many had none, and the managed
+/// clients with a record and how many had none.
+fn read_import(file: Option<PathBuf>) -> Result<ImportBatch, TokensError> {
     let text = match &file {
         Some(path) => crate::files::read_limited(path, MAX_IMPORT_BYTES).map_err(|source| {
             TokensError::Read {
@@ -267,10 +289,22 @@ fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), Token
     };
     // serde_json's message can quote a value, which may be a token: only
     // the position is reported.
-    let entries: Vec<Entry> =
-        serde_json::from_slice(&text).map_err(|e| TokensError::NotAnExport {
-            line: e.line(),
-            column: e.column(),
+    let (entries, managed) = match serde_json::from_slice(&text) {
+        Ok(Import::Current(export)) => (export.tokens, export.managed_clients),
+        Ok(Import::Tokens(tokens)) => (tokens, Vec::new()),
+        Err(e) => {
+            return Err(TokensError::NotAnExport {
+                line: e.line(),
+                column: e.column(),
+            });
+        }
+    };
+    let managed_total = managed.len();
+    let (records, recordless) =
+        managed_records::check(managed).map_err(|(entry, reason)| TokensError::Refused {
+            entry,
+            total: managed_total,
+            reason: format!("managed client: {reason}"),
         })?;
     let total = entries.len();
     let mut batch = Vec::with_capacity(total);
@@ -298,5 +332,25 @@ fn read_import(file: Option<PathBuf>) -> Result<(Vec<ImportEntry>, usize), Token
         });
     }
     let tokenless = total - batch.len();
-    Ok((batch, tokenless))
+    Ok((batch, tokenless, records, recordless))
+}
+
+/// What an import holds, checked: the tokens and how many had none, the
+/// managed clients and how many had no record.
+type ImportBatch = (Vec<ImportEntry>, usize, Vec<Checked>, usize);
+
+/// An export: the tokens and the managed clients.
+#[derive(Serialize, Deserialize)]
+struct Export {
+    tokens: Vec<Entry>,
+    #[serde(default)]
+    managed_clients: Vec<ManagedEntry>,
+}
+
+/// What `import` reads: an export, or the token array older versions wrote.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Import {
+    Current(Export),
+    Tokens(Vec<Entry>),
 }

@@ -1,11 +1,14 @@
 //! Reading, following and forgetting managed clients.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::record::{ManagedRecord, Outcome};
 use super::watch::{Change, Published, Watch};
 use super::{Managed, target};
 use crate::dcr::{DcrCall, DcrError};
+
+/// How long taking in an observed secret waits for its name.
+const OBSERVE_WAIT: Duration = Duration::from_secs(10);
 
 /// A managed client's state, without any secret.
 #[derive(Clone, Debug)]
@@ -128,6 +131,66 @@ impl Managed {
             self.inner.watchers.publish(&key, state);
         }
         Ok(true)
+    }
+
+    /// Takes a secret that a plain RPC brought back (a caller's own
+    /// RotateClientSecret, or a read on a server that rotates on read) into
+    /// the record of every name of `namespace` that has this client, so the
+    /// record never keeps a secret the server replaced. Best effort: a
+    /// failure is logged, and the caller has the secret in its answer.
+    pub async fn observe_secret(&self, namespace: &str, client: &crate::dcr::Client) {
+        use secrecy::ExposeSecret;
+        let Some(new) = &client.client_secret else {
+            return;
+        };
+        let records = match self.inner.store.list_records().await {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for a managed client to take a new secret");
+                return;
+            }
+        };
+        let deadline = Instant::now() + OBSERVE_WAIT;
+        for (key, _) in records
+            .into_iter()
+            .filter(|(k, _)| k.upstream == self.inner.upstream && k.namespace == namespace)
+        {
+            let result = async {
+                let held = self.exclusive(&key, deadline).await?;
+                let result = async {
+                    let Some((mut record, generation)) = self.load(&key).await? else {
+                        return Ok(());
+                    };
+                    let same = record
+                        .client
+                        .client_secret
+                        .as_ref()
+                        .is_some_and(|old| old.expose_secret() == new.expose_secret());
+                    if record.client.client_id != client.client_id || same {
+                        return Ok(());
+                    }
+                    record.client.client_secret = Some(new.clone());
+                    record.secret_issued_at = crate::store::unix_now();
+                    let generation = self.save(&key, Some(generation), &record).await?;
+                    self.inner.watchers.publish(
+                        &key,
+                        Published {
+                            client: record.client,
+                            change: Change::SecretRotated,
+                            generation,
+                        },
+                    );
+                    Ok::<_, DcrError>(())
+                }
+                .await;
+                held.release().await;
+                result
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, name = key.name, "could not keep a managed client's new secret");
+            }
+        }
     }
 
     /// Stops managing `name`; with `delete_upstream`, deletes the client at

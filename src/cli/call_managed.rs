@@ -1,0 +1,120 @@
+//! `dcr-gateway call ensure|watch|list|forget`: the managed-client RPCs from
+//! the command line.
+
+use serde_json::{Map, Value, json};
+
+use super::call::{CallArgs, CallError, metadata};
+use crate::api::client_from_proto;
+use crate::dcr::json;
+use crate::pb::v1 as pb;
+use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
+
+/// The managed-client RPCs, by their command-line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedRpc {
+    /// EnsureClient.
+    Ensure,
+    /// WatchClient.
+    Watch,
+    /// ListClients.
+    List,
+    /// ForgetClient.
+    Forget,
+}
+
+impl ManagedRpc {
+    /// Every one, with its command-line name.
+    pub const ALL: [(ManagedRpc, &'static str); 4] = [
+        (Self::Ensure, "ensure"),
+        (Self::Watch, "watch"),
+        (Self::List, "list"),
+        (Self::Forget, "forget"),
+    ];
+}
+
+type Grpc = DynamicClientRegistrationClient<tonic::transport::Channel>;
+
+/// A client as JSON, its secret included (the user asked for it).
+fn client_json(client: Option<pb::Client>) -> Result<Map<String, Value>, CallError> {
+    match client {
+        Some(c) => {
+            let c = client_from_proto(c)
+                .map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
+            Ok(json::client_to_json_exposing_secrets(&c))
+        }
+        None => Ok(Map::new()),
+    }
+}
+
+/// Makes a managed-client call and returns what to print: one JSON object,
+/// or for `watch` one line per message until the stream ends.
+pub async fn run(client: &mut Grpc, rpc: ManagedRpc, args: &CallArgs) -> Result<String, CallError> {
+    let name = || {
+        args.name
+            .clone()
+            .ok_or_else(|| CallError::Usage("--name is required".into()))
+    };
+    let out = match rpc {
+        ManagedRpc::Ensure => {
+            let req = pb::EnsureClientRequest {
+                name: name()?,
+                metadata: Some(metadata(args.metadata.as_deref())?),
+                initial_access_token: args.initial_access_token.clone(),
+            };
+            let r = client.ensure_client(req).await?.into_inner();
+            let outcome = r
+                .outcome()
+                .as_str_name()
+                .trim_start_matches("ENSURE_OUTCOME_");
+            json!({"outcome": outcome, "client": client_json(r.client)?})
+        }
+        ManagedRpc::Watch => {
+            let req = pb::WatchClientRequest { name: name()? };
+            let mut stream = client.watch_client(req).await?.into_inner();
+            while let Some(message) = stream.message().await? {
+                let change = message
+                    .change()
+                    .as_str_name()
+                    .trim_start_matches("CLIENT_CHANGE_");
+                let line = json!({"change": change, "client": client_json(message.client)?});
+                println!("{line}");
+            }
+            return Ok(String::new());
+        }
+        ManagedRpc::List => {
+            let r = client
+                .list_clients(pb::ListClientsRequest {})
+                .await?
+                .into_inner();
+            let clients: Vec<Value> = r
+                .clients
+                .into_iter()
+                .map(|m| {
+                    let outcome = m
+                        .last_outcome()
+                        .as_str_name()
+                        .trim_start_matches("ENSURE_OUTCOME_");
+                    json!({
+                        "name": m.name,
+                        "client_id": m.client_id,
+                        "last_outcome": outcome,
+                        "last_ensured_at": m.last_ensured_at.map(|t| t.seconds),
+                        "secret_issued_at": m.secret_issued_at.map(|t| t.seconds),
+                        "client_secret_expires_at": m.client_secret_expires_at.map(|t| t.seconds),
+                        "last_error": m.last_error,
+                    })
+                })
+                .collect();
+            json!({ "clients": clients })
+        }
+        ManagedRpc::Forget => {
+            let req = pb::ForgetClientRequest {
+                name: name()?,
+                delete_upstream: args.delete_upstream,
+            };
+            client.forget_client(req).await?;
+            json!({})
+        }
+    };
+    Ok(serde_json::to_string_pretty(&out).unwrap_or_default())
+}
