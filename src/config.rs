@@ -9,6 +9,7 @@ mod check;
 mod duration;
 mod edge;
 mod listen;
+mod managed;
 mod raw;
 mod secret;
 mod store;
@@ -29,6 +30,10 @@ pub use edge::{
     DEFAULT_MAX_STREAMS_PER_CONNECTION, EdgeLimits, KEEPALIVE_TIMEOUT,
 };
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
+pub use managed::{
+    CredentialsDir, DEFAULT_CREDENTIALS_FILE_MODE, DEFAULT_RECONCILE_INTERVAL, DeclaredClient,
+    MAX_DECLARED_CLIENTS, ManagedSettings, RawClient, RotationPolicy,
+};
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::{CALLERS_ENV, INITIAL_ACCESS_TOKEN_ENV, Secret, TOKEN_STORE_KEYS_ENV};
 pub use store::{
@@ -156,6 +161,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Logs and OTLP export.
     pub telemetry: TelemetryConfig,
+    /// Declared clients, their reconcile interval and credentials files.
+    pub managed: ManagedSettings,
 }
 
 /// A configuration problem: one line, naming the setting.
@@ -178,6 +185,18 @@ pub enum ConfigError {
     PlaintextStore {
         /// Which store, with its location.
         store: String,
+    },
+    /// A declared client (`[[clients]]` in the config file) is invalid.
+    #[error("[[clients]] {index} ({name}): {field}: {reason}")]
+    Client {
+        /// Its position among the tables, from 1.
+        index: usize,
+        /// Its name as written.
+        name: String,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The config file cannot be read.
     #[error("--config {path}: cannot read: {source}")]
@@ -413,6 +432,12 @@ impl RawConfig {
                 MIN_DURATION,
             )?,
             store: store_config(self.token_store, dev)?,
+            managed: managed::managed_settings(
+                self.clients,
+                self.reconcile_interval,
+                self.credentials_dir,
+                self.credentials_file_mode,
+            )?,
             callers: callers(self.callers_file, self.callers)?,
             profile: match self.upstream_profile.as_deref().unwrap_or("sharkauth") {
                 "sharkauth" => Profile::SharkAuth {

@@ -17,20 +17,6 @@ fn string(s: &str) -> Value {
 }
 
 /// Asks the dev upstream's token endpoint whether `secret` authenticates `id`.
-async fn secret_works(base: &str, id: &str, secret: &str) -> bool {
-    support::install_crypto_provider();
-    let http = reqwest::Client::new();
-    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
-    let resp = http
-        .post(format!("{base}/oauth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("token endpoint answers");
-    resp.status() == 200
-}
-
 #[tokio::test]
 async fn full_lifecycle() {
     let (dev, _gw, mut client) = stack().await;
@@ -151,7 +137,7 @@ async fn full_lifecycle() {
     assert_eq!(m.redirect_uris, vec!["https://app.example.com/cb"]);
 
     // Rotate the secret: a new one, and the old one still works in its grace hour.
-    assert!(secret_works(&dev.base_url(), &id, &secret1).await);
+    assert!(support::secret_works(&dev.base_url(), &id, &secret1).await);
     let rotated = support::rotate_secret(&mut client, &id).await;
     let secret2 = rotated.client_secret.expect("a new secret");
     assert_ne!(secret2, secret1);
@@ -159,17 +145,17 @@ async fn full_lifecycle() {
         rotated.registration_access_token, None,
         "secret rotation keeps the RAT"
     );
-    assert!(secret_works(&dev.base_url(), &id, &secret2).await);
+    assert!(support::secret_works(&dev.base_url(), &id, &secret2).await);
     assert!(
-        secret_works(&dev.base_url(), &id, &secret1).await,
+        support::secret_works(&dev.base_url(), &id, &secret1).await,
         "old secret in its grace window"
     );
     dev.advance_clock(Duration::from_secs(3601));
     assert!(
-        !secret_works(&dev.base_url(), &id, &secret1).await,
+        !support::secret_works(&dev.base_url(), &id, &secret1).await,
         "grace window over"
     );
-    assert!(secret_works(&dev.base_url(), &id, &secret2).await);
+    assert!(support::secret_works(&dev.base_url(), &id, &secret2).await);
 
     // Rotate the RAT: the old one is dead at once, the new one is stored.
     let rotated = support::rotate_token(&mut client, &id).await;

@@ -109,11 +109,11 @@ impl DcrService {
     ) -> Result<Response<WatchStream>, Status> {
         let (metadata, ext, r) = request.into_parts();
         let name = r.name;
-        let (namespace, rx) = self
+        let (namespace, (current, rx)) = self
             .serve(&metadata, &ext, WATCH, "", |cx| async {
                 check_name("name", &name)?;
-                let rx = self.managed().watch(&cx.namespace, &name).await?;
-                Ok((cx.namespace, rx))
+                let watch = self.managed().watch(&cx.namespace, &name).await?;
+                Ok((cx.namespace, watch))
             })
             .await?;
         let follow = Follow {
@@ -121,6 +121,7 @@ impl DcrService {
             namespace,
             name,
             rx,
+            first: Some(current),
             seen: None,
         };
         Ok(Response::new(Box::pin(futures_util::stream::unfold(
@@ -179,7 +180,9 @@ struct Follow {
     namespace: String,
     name: String,
     rx: Watch,
-    /// The last state sent; `None` before the first.
+    /// The state when the watch began, sent first.
+    first: Option<Published>,
+    /// The last state sent.
     seen: Option<Arc<Published>>,
 }
 
@@ -188,6 +191,11 @@ impl Follow {
     /// the record again every [`WATCH_REFRESH`] for other replicas' changes.
     /// The stream ends when the client is no longer managed.
     async fn next(mut self) -> Option<(Result<pb::WatchClientResponse, Status>, Self)> {
+        if let Some(first) = self.first.take() {
+            let message = watched(&first, true);
+            self.seen = Some(Arc::new(first));
+            return Some((Ok(message), self));
+        }
         loop {
             let current = self.rx.borrow_and_update().clone();
             let state = current?;
@@ -196,7 +204,7 @@ impl Follow {
                 .as_ref()
                 .is_none_or(|seen| seen.generation < state.generation);
             if fresh {
-                let message = watched(&state, self.seen.is_none());
+                let message = watched(&state, false);
                 self.seen = Some(state);
                 return Some((Ok(message), self));
             }

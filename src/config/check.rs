@@ -49,6 +49,19 @@ pub fn upstream_url(text: &str) -> Result<Url, ConfigError> {
     Err(invalid("--upstream", reason))
 }
 
+/// A file mode written in octal, at most 0777; `example` is shown when it is not.
+pub fn octal_mode(setting: &'static str, text: &str, example: &str) -> Result<u32, ConfigError> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| {
+            invalid(
+                setting,
+                format!("{text:?} is not an octal mode such as {example}"),
+            )
+        })
+}
+
 /// A duration between `min` and ten minutes, or `default` when unset.
 pub fn duration(
     setting: &'static str,
@@ -56,12 +69,22 @@ pub fn duration(
     default: Duration,
     min: Duration,
 ) -> Result<Duration, ConfigError> {
+    duration_within(setting, value, default, (min, MAX_DURATION))
+}
+
+/// A duration within `(min, max)`, or `default` when unset.
+pub fn duration_within(
+    setting: &'static str,
+    value: Option<String>,
+    default: Duration,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, ConfigError> {
     let Some(text) = value else {
         return Ok(default);
     };
     let d = parse_duration(&text).map_err(|e| invalid(setting, e.to_string()))?;
-    if d < min || d > MAX_DURATION {
-        let (min, max) = (format_duration(min), format_duration(MAX_DURATION));
+    if d < min || d > max {
+        let (min, max) = (format_duration(min), format_duration(max));
         return Err(invalid(setting, format!("must be between {min} and {max}")));
     }
     Ok(d)

@@ -6,17 +6,17 @@ use std::time::Duration;
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
     /// No whole number at the start.
-    #[error("{0:?} is not a duration such as 250ms, 10s, 2m or 1h")]
+    #[error("{0:?} is not a duration such as 250ms, 10s, 2m, 1h or 30d")]
     NotANumber(String),
     /// A number without one of the units.
-    #[error("{0:?} has no unit: write 250ms, 10s, 2m or 1h")]
+    #[error("{0:?} has no unit: write 250ms, 10s, 2m, 1h or 30d")]
     NoUnit(String),
     /// More milliseconds than fit in 64 bits.
     #[error("{0:?} is too long")]
     TooLong(String),
 }
 
-/// Parses `<whole number><unit>` with unit `ms`, `s`, `m` or `h`.
+/// Parses `<whole number><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
@@ -31,6 +31,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "s" => n.checked_mul(1_000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         _ => return Err(DurationError::NoUnit(text.to_owned())),
     };
     ms.map(Duration::from_millis)
@@ -55,6 +56,7 @@ mod tests {
     fn units_and_errors() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(
             parse_duration("10"),
             Err(DurationError::NoUnit("10".into()))

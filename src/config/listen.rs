@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::check::octal_mode;
 use super::{ConfigError, invalid};
 
 /// Default permissions of a Unix socket: owner and group may connect, so an
@@ -61,15 +62,7 @@ pub fn listen(text: &str, mode: Option<&str>) -> Result<Listen, ConfigError> {
     }
     let mode = match mode {
         None => DEFAULT_UNIX_SOCKET_MODE,
-        Some(m) => u32::from_str_radix(m, 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
-            .ok_or_else(|| {
-                invalid(
-                    "--unix-socket-mode",
-                    format!("{m:?} is not an octal mode such as 0660"),
-                )
-            })?,
+        Some(m) => octal_mode("--unix-socket-mode", m, "0660")?,
     };
     Ok(Listen::Unix {
         path: PathBuf::from(path),

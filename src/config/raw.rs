@@ -201,10 +201,24 @@ pub struct RawConfig {
     /// Service name in traces and metrics (else OTEL_SERVICE_NAME) [default: dcr-gateway].
     #[arg(long, env = "DCR_GATEWAY_SERVICE_NAME", value_name = "NAME")]
     pub service_name: Option<String>,
+    /// How often the declared clients are reconciled (ensured, rotated when due, files rewritten) [default: 5m].
+    #[arg(long, env = "DCR_GATEWAY_RECONCILE_INTERVAL", value_name = "DURATION")]
+    pub reconcile_interval: Option<String>,
+    /// Folder where each declared client's credentials are written as <name>.json; must exist and be writable [default: off].
+    #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_DIR", value_name = "DIR")]
+    pub credentials_dir: Option<String>,
+    /// Mode of the credentials files, octal: 0600, or 0640 for a group-shared volume [default: 0600].
+    #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_FILE_MODE", value_name = "MODE")]
+    pub credentials_file_mode: Option<String>,
     /// Where registration access tokens are kept (the `[token_store]` table in the file).
     #[command(flatten)]
     #[serde(default)]
     pub token_store: RawStoreConfig,
+    /// Declared clients: the `[[clients]]` tables of the config file, ensured
+    /// at start and every --reconcile-interval. No flag.
+    #[arg(skip)]
+    #[serde(default)]
+    pub clients: Vec<super::RawClient>,
 }
 
 /// Token store settings: flags `--token-store*`, or the `[token_store]` table of
@@ -290,8 +304,11 @@ impl RawConfig {
             queue_timeout, max_concurrent_calls, max_streams_per_connection, max_deadline, max_detached,
             header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
             otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
-            discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri;
-            token_store: token_store
+            discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri,
+            reconcile_interval, credentials_dir, credentials_file_mode;
+            token_store: token_store,
+            // Declared clients come whole from one source: the first that has any.
+            clients: if self.clients.is_empty() { lower.clients } else { self.clients }
         )
     }
 }

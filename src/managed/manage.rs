@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::record::{ManagedRecord, Outcome};
-use super::watch::{Change, Published, Watch};
+use super::watch::{Change, Published, Watch, change_between};
 use super::{Managed, target};
 use crate::dcr::{DcrCall, DcrError};
 
@@ -73,9 +73,10 @@ impl Managed {
         Ok(out)
     }
 
-    /// Follows `name`'s credentials: the current state at once, then every
-    /// change this process makes or [`Managed::refresh`] finds.
-    pub async fn watch(&self, namespace: &str, name: &str) -> Result<Watch, DcrError> {
+    /// Follows `name`'s credentials: the current state (read now), and a
+    /// channel of every change this process makes or [`Managed::refresh`]
+    /// finds.
+    pub async fn watch(&self, namespace: &str, name: &str) -> Result<(Published, Watch), DcrError> {
         let key = self.key(namespace, name);
         let (record, generation) = self
             .load(&key)
@@ -86,7 +87,8 @@ impl Managed {
             change: Change::Current,
             generation,
         };
-        Ok(self.inner.watchers.subscribe(key, current))
+        let rx = self.inner.watchers.subscribe(key, &current);
+        Ok((current, rx))
     }
 
     /// Reads `name`'s record again and tells its watchers when another
@@ -107,21 +109,7 @@ impl Managed {
         if generation <= seen.generation {
             return Ok(true);
         }
-        let secret = |c: &crate::dcr::Client| {
-            use secrecy::ExposeSecret;
-            c.client_secret
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned())
-        };
-        let change = if record.client.client_id != seen.client.client_id {
-            Some(Change::Recreated)
-        } else if secret(&record.client) != secret(&seen.client) {
-            Some(Change::SecretRotated)
-        } else if record.client.metadata != seen.client.metadata {
-            Some(Change::Updated)
-        } else {
-            None
-        };
+        let change = change_between(&seen.client, &record.client);
         if let Some(change) = change {
             let state = Published {
                 client: record.client,

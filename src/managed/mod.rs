@@ -10,13 +10,18 @@
 //! RPCs, so registration access tokens are learned, kept and rotated as
 //! always. A record write is a compare-and-set on its generation.
 
+mod deliver;
 mod ensure;
 mod manage;
 mod name;
+mod reconcile;
 mod record;
+mod rotate;
 mod watch;
 
+pub use deliver::check_writable;
 pub use name::check_name;
+pub use reconcile::Declared;
 pub use record::{ManagedRecord, Outcome};
 pub use watch::{Change, Published, Watch};
 

@@ -26,6 +26,18 @@ pub enum Outcome {
     Recreated,
 }
 
+impl Outcome {
+    /// Its metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Unchanged => "unchanged",
+            Self::Updated => "updated",
+            Self::Recreated => "recreated",
+        }
+    }
+}
+
 /// A client the server lost, replaced by a new registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replaced {

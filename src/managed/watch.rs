@@ -52,13 +52,32 @@ impl Watchers {
         self.senders.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Follows `key`, starting from `current`.
-    pub fn subscribe(&self, key: ManagedKey, current: Published) -> Watch {
+    /// Follows `key`, whose state (just read) is `current`. The channel
+    /// takes `current` only when it is new to it, or a real change from what
+    /// it holds (another replica's, seen first by this read), so subscribing
+    /// never wakes the other watchers for nothing.
+    pub fn subscribe(&self, key: ManagedKey, current: &Published) -> Watch {
         let mut senders = self.senders();
         senders.retain(|_, s| s.receiver_count() > 0);
         let sender = senders.entry(key).or_insert_with(|| watch::channel(None).0);
         let rx = sender.subscribe();
-        sender.send_if_modified(|state| newer(state, current));
+        sender.send_if_modified(|state| match state {
+            Some(held) if held.generation >= current.generation => false,
+            Some(held) => match change_between(&held.client, &current.client) {
+                Some(change) => {
+                    *state = Some(Arc::new(Published {
+                        change,
+                        ..current.clone()
+                    }));
+                    true
+                }
+                None => false,
+            },
+            None => {
+                *state = Some(Arc::new(current.clone()));
+                true
+            }
+        });
         rx
     }
 
@@ -74,6 +93,26 @@ impl Watchers {
         if let Some(sender) = self.senders().remove(key) {
             sender.send_replace(None);
         }
+    }
+}
+
+/// What changed from `old` to `new` that a watcher hears of: a new client, a
+/// new secret, new metadata; `None` for nothing (a token-only change).
+pub fn change_between(old: &Client, new: &Client) -> Option<Change> {
+    use secrecy::ExposeSecret;
+    let secret = |c: &Client| {
+        c.client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+    };
+    if new.client_id != old.client_id {
+        Some(Change::Recreated)
+    } else if secret(new) != secret(old) {
+        Some(Change::SecretRotated)
+    } else if new.metadata != old.metadata {
+        Some(Change::Updated)
+    } else {
+        None
     }
 }
 

@@ -24,7 +24,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::api::{Admission, Custody, DcrService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
-use crate::managed::{Managed, ManagedConfig};
+use crate::managed::{Declared, Managed, ManagedConfig, check_writable};
 use crate::middleware::GatewayService;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::lease::LeaseLayer;
@@ -67,6 +67,14 @@ pub enum ServeError {
     AdminBind {
         /// The address.
         addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The credentials folder does not exist or cannot be written.
+    #[error("--credentials-dir {dir}: {source}")]
+    Credentials {
+        /// The folder.
+        dir: String,
         /// Why.
         source: std::io::Error,
     },
@@ -131,6 +139,8 @@ pub struct Gateway {
     config: Config,
     stack: GatewayService,
     managed: Managed,
+    /// The token endpoint credentials files name, when known.
+    token_endpoint: Option<String>,
     /// Permits for calls that run on after their caller left: the edge's
     /// detached calls and managed clients' ensures; shutdown waits for them.
     tails: Arc<Semaphore>,
@@ -214,8 +224,24 @@ impl Gateway {
             config.http.clone(),
             metrics.clone(),
         );
+        if let Some(dir) = &config.managed.credentials {
+            check_writable(dir).map_err(|source| ServeError::Credentials {
+                dir: dir.dir.display().to_string(),
+                source,
+            })?;
+        }
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
+        // Where a declared client's credentials file says to get tokens:
+        // SharkAuth's route; other servers' is not known here.
+        let token_endpoint = match config.profile {
+            Profile::SharkAuth { .. } => upstream
+                .base_url()
+                .join("oauth/token")
+                .ok()
+                .map(String::from),
+            Profile::Rfc7592 => None,
+        };
         let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
         let tails = Arc::new(Semaphore::new(config.edge.max_detached));
         let managed = Managed::new(
@@ -237,6 +263,7 @@ impl Gateway {
             stack,
             managed,
             tails,
+            token_endpoint,
             metrics,
             refresh,
             _dev: dev,
@@ -276,6 +303,14 @@ impl Gateway {
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let edge = &self.config.edge;
         let tails = self.tails;
+        // The declared clients' loops run while the gateway serves.
+        let _declared = Declared::new(
+            self.managed.clone(),
+            self.config.managed.clone(),
+            self.token_endpoint.clone(),
+            self.metrics.clone(),
+        )
+        .spawn();
         let dcr = DynamicClientRegistrationServer::new(
             DcrService::new(
                 self.stack,

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
+
+use super::managed_metrics::ManagedMetrics;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -65,6 +67,7 @@ pub struct Metrics {
     store_lookups: Counter<u64>,
     store_writes: Counter<u64>,
     store_write_duration: Histogram<f64>,
+    managed: ManagedMetrics,
 }
 
 fn histogram(meter: &Meter, name: &'static str, description: &'static str) -> Histogram<f64> {
@@ -92,6 +95,7 @@ impl Metrics {
         let provider = builder.build();
         let m = provider.meter("dcr-gateway");
         let metrics = Arc::new(Self {
+            managed: ManagedMetrics::new(&m),
             rpc_requests: m
                 .u64_counter("dcr.rpc.requests")
                 .with_description("RPCs received, by method")
@@ -195,6 +199,21 @@ impl Metrics {
     /// Instruments that only the Prometheus endpoint reads (no OTLP).
     pub fn local() -> Arc<Self> {
         Self::new(None, opentelemetry_sdk::Resource::builder_empty().build())
+    }
+
+    /// A declared client was reconciled with `outcome`.
+    pub fn managed_reconciled(&self, outcome: &'static str) {
+        self.managed.reconciled(outcome);
+    }
+
+    /// A scheduled rotation ended with `result` (`ok`, `error`).
+    pub fn managed_rotated(&self, result: &'static str) {
+        self.managed.rotated(result);
+    }
+
+    /// Declared client `name`'s secret expires in `seconds`.
+    pub fn managed_secret_expires_in(&self, name: &str, seconds: i64) {
+        self.managed.secret_expires_in(name, seconds);
     }
 
     /// An RPC started; returns a guard that counts it in flight.

@@ -7,6 +7,7 @@
 //! holds a secret redacts its `Debug` output.
 
 mod init;
+mod managed_metrics;
 mod metrics;
 mod prometheus;
 pub mod propagation;

@@ -135,6 +135,21 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Whether `secret` gets a client_credentials token for `id` at the dev
+/// upstream's token endpoint.
+pub async fn secret_works(base: &str, id: &str, secret: &str) -> bool {
+    install_crypto_provider();
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("token endpoint answers");
+    resp.status() == 200
+}
+
 /// `reqwest::get`, with the provider installed first.
 pub async fn http_get(url: String) -> reqwest::Result<reqwest::Response> {
     install_crypto_provider();

@@ -1,0 +1,108 @@
+//! Scheduled secret rotation: when a declared client's policy says its
+//! secret is due, the gateway rotates it (once across replicas: the name's
+//! lease, then a fresh read of the record, decides) and tells its watchers.
+
+use std::time::Instant;
+
+use secrecy::ExposeSecret;
+
+use super::record::ManagedRecord;
+use super::watch::{Change, Published};
+use super::{Managed, target};
+use crate::config::RotationPolicy;
+use crate::dcr::json::metadata_from_json;
+use crate::dcr::{Client, DcrCall, DcrError, DcrResponse};
+use crate::store::unix_now;
+use crate::upstream::Profile;
+
+/// When `record`'s secret is next due under `policy`, in Unix seconds.
+pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u64> {
+    let by_age = policy
+        .every
+        .map(|every| record.secret_issued_at.saturating_add(every.as_secs()));
+    let by_expiry = match (policy.before_expiry, record.client.client_secret_expires_at) {
+        (Some(margin), Some(expires)) if expires > 0 => Some(
+            u64::try_from(expires)
+                .unwrap_or(0)
+                .saturating_sub(margin.as_secs()),
+        ),
+        _ => None,
+    };
+    match (by_age, by_expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Managed {
+    /// Rotates `name`'s secret if `policy` says it is due; the client with
+    /// its new secret when it did.
+    ///
+    /// SharkAuth rotates with RotateClientSecret (the old secret stays valid
+    /// for its grace hour). An `rfc7592` server has no rotation call: the
+    /// gateway sends the metadata again as an update, and takes the new
+    /// secret from the answer where the server issues one there; a server that
+    /// does not is reported as unable to rotate.
+    pub async fn rotate_if_due(
+        &self,
+        namespace: &str,
+        name: &str,
+        policy: RotationPolicy,
+        deadline: Instant,
+    ) -> Result<Option<Client>, DcrError> {
+        if policy == RotationPolicy::default() {
+            return Ok(None);
+        }
+        let key = self.key(namespace, name);
+        let held = self.exclusive(&key, deadline).await?;
+        let result = async {
+            let Some((mut record, generation)) = self.load(&key).await? else {
+                return Ok(None);
+            };
+            // Read under the lease: another replica that rotated first has
+            // moved the secret's issue time on.
+            if next_rotation(&record, policy).is_none_or(|at| unix_now() < at) {
+                return Ok(None);
+            }
+            let id = record.client.client_id.clone();
+            let old = record.client.client_secret.clone();
+            let call = match self.inner.profile {
+                Profile::SharkAuth { .. } => DcrCall::RotateSecret(target(&id)),
+                Profile::Rfc7592 => DcrCall::Update {
+                    target: target(&id),
+                    metadata: metadata_from_json(record.desired.clone())
+                        .map_err(|e| DcrError::invalid("metadata", e.to_string()))?,
+                    mask: Vec::new(),
+                },
+            };
+            let DcrResponse::Client(answer) = self.call(namespace, deadline, call).await? else {
+                return Err(DcrError::Internal("a rotation answered as a delete"));
+            };
+            let fresh = answer.client_secret.clone().filter(|new| {
+                old.as_ref()
+                    .is_none_or(|old| old.expose_secret() != new.expose_secret())
+            });
+            let Some(secret) = fresh else {
+                return Err(DcrError::Unsupported(
+                    "secret rotation: the server issued no new secret",
+                ));
+            };
+            record.client.client_secret = Some(secret);
+            record.secret_issued_at = unix_now();
+            let generation = self.save(&key, Some(generation), &record).await?;
+            self.inner.watchers.publish(
+                &key,
+                Published {
+                    client: record.client.clone(),
+                    change: Change::SecretRotated,
+                    generation,
+                },
+            );
+            tracing::info!(name, client_id = id, "rotated a managed client's secret");
+            Ok(Some(record.client))
+        }
+        .await;
+        held.release().await;
+        result
+    }
+}

@@ -1,0 +1,63 @@
+//! The managed clients' instruments: reconciles and rotations by outcome,
+//! and each declared client's seconds until its secret expires.
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Meter};
+
+/// Outcomes a reconcile is counted by.
+const RECONCILE_OUTCOMES: [&str; 5] = ["created", "unchanged", "updated", "recreated", "error"];
+/// Results a rotation is counted by.
+const ROTATION_RESULTS: [&str; 2] = ["ok", "error"];
+
+#[derive(Debug)]
+pub(super) struct ManagedMetrics {
+    reconciles: Counter<u64>,
+    rotations: Counter<u64>,
+    secret_expires_in: Gauge<i64>,
+}
+
+impl ManagedMetrics {
+    pub(super) fn new(m: &Meter) -> Self {
+        let this = Self {
+            reconciles: m
+                .u64_counter("dcr.managed.reconciles")
+                .with_description(
+                    "Reconciles of declared clients, by outcome: created, unchanged, updated, recreated, error",
+                )
+                .build(),
+            rotations: m
+                .u64_counter("dcr.managed.rotations")
+                .with_description("Scheduled secret rotations, by result: ok, error")
+                .build(),
+            secret_expires_in: m
+                .i64_gauge("dcr.managed.secret_expires_in")
+                .with_unit("s")
+                .with_description(
+                    "Seconds until a declared client's secret expires, by name (only secrets that expire)",
+                )
+                .build(),
+        };
+        for outcome in RECONCILE_OUTCOMES {
+            this.reconciles.add(0, &[KeyValue::new("outcome", outcome)]);
+        }
+        for result in ROTATION_RESULTS {
+            this.rotations.add(0, &[KeyValue::new("result", result)]);
+        }
+        this
+    }
+
+    pub(super) fn reconciled(&self, outcome: &'static str) {
+        self.reconciles.add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    pub(super) fn rotated(&self, result: &'static str) {
+        self.rotations.add(1, &[KeyValue::new("result", result)]);
+    }
+
+    /// Names are declared clients only (at most `MAX_DECLARED_CLIENTS`), so
+    /// the series stay bounded.
+    pub(super) fn secret_expires_in(&self, name: &str, seconds: i64) {
+        self.secret_expires_in
+            .record(seconds, &[KeyValue::new("name", name.to_owned())]);
+    }
+}
