@@ -120,6 +120,7 @@ pub async fn serve(kind: Reference) {
             initial_access_token: None,
             lease_ttl: Duration::from_secs(60),
             tails,
+            policies: Default::default(),
         },
     );
     let service = DcrService::new(

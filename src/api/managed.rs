@@ -151,7 +151,7 @@ impl DcrService {
                 client_secret_expires_at: s
                     .secret_expires_at
                     .and_then(|t| timestamp(u64::try_from(t).unwrap_or(0))),
-                next_rotation_at: None,
+                next_rotation_at: s.next_rotation_at.and_then(timestamp),
                 last_error: s.last_error.unwrap_or_default(),
             })
             .collect();

@@ -3,8 +3,10 @@
 use std::time::{Duration, Instant};
 
 use super::record::{ManagedRecord, Outcome};
+use super::rotate::next_rotation;
 use super::watch::{Change, Published, Watch, change_between};
 use super::{Managed, target};
+use crate::config::RotationPolicy;
 use crate::dcr::{DcrCall, DcrError};
 
 /// How long taking in an observed secret waits for its name.
@@ -27,11 +29,14 @@ pub struct Status {
     pub secret_expires_at: Option<i64>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// When the secret is next rotated, for a declared client with a policy.
+    pub next_rotation_at: Option<u64>,
 }
 
 impl Status {
-    fn of(name: String, record: &ManagedRecord) -> Self {
+    fn of(name: String, record: &ManagedRecord, policy: Option<RotationPolicy>) -> Self {
         Self {
+            next_rotation_at: policy.and_then(|p| next_rotation(record, p)),
             name,
             client_id: record.client.client_id.clone(),
             outcome: record.outcome,
@@ -57,7 +62,14 @@ impl Managed {
             .into_iter()
             .filter(|(k, _)| k.upstream == self.inner.upstream && k.namespace == namespace)
             .map(|(k, stored)| match ManagedRecord::from_json(&stored.json) {
-                Ok(record) => Status::of(k.name, &record),
+                Ok(record) => {
+                    let policy = self
+                        .inner
+                        .policies
+                        .get(&(k.namespace.clone(), k.name.clone()))
+                        .copied();
+                    Status::of(k.name, &record, policy)
+                }
                 Err(e) => Status {
                     name: k.name,
                     client_id: String::new(),
@@ -66,6 +78,7 @@ impl Managed {
                     secret_issued_at: 0,
                     secret_expires_at: None,
                     last_error: Some(e.to_string()),
+                    next_rotation_at: None,
                 },
             })
             .collect();

@@ -25,6 +25,7 @@ pub use reconcile::Declared;
 pub use record::{ManagedRecord, Outcome};
 pub use watch::{Change, Published, Watch};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+use crate::config::RotationPolicy;
 use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse};
 use crate::middleware::GatewayService;
 use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};
@@ -60,6 +62,7 @@ struct Inner {
     locks: KeyedLocks<ManagedKey>,
     /// Permits for ensures that run on after their caller left.
     tails: Arc<Semaphore>,
+    policies: HashMap<(String, String), RotationPolicy>,
     watchers: Watchers,
 }
 
@@ -75,6 +78,9 @@ pub struct ManagedConfig {
     pub lease_ttl: Duration,
     /// Shared with the edge's detached calls (`--max-detached`).
     pub tails: Arc<Semaphore>,
+    /// The declared clients' rotation policies, by (namespace, name), for
+    /// ListClients' next rotation.
+    pub policies: HashMap<(String, String), RotationPolicy>,
 }
 
 /// Holds a name for one operation: the in-process lock, and the lease when
@@ -106,6 +112,7 @@ impl Managed {
                 lease_ttl: config.lease_ttl,
                 locks: KeyedLocks::default(),
                 tails: config.tails,
+                policies: config.policies,
                 watchers: Watchers::default(),
             }),
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::rotate::next_rotation;
 use super::{Managed, deliver};
@@ -105,6 +106,16 @@ impl Follower {
     /// Ensures the client, rotates its secret when due and rewrites its
     /// file; returns how long until its next rotation, if one is scheduled.
     async fn reconcile(&mut self) -> Option<Duration> {
+        let span = tracing::info_span!(
+            "reconcile",
+            otel.name = "dcr-gateway/reconcile",
+            dcr.managed.name = self.client.name.as_str(),
+            dcr.managed.namespace = self.client.namespace.as_str(),
+        );
+        self.reconcile_step().instrument(span).await
+    }
+
+    async fn reconcile_step(&mut self) -> Option<Duration> {
         let c = &self.client;
         let deadline = Instant::now() + STEP_DEADLINE;
         let ensured = self

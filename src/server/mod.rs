@@ -253,6 +253,12 @@ impl Gateway {
                 initial_access_token: config.initial_access_token.clone(),
                 lease_ttl: lease_ttl(&config),
                 tails: tails.clone(),
+                policies: config
+                    .managed
+                    .clients
+                    .iter()
+                    .map(|c| ((c.namespace.clone(), c.name.clone()), c.rotation))
+                    .collect(),
             },
         );
         Ok(Self {
