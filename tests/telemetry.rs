@@ -370,6 +370,14 @@ fn documented_metrics() -> Vec<(String, Vec<String>)> {
 async fn metrics_endpoint_exposes_what_the_readme_documents() {
     let dev = dev_upstream().await;
     let upstream = dev.base_url();
+    // A declared client, for the managed clients' series.
+    let dir = support::temp_dir("metrics");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[[clients]]\nname = \"measured-app\"\nmetadata = { client_name = \"m\", grant_types = [\"client_credentials\"] }\n",
+    )
+    .unwrap();
     let gw = serve_with(
         &[
             "--upstream",
@@ -378,6 +386,8 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
             "memory",
             "--admin-listen",
             "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
         ],
         &[],
     )
@@ -389,12 +399,18 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         .await
         .expect_err("an error, for the error series");
     let admin = gw.logged_addr("admin").expect("admin address");
-    let metrics = support::http_get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The declared client's first reconcile sets its series.
+    let metrics = support::eventually(Duration::from_secs(10), || async {
+        let text = support::http_get(format!("http://{admin}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("dcr_managed_secret_age_seconds{")
+            .then_some(text)
+    })
+    .await;
     let documented = documented_metrics();
     assert!(
         documented.len() >= 10,

@@ -159,10 +159,8 @@ impl Follower {
                 return None;
             }
         };
-        if let Some(expires) = record.client.client_secret_expires_at.filter(|e| *e > 0) {
-            let left = expires - i64::try_from(unix_now()).unwrap_or(i64::MAX);
-            self.metrics.managed_secret_expires_in(&c.name, left);
-        }
+        self.metrics
+            .managed_secret_age(&c.name, unix_now().saturating_sub(record.secret_issued_at));
         let next = next_rotation(&record, c.rotation)
             .map(|at| Duration::from_secs(at.saturating_sub(unix_now())));
         if let (Some(dir), true) = (&self.credentials, c.credentials_file)

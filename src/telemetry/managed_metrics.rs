@@ -1,5 +1,6 @@
 //! The managed clients' instruments: reconciles and rotations by outcome,
-//! and each declared client's seconds until its secret expires.
+//! and the age of each declared client's secret (an age past its rotation
+//! period means rotation is not happening).
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Meter};
@@ -13,7 +14,7 @@ const ROTATION_RESULTS: [&str; 2] = ["ok", "error"];
 pub(super) struct ManagedMetrics {
     reconciles: Counter<u64>,
     rotations: Counter<u64>,
-    secret_expires_in: Gauge<i64>,
+    secret_age: Gauge<u64>,
 }
 
 impl ManagedMetrics {
@@ -29,12 +30,10 @@ impl ManagedMetrics {
                 .u64_counter("dcr.managed.rotations")
                 .with_description("Scheduled secret rotations, by result: ok, error")
                 .build(),
-            secret_expires_in: m
-                .i64_gauge("dcr.managed.secret_expires_in")
+            secret_age: m
+                .u64_gauge("dcr.managed.secret_age_seconds")
                 .with_unit("s")
-                .with_description(
-                    "Seconds until a declared client's secret expires, by name (only secrets that expire)",
-                )
+                .with_description("Age of a declared client's current secret, by name")
                 .build(),
         };
         for outcome in RECONCILE_OUTCOMES {
@@ -56,8 +55,8 @@ impl ManagedMetrics {
 
     /// Names are declared clients only (at most `MAX_DECLARED_CLIENTS`), so
     /// the series stay bounded.
-    pub(super) fn secret_expires_in(&self, name: &str, seconds: i64) {
-        self.secret_expires_in
+    pub(super) fn secret_age(&self, name: &str, seconds: u64) {
+        self.secret_age
             .record(seconds, &[KeyValue::new("name", name.to_owned())]);
     }
 }

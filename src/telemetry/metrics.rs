@@ -211,9 +211,9 @@ impl Metrics {
         self.managed.rotated(result);
     }
 
-    /// Declared client `name`'s secret expires in `seconds`.
-    pub fn managed_secret_expires_in(&self, name: &str, seconds: i64) {
-        self.managed.secret_expires_in(name, seconds);
+    /// Declared client `name`'s secret is `seconds` old.
+    pub fn managed_secret_age(&self, name: &str, seconds: u64) {
+        self.managed.secret_age(name, seconds);
     }
 
     /// An RPC started; returns a guard that counts it in flight.
