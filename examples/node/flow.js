@@ -1,4 +1,6 @@
-// Manages an OAuth client through dcr-gateway from Node.js, printing each step.
+// Manages OAuth clients through dcr-gateway from Node.js, printing each step:
+// first the managed way (EnsureClient names the client the service needs, and
+// a WatchClient stream delivers every new secret), then each plain RPC.
 // The contract is loaded from ../../proto at run time, so it always matches.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +15,7 @@ const addr = addrFlag > 0 ? process.argv[addrFlag + 1] : '127.0.0.1:50051';
 const definition = protoLoader.loadSync('dcr/v1/dcr.proto', {
   includeDirs: [path.join(here, '..', '..', 'proto')],
   keepCase: true,
+  enums: String,
   defaults: true,
   oneofs: true,
 });
@@ -20,6 +23,26 @@ const dcr = grpc.loadPackageDefinition(definition).dcr.v1;
 const client = new dcr.DynamicClientRegistration(addr, grpc.credentials.createInsecure());
 const deadline = () => ({ deadline: Date.now() + 10_000 });
 const call = (method, request) => promisify(client[method].bind(client))(request, deadline());
+
+// Managed: ensure a named client, follow it, and see a rotation arrive.
+const want = { client_name: 'node-managed', grant_types: ['client_credentials'] };
+const ensured = await call('EnsureClient', { name: 'node-example', metadata: want });
+console.log(`ensured node-example: ${ensured.outcome} ${ensured.client.client_id} (secret received: ${Boolean(ensured.client.client_secret)})`);
+const again = await call('EnsureClient', { name: 'node-example', metadata: want });
+console.log(`ensured it again: ${again.outcome}, same client: ${again.client.client_id === ensured.client.client_id}`);
+
+const watch = client.WatchClient({ name: 'node-example' }, { deadline: Date.now() + 30_000 });
+const messages = watch[Symbol.asyncIterator]();
+const first = (await messages.next()).value;
+console.log(`watching: ${first.change}`);
+await call('RotateClientSecret', { client_id: ensured.client.client_id });
+const change = (await messages.next()).value;
+const fresh = change.client.client_secret !== ensured.client.client_secret;
+console.log(`the watcher saw the new secret: ${change.change} (a new one: ${fresh})`);
+watch.cancel();
+
+await call('ForgetClient', { name: 'node-example', delete_upstream: true });
+console.log('forgot node-example and deleted its client');
 
 const registered = (await call('RegisterClient', {
   metadata: { client_name: 'node-example', grant_types: ['client_credentials'] },

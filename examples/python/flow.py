@@ -1,4 +1,8 @@
-"""Manages an OAuth client through dcr-gateway from Python, printing each step.
+"""Manages OAuth clients through dcr-gateway from Python, printing each step.
+
+First the managed way: EnsureClient names the client the service needs (the
+sidecar registers it once and keeps its secret), and a WatchClient stream
+delivers every new secret. Then each plain RPC, one by one.
 
 Stubs are generated from ../../proto by grpcio-tools into ./gen on every run,
 so they always match the contract.
@@ -25,6 +29,29 @@ def generate_stubs():
     sys.path.insert(0, str(GEN))
 
 
+def managed(stub, pb):
+    """Ensure a named client, follow it, and see a rotation arrive."""
+    want = pb.ClientMetadata(client_name="python-managed", grant_types=["client_credentials"])
+    ensure = pb.EnsureClientRequest(name="python-example", metadata=want)
+    ensured = stub.EnsureClient(ensure, timeout=10)
+    outcome = pb.EnsureOutcome.Name(ensured.outcome)
+    print(f"ensured python-example: {outcome} {ensured.client.client_id} (secret received: {ensured.client.HasField('client_secret')})")
+    again = stub.EnsureClient(ensure, timeout=10)
+    print(f"ensured it again: {pb.EnsureOutcome.Name(again.outcome)}, same client: {again.client.client_id == ensured.client.client_id}")
+
+    watch = stub.WatchClient(pb.WatchClientRequest(name="python-example"), timeout=30)
+    first = next(watch)
+    print(f"watching: {pb.ClientChange.Name(first.change)}")
+    stub.RotateClientSecret(pb.RotateClientSecretRequest(client_id=ensured.client.client_id), timeout=10)
+    change = next(watch)
+    fresh = change.client.client_secret != ensured.client.client_secret
+    print(f"the watcher saw the new secret: {pb.ClientChange.Name(change.change)} (a new one: {fresh})")
+    watch.cancel()
+
+    stub.ForgetClient(pb.ForgetClientRequest(name="python-example", delete_upstream=True), timeout=10)
+    print("forgot python-example and deleted its client")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--addr", default="127.0.0.1:50051", help="the gateway's gRPC address")
@@ -37,6 +64,7 @@ def main():
 
     with grpc.insecure_channel(addr) as channel:
         stub = rpc.DynamicClientRegistrationStub(channel)
+        managed(stub, pb)
         metadata = pb.ClientMetadata(client_name="python-example", grant_types=["client_credentials"])
         client = stub.RegisterClient(pb.RegisterClientRequest(metadata=metadata), timeout=10).client
         print(f"registered {client.client_id} (secret and registration access token received)")
