@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dcr_dev_upstream::Route;
+use dcr_dev_upstream::{DevUpstream, Route};
 use dcr_gateway::Gateway;
 use dcr_gateway::config::{RawClient, RawConfig};
 use dcr_gateway::pb::v1 as pb;
@@ -42,9 +42,17 @@ fn read(path: &Path) -> Option<Value> {
 async fn a_declared_client_is_registered_and_its_credentials_written() {
     let dev = support::dev_upstream().await;
     let dir = support::temp_dir("credentials");
+    let store = support::temp_dir("credentials-store");
     let raw = || RawConfig {
         clients: vec![declared("billing-api", None)],
         credentials_dir: Some(dir.to_str().unwrap().into()),
+        reconcile_interval: Some("1s".into()),
+        token_store: dcr_gateway::config::RawStoreConfig {
+            backend: Some("file".into()),
+            path: Some(store.join("t.redb").to_str().unwrap().into()),
+            keys: Some(support::redis::K1.parse().unwrap()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut gw = TestGateway::start_with(&dev.base_url(), raw()).await;
@@ -76,8 +84,69 @@ async fn a_declared_client_is_registered_and_its_credentials_written() {
         .into_inner();
     assert_eq!(ensured.client.unwrap().client_id, id);
     assert_eq!(dev.clients_created(), 1);
+
+    // A restart finds the client again: no second registration.
     gw.signal_shutdown();
     gw.task.await.unwrap();
+    let gw = TestGateway::start_with(&dev.base_url(), raw()).await;
+    let again = gw
+        .client()
+        .await
+        .ensure_client(pb::EnsureClientRequest {
+            name: "billing-api".into(),
+            metadata: Some(support::machine_client("billing-api")),
+            initial_access_token: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.outcome(), pb::EnsureOutcome::Unchanged);
+    assert_eq!(again.client.unwrap().client_id, id);
+    assert_eq!(read(&path).unwrap()["client_id"], id.as_str());
+    assert_eq!(dev.clients_created(), 1, "a restart registered again");
+
+    // Readers of the file only ever see a whole one while it is rewritten.
+    let reader = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let until = Instant::now() + Duration::from_secs(4);
+            let mut reads = 0;
+            while Instant::now() < until {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    serde_json::from_str::<Value>(&text).expect("a whole credentials file");
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    // The server loses the client: the next reconcile registers it anew,
+    // and the file says so.
+    let dev = restart_empty(dev).await;
+    let renewed = eventually(Duration::from_secs(15), || async {
+        let now = read(&path)?;
+        (now["client_id"] != id.as_str()).then_some(now)
+    })
+    .await;
+    assert!(
+        support::secret_works(
+            &dev.base_url(),
+            renewed["client_id"].as_str().unwrap(),
+            renewed["client_secret"].as_str().unwrap()
+        )
+        .await
+    );
+    assert!(reader.await.unwrap() > 0, "the reader read the file");
+}
+
+/// Restarts the dev upstream on its address with no clients: it lost them all.
+async fn restart_empty(mut dev: DevUpstream) -> DevUpstream {
+    let addr = dev.addr();
+    dev.pause().await;
+    drop(dev);
+    DevUpstream::start(addr, None)
+        .await
+        .expect("the same address again")
 }
 
 #[tokio::test]

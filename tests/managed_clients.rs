@@ -226,10 +226,19 @@ async fn a_client_the_server_lost_is_recreated_and_watchers_hear_of_it() {
     assert_eq!(heard.change(), pb::ClientChange::Recreated);
     assert_eq!(heard.client.unwrap().client_id, id(&again));
 
-    // The new client is managed as any other.
+    // The new client is managed as any other; the lost one is kept as replaced.
     let after = ensure(&mut c, "billing-api", "billing").await;
     assert_eq!(after.outcome(), pb::EnsureOutcome::Unchanged);
     assert_eq!(id(&after), id(&again));
+    let listed = c
+        .list_clients(pb::ListClientsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .clients;
+    assert_eq!(listed[0].replaced.len(), 1);
+    assert_eq!(listed[0].replaced[0].client_id, id(&first));
+    assert!(listed[0].replaced[0].replaced_at.is_some());
 }
 
 #[tokio::test]

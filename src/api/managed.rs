@@ -153,6 +153,14 @@ impl DcrService {
                     .and_then(|t| timestamp(u64::try_from(t).unwrap_or(0))),
                 next_rotation_at: s.next_rotation_at.and_then(timestamp),
                 last_error: s.last_error.unwrap_or_default(),
+                replaced: s
+                    .replaced
+                    .into_iter()
+                    .map(|r| pb::ReplacedClient {
+                        client_id: r.client_id,
+                        replaced_at: timestamp(r.at),
+                    })
+                    .collect(),
             })
             .collect();
         Ok(Response::new(pb::ListClientsResponse { clients }))

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::record::{ManagedRecord, Outcome};
+use super::record::{ManagedRecord, Outcome, Replaced};
 use super::rotate::next_rotation;
 use super::watch::{Change, Published, Watch, change_between};
 use super::{Managed, target};
@@ -31,6 +31,8 @@ pub struct Status {
     pub last_error: Option<String>,
     /// When the secret is next rotated, for a declared client with a policy.
     pub next_rotation_at: Option<u64>,
+    /// Clients of this name the server lost, oldest first.
+    pub replaced: Vec<Replaced>,
 }
 
 impl Status {
@@ -44,6 +46,7 @@ impl Status {
             secret_issued_at: record.secret_issued_at,
             secret_expires_at: record.client.client_secret_expires_at,
             last_error: record.last_error.clone(),
+            replaced: record.replaced.clone(),
         }
     }
 }
@@ -79,6 +82,7 @@ impl Managed {
                     secret_expires_at: None,
                     last_error: Some(e.to_string()),
                     next_rotation_at: None,
+                    replaced: Vec::new(),
                 },
             })
             .collect();
