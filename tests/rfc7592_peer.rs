@@ -312,3 +312,63 @@ async fn rotation_on_read_and_on_update_is_followed() {
         .await
         .expect("followed the rotation on update");
 }
+
+#[tokio::test]
+async fn managed_clients_on_the_generic_profile() {
+    let (_peer, issuer) = oidc_provider(None).await;
+    let gw = TestGateway::start_with(&issuer, generic()).await;
+    let mut client = gw.client().await;
+    let ensure = |name: &str| pb::EnsureClientRequest {
+        name: "peer-app".into(),
+        metadata: Some(web_client(name)),
+        initial_access_token: None,
+    };
+    let created = client
+        .ensure_client(ensure("managed"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.outcome(), pb::EnsureOutcome::Created);
+    let created = created.client.unwrap();
+    assert!(created.client_secret.is_some());
+    let again = client
+        .ensure_client(ensure("managed"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.outcome(), pb::EnsureOutcome::Unchanged);
+    assert_eq!(again.client.as_ref().unwrap().client_id, created.client_id);
+    let changed = client
+        .ensure_client(ensure("managed v2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.outcome(), pb::EnsureOutcome::Updated);
+    let held = client
+        .get_client(get_req(&created.client_id, None))
+        .await
+        .unwrap()
+        .into_inner()
+        .client
+        .unwrap();
+    assert_eq!(
+        held.metadata.unwrap().client_name.as_deref(),
+        Some("managed v2")
+    );
+    client
+        .forget_client(pb::ForgetClientRequest {
+            name: "peer-app".into(),
+            delete_upstream: true,
+        })
+        .await
+        .unwrap();
+    let err = client
+        .get_client(get_req(&created.client_id, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::Unauthenticated,
+        "deleted at the server: {err:?}"
+    );
+}
