@@ -31,8 +31,7 @@ pub use edge::{
 };
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use managed::{
-    CredentialsDir, DEFAULT_CREDENTIALS_FILE_MODE, DEFAULT_RECONCILE_INTERVAL, DeclaredClient,
-    MAX_DECLARED_CLIENTS, ManagedSettings, RawClient, RotationPolicy,
+    DEFAULT_CREDENTIALS_FILE_MODE, DEFAULT_RECONCILE_INTERVAL, MAX_DECLARED_CLIENTS, RawClient,
 };
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::{CALLERS_ENV, INITIAL_ACCESS_TOKEN_ENV, Secret, TOKEN_STORE_KEYS_ENV};
@@ -44,6 +43,7 @@ pub use tls::{DEFAULT_TLS_RELOAD_INTERVAL, ListenerTls};
 use std::sync::Arc;
 
 use crate::api::Callers;
+use crate::managed::ManagedSettings;
 use crate::middleware::retry::RetryConfig;
 use crate::middleware::shed::ShedConfig;
 use crate::store::StoreConfig;

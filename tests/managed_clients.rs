@@ -12,8 +12,7 @@ use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::pb::v1 as pb;
 use support::redis::{K1, RedisServer};
 use support::{Client, TestGateway, machine_client, reason};
-use tonic::metadata::MetadataValue;
-use tonic::{Code, Request};
+use tonic::Code;
 
 fn ensure_req(name: &str, client_name: &str) -> pb::EnsureClientRequest {
     pb::EnsureClientRequest {
@@ -283,13 +282,6 @@ async fn a_refused_token_that_proves_no_loss_registers_nothing() {
     assert_ne!(id(&fresh), id(&first));
 }
 
-fn as_caller<T>(msg: T, token: &'static str) -> Request<T> {
-    let mut req = Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", MetadataValue::from_static(token));
-    req
-}
-
 #[tokio::test]
 async fn names_belong_to_their_callers_namespace() {
     let dev = support::dev_upstream().await;
@@ -308,14 +300,14 @@ async fn names_belong_to_their_callers_namespace() {
         "Bearer shop-token-0123456789abc",
     );
     let mine = c
-        .ensure_client(as_caller(ensure_req("api", "billing's"), a))
+        .ensure_client(support::as_caller(ensure_req("api", "billing's"), a))
         .await
         .unwrap()
         .into_inner();
 
     // B's ensure of the same name is B's own client.
     let theirs = c
-        .ensure_client(as_caller(ensure_req("api", "shop's"), b))
+        .ensure_client(support::as_caller(ensure_req("api", "shop's"), b))
         .await
         .unwrap()
         .into_inner();
@@ -324,7 +316,7 @@ async fn names_belong_to_their_callers_namespace() {
     assert_ne!(secret(&theirs), secret(&mine));
 
     let err = c
-        .watch_client(as_caller(
+        .watch_client(support::as_caller(
             pb::WatchClientRequest {
                 name: "other".into(),
             },
@@ -334,7 +326,7 @@ async fn names_belong_to_their_callers_namespace() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let listed = c
-        .list_clients(as_caller(pb::ListClientsRequest {}, b))
+        .list_clients(support::as_caller(pb::ListClientsRequest {}, b))
         .await
         .unwrap()
         .into_inner()
@@ -343,7 +335,7 @@ async fn names_belong_to_their_callers_namespace() {
     assert_eq!(listed[0].client_id, id(&theirs), "B sees only its own");
 
     // B forgets its own "api"; A's is untouched.
-    c.forget_client(as_caller(
+    c.forget_client(support::as_caller(
         pb::ForgetClientRequest {
             name: "api".into(),
             delete_upstream: true,
@@ -353,14 +345,14 @@ async fn names_belong_to_their_callers_namespace() {
     .await
     .unwrap();
     let still = c
-        .ensure_client(as_caller(ensure_req("api", "billing's"), a))
+        .ensure_client(support::as_caller(ensure_req("api", "billing's"), a))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(still.outcome(), pb::EnsureOutcome::Unchanged);
     assert_eq!(id(&still), id(&mine));
     let err = c
-        .get_client(as_caller(support::get_req(&id(&theirs), None), b))
+        .get_client(support::as_caller(support::get_req(&id(&theirs), None), b))
         .await
         .unwrap_err();
     assert_eq!(
@@ -370,7 +362,7 @@ async fn names_belong_to_their_callers_namespace() {
     );
 
     let err = c
-        .ensure_client(as_caller(ensure_req("Not A Name", "x"), a))
+        .ensure_client(support::as_caller(ensure_req("Not A Name", "x"), a))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

@@ -11,8 +11,7 @@ use dcr_gateway::pb::v1 as pb;
 use support::process::{run, serve};
 use support::redis::RedisServer;
 use support::{Client, TestGateway, channel, dev_upstream, get_req, machine_client, register};
-use tonic::metadata::MetadataValue;
-use tonic::{Code, Request};
+use tonic::Code;
 use tonic_types::StatusExt;
 
 use support::redis::K1;
@@ -334,13 +333,6 @@ async fn interleaved_rotations_reads_and_updates_leave_a_working_token_in_the_fi
     assert!(Path::new(&dir.join("t.redb")).exists());
 }
 
-fn as_caller<T>(msg: T, token: &'static str) -> Request<T> {
-    let mut req = Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", MetadataValue::from_static(token));
-    req
-}
-
 #[tokio::test]
 async fn callers_cannot_use_each_others_stored_tokens() {
     let dev = dev_upstream().await;
@@ -364,7 +356,7 @@ async fn callers_cannot_use_each_others_stored_tokens() {
         initial_access_token: None,
     };
     let created = c
-        .register_client(as_caller(reg, billing))
+        .register_client(support::as_caller(reg, billing))
         .await
         .unwrap()
         .into_inner()
@@ -375,11 +367,11 @@ async fn callers_cannot_use_each_others_stored_tokens() {
         created.registration_access_token.unwrap(),
     );
 
-    c.get_client(as_caller(get_req(&id, None), billing))
+    c.get_client(support::as_caller(get_req(&id, None), billing))
         .await
         .expect("billing uses its stored token");
     let err = c
-        .get_client(as_caller(get_req(&id, None), shop))
+        .get_client(support::as_caller(get_req(&id, None), shop))
         .await
         .unwrap_err();
     assert_eq!(
@@ -392,7 +384,7 @@ async fn callers_cannot_use_each_others_stored_tokens() {
         "{}",
         err.message()
     );
-    c.get_client(as_caller(get_req(&id, Some(&rat)), shop))
+    c.get_client(support::as_caller(get_req(&id, Some(&rat)), shop))
         .await
         .expect("with an explicit token it can");
 
@@ -403,7 +395,7 @@ async fn callers_cannot_use_each_others_stored_tokens() {
         "CALLER_UNAUTHENTICATED"
     );
     let err = c
-        .get_client(as_caller(
+        .get_client(support::as_caller(
             get_req(&id, None),
             "Bearer not-a-caller-token-xyz",
         ))

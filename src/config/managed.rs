@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use super::check::{duration_within, octal_mode};
 use super::{ConfigError, invalid};
-use crate::dcr::{ClientMetadata, DEFAULT_NAMESPACE, json, limits};
+use crate::dcr::{DEFAULT_NAMESPACE, json, limits};
+use crate::managed::{CredentialsDir, DeclaredClient, ManagedSettings, RotationPolicy};
 
 /// Default interval between reconciles of the declared clients.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
@@ -47,50 +48,6 @@ pub struct RawClient {
     /// Write `<credentials_dir>/<name>.json` [default: true when credentials_dir is set].
     #[serde(default)]
     pub credentials_file: Option<bool>,
-}
-
-/// When a managed client's secret is rotated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RotationPolicy {
-    /// Every this long after it was issued.
-    pub every: Option<Duration>,
-    /// This long before it expires (for servers that set an expiry).
-    pub before_expiry: Option<Duration>,
-}
-
-/// A declared client, checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeclaredClient {
-    /// Its name.
-    pub name: String,
-    /// Its caller namespace.
-    pub namespace: String,
-    /// The metadata it should have.
-    pub metadata: ClientMetadata,
-    /// When its secret is rotated.
-    pub rotation: RotationPolicy,
-    /// Whether its credentials file is written.
-    pub credentials_file: bool,
-}
-
-/// Where credentials files go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CredentialsDir {
-    /// The folder (`--credentials-dir`); it must exist and be writable.
-    pub dir: PathBuf,
-    /// Each file's mode (`--credentials-file-mode`).
-    pub mode: u32,
-}
-
-/// The managed-client settings, checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ManagedSettings {
-    /// The declared clients.
-    pub clients: Vec<DeclaredClient>,
-    /// How often they are reconciled.
-    pub reconcile_interval: Duration,
-    /// Where their credentials files go, if anywhere.
-    pub credentials: Option<CredentialsDir>,
 }
 
 /// Checks the managed-client settings. A declared client's error names its
@@ -191,7 +148,7 @@ fn client_error(
 
 fn declared(index: usize, raw: RawClient, files: bool) -> Result<DeclaredClient, ConfigError> {
     let name = raw.name;
-    crate::managed::check_name("name", &name).map_err(|e| client_error(index, &name, "name", e))?;
+    crate::dcr::check_name("name", &name).map_err(|e| client_error(index, &name, "name", e))?;
     let namespace = raw
         .namespace
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());

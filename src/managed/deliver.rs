@@ -10,7 +10,7 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::config::CredentialsDir;
+use super::settings::CredentialsDir;
 use crate::dcr::Client;
 
 /// Checks that the folder exists and the gateway can write files in it, by

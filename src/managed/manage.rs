@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use super::record::{ManagedRecord, Outcome, Replaced};
 use super::rotate::next_rotation;
+use super::settings::RotationPolicy;
 use super::watch::{Change, Published, Watch, change_between};
 use super::{Managed, target};
-use crate::config::RotationPolicy;
 use crate::dcr::{DcrCall, DcrError};
 
 /// How long taking in an observed secret waits for its name.

@@ -13,16 +13,17 @@
 mod deliver;
 mod ensure;
 mod manage;
-mod name;
 mod reconcile;
 mod record;
 mod rotate;
+mod settings;
 mod watch;
 
+pub use crate::dcr::check_name;
 pub use deliver::check_writable;
-pub use name::check_name;
 pub use reconcile::Declared;
 pub use record::{ManagedRecord, Outcome};
+pub use settings::{CredentialsDir, DeclaredClient, ManagedSettings, RotationPolicy};
 pub use watch::{Change, Published, Watch};
 
 use std::collections::HashMap;
@@ -33,7 +34,6 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::config::RotationPolicy;
 use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse};
 use crate::middleware::GatewayService;
 use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};

@@ -9,8 +9,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::rotate::next_rotation;
+use super::settings::{CredentialsDir, DeclaredClient, ManagedSettings};
 use super::{Managed, deliver};
-use crate::config::{CredentialsDir, DeclaredClient, ManagedSettings};
 use crate::store::unix_now;
 use crate::telemetry::Metrics;
 

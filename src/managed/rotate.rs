@@ -7,9 +7,9 @@ use std::time::Instant;
 use secrecy::ExposeSecret;
 
 use super::record::ManagedRecord;
+use super::settings::RotationPolicy;
 use super::watch::{Change, Published};
 use super::{Managed, target};
-use crate::config::RotationPolicy;
 use crate::dcr::json::metadata_from_json;
 use crate::dcr::{Client, DcrCall, DcrError, DcrResponse};
 use crate::store::unix_now;

@@ -50,7 +50,7 @@ return 0
 pub(super) const CAS: &str = cas_script!();
 
 /// `KEYS[1]`; `ARGV[1]` expected generation. Returns 1 if deleted.
-pub(super) const CAD: &str = r#"
+const CAD: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -101,6 +101,24 @@ const FENCED_CAS: &str = concat!(
 );
 
 impl RedisStore {
+    /// Deletes the entry under `rkey` if its generation is still `expected`
+    /// (tokens and records alike); whether it did.
+    pub(super) async fn delete_at_generation(
+        &self,
+        rkey: &str,
+        expected: u64,
+    ) -> Result<bool, StoreError> {
+        let script = Script::new(CAD);
+        let deleted: u64 = self
+            .with_retry(|mut c| {
+                let mut call = script.key(rkey);
+                call.arg(expected);
+                async move { call.invoke_async(&mut c).await }
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
     /// Seals every plaintext value under `pattern` that `reseal` returns a
     /// sealed form for, each with a compare-and-set (a writer that changed
     /// the entry since it was read wrote it sealed); returns how many.
@@ -361,16 +379,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
-        let rkey = self.redis_key(&key_bytes(key));
-        let script = Script::new(CAD);
-        let deleted: u64 = self
-            .with_retry(|mut c| {
-                let mut call = script.key(&rkey);
-                call.arg(expected);
-                async move { call.invoke_async(&mut c).await }
-            })
-            .await?;
-        Ok(deleted == 1)
+        self.delete_at_generation(&self.redis_key(&key_bytes(key)), expected)
+            .await
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {

@@ -6,7 +6,7 @@ use redis::Script;
 use secrecy::SecretString;
 
 use super::record::{open_record, parse_record_key, record_key_bytes, seal_record};
-use super::redis::{CAD, CAS, RedisStore};
+use super::redis::{CAS, RedisStore};
 use super::{Cas, ManagedKey, StoreError, StoredRecord};
 
 impl RedisStore {
@@ -52,15 +52,7 @@ impl RedisStore {
         expected: u64,
     ) -> Result<bool, StoreError> {
         let rkey = self.prefix.record_key(&record_key_bytes(key));
-        let script = Script::new(CAD);
-        let deleted: u64 = self
-            .with_retry(|mut c| {
-                let mut call = script.key(&rkey);
-                call.arg(expected);
-                async move { call.invoke_async(&mut c).await }
-            })
-            .await?;
-        Ok(deleted == 1)
+        self.delete_at_generation(&rkey, expected).await
     }
 
     pub(super) async fn records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {

@@ -224,6 +224,17 @@ pub async fn rotate_token(client: &mut Client, id: &str) -> pb::Client {
         .expect("a client")
 }
 
+/// `msg` as the caller whose `authorization` header is `token` (e.g.
+/// `Bearer billing-token-…`).
+pub fn as_caller<T>(msg: T, token: &'static str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        tonic::metadata::MetadataValue::from_static(token),
+    );
+    req
+}
+
 /// A GetClient request, with or without an explicit token.
 pub fn get_req(id: &str, rat: Option<&str>) -> pb::GetClientRequest {
     pb::GetClientRequest {

@@ -1,6 +1,7 @@
-//! A managed client's name: the caller's stable handle for it.
+//! A managed client's name: the caller's stable handle for it. Checked
+//! wherever one comes in (an RPC, a `[[clients]]` table, an import).
 
-use crate::dcr::DcrError;
+use super::DcrError;
 
 /// Longest name: a DNS label, so a name is also a safe file name and label.
 pub const MAX_NAME_LEN: usize = 63;
