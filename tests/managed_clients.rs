@@ -269,6 +269,19 @@ async fn a_refused_token_that_proves_no_loss_registers_nothing() {
         assert!(err.message().contains(&id(&first)), "{}", err.message());
     }
     assert_eq!(dev.clients_created(), 1, "re-registered without proof");
+    let listed = c
+        .list_clients(pb::ListClientsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .clients;
+    assert!(
+        listed[0]
+            .last_error
+            .contains("does not prove it lost the client"),
+        "ListClients says why: {:?}",
+        listed[0].last_error
+    );
 
     // The operator's way out: forget the name, ensure it anew.
     c.forget_client(pb::ForgetClientRequest {

@@ -71,8 +71,24 @@ impl Managed {
         let result = self
             .ensure_held(&key, desired, initial_access_token, deadline)
             .await;
+        if let Err(e) = &result {
+            self.note_failure(&key, e).await;
+        }
         held.release().await;
         result
+    }
+
+    /// Keeps why the last attempt on `key` failed in its record (ListClients
+    /// shows it), while the caller holds the name. Best effort: the failure
+    /// itself is what the caller gets.
+    pub(super) async fn note_failure(&self, key: &ManagedKey, err: &DcrError) {
+        let Ok(Some((mut record, generation))) = self.load(key).await else {
+            return;
+        };
+        record.last_error = Some(err.to_string());
+        if let Err(e) = self.save(key, Some(generation), &record).await {
+            tracing::warn!(error = %e, name = key.name, "could not keep a managed client's last error");
+        }
     }
 
     async fn ensure_held(

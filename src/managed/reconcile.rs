@@ -2,6 +2,7 @@
 //! `--reconcile-interval`, its secret rotated when due, and its credentials
 //! file rewritten whenever the client changes, so a service needs no code.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,8 +48,10 @@ impl Declared {
     /// Runs every client's loop until the returned set is dropped.
     pub fn spawn(self) -> JoinSet<()> {
         let mut set = JoinSet::new();
+        let states = States::default();
         for client in self.settings.clients.iter().cloned() {
             let this = Follower {
+                states: states.clone(),
                 managed: self.managed.clone(),
                 client,
                 interval: self.settings.reconcile_interval,
@@ -63,8 +66,24 @@ impl Declared {
     }
 }
 
+/// Whether each declared client's last reconcile succeeded, by (namespace,
+/// name): the clients-by-state gauge.
+#[derive(Clone, Default)]
+struct States(Arc<std::sync::Mutex<HashMap<(String, String), bool>>>);
+
+impl States {
+    /// Sets one client's state; returns (ok, failing) counts.
+    fn set(&self, client: &DeclaredClient, ok: bool) -> (u64, u64) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert((client.namespace.clone(), client.name.clone()), ok);
+        let good = map.values().filter(|ok| **ok).count() as u64;
+        (good, map.len() as u64 - good)
+    }
+}
+
 /// One declared client's loop.
 struct Follower {
+    states: States,
     managed: Managed,
     client: DeclaredClient,
     interval: Duration,
@@ -122,6 +141,8 @@ impl Follower {
             .managed
             .ensure(&c.namespace, &c.name, c.metadata.clone(), None, deadline)
             .await;
+        let (ok, failing) = self.states.set(c, ensured.is_ok());
+        self.metrics.managed_clients(ok, failing);
         match &ensured {
             Ok(e) => self.metrics.managed_reconciled(e.outcome.label()),
             Err(err) => {

@@ -102,6 +102,9 @@ impl Managed {
             Ok(Some(record.client))
         }
         .await;
+        if let Err(e) = &result {
+            self.note_failure(&key, e).await;
+        }
         held.release().await;
         result
     }

@@ -1,5 +1,5 @@
-//! The managed clients' instruments: reconciles and rotations by outcome,
-//! and the age of each declared client's secret (an age past its rotation
+//! The managed clients' instruments: declared clients by state, reconciles
+//! and rotations by outcome, and the age of each declared client's secret (an age past its rotation
 //! period means rotation is not happening).
 
 use opentelemetry::KeyValue;
@@ -15,6 +15,7 @@ pub(super) struct ManagedMetrics {
     reconciles: Counter<u64>,
     rotations: Counter<u64>,
     secret_age: Gauge<u64>,
+    clients: Gauge<u64>,
 }
 
 impl ManagedMetrics {
@@ -35,7 +36,14 @@ impl ManagedMetrics {
                 .with_unit("s")
                 .with_description("Age of a declared client's current secret, by name")
                 .build(),
+            clients: m
+                .u64_gauge("dcr.managed.clients")
+                .with_description(
+                    "Declared clients by state: ok (the last reconcile succeeded), failing",
+                )
+                .build(),
         };
+        this.clients_by_state(0, 0);
         for outcome in RECONCILE_OUTCOMES {
             this.reconciles.add(0, &[KeyValue::new("outcome", outcome)]);
         }
@@ -51,6 +59,12 @@ impl ManagedMetrics {
 
     pub(super) fn rotated(&self, result: &'static str) {
         self.rotations.add(1, &[KeyValue::new("result", result)]);
+    }
+
+    pub(super) fn clients_by_state(&self, ok: u64, failing: u64) {
+        self.clients.record(ok, &[KeyValue::new("state", "ok")]);
+        self.clients
+            .record(failing, &[KeyValue::new("state", "failing")]);
     }
 
     /// Names are declared clients only (at most `MAX_DECLARED_CLIENTS`), so

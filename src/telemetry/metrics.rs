@@ -211,6 +211,11 @@ impl Metrics {
         self.managed.rotated(result);
     }
 
+    /// How many declared clients reconciled last time, and how many failed.
+    pub fn managed_clients(&self, ok: u64, failing: u64) {
+        self.managed.clients_by_state(ok, failing);
+    }
+
     /// Declared client `name`'s secret is `seconds` old.
     pub fn managed_secret_age(&self, name: &str, seconds: u64) {
         self.managed.secret_age(name, seconds);
