@@ -64,6 +64,10 @@ pub struct OperationSpec {
     pub credential: Credential,
     /// What a success does to the stored token.
     pub on_success: StoreEffect,
+    /// Whether it changes the client at the server (everything but a read).
+    /// A call that changes nothing and can bring back no credential may run
+    /// beside others on the same client.
+    pub changes_client: bool,
     /// SharkAuth's method.
     pub method: &'static str,
     /// SharkAuth's route template under the base URL.
@@ -75,7 +79,7 @@ pub struct OperationSpec {
 }
 
 macro_rules! spec {
-    ($rpc:literal, $cli:literal, $idempotent:expr, $credential:expr, $effect:expr, $method:literal, $template:literal, $suffix:expr, $rfc:expr) => {
+    ($rpc:literal, $cli:literal, $idempotent:expr, $credential:expr, $effect:expr, $changes:expr, $method:literal, $template:literal, $suffix:expr, $rfc:expr) => {
         OperationSpec {
             rpc: $rpc,
             cli: $cli,
@@ -83,6 +87,7 @@ macro_rules! spec {
             idempotent: $idempotent,
             credential: $credential,
             on_success: $effect,
+            changes_client: $changes,
             method: $method,
             template: $template,
             suffix: $suffix,
@@ -100,6 +105,7 @@ const REGISTER: OperationSpec = spec!(
     false,
     Always,
     Store,
+    true,
     "POST",
     "/oauth/register",
     None,
@@ -111,6 +117,7 @@ const GET: OperationSpec = spec!(
     true,
     WhenReadsRotate,
     StoreIfPresent,
+    false,
     "GET",
     "/oauth/register/{client_id}",
     None,
@@ -122,6 +129,7 @@ const UPDATE: OperationSpec = spec!(
     true,
     WhenReadsRotate,
     StoreIfPresent,
+    true,
     "PUT",
     "/oauth/register/{client_id}",
     None,
@@ -133,6 +141,7 @@ const DELETE: OperationSpec = spec!(
     true,
     Never,
     Forget,
+    true,
     "DELETE",
     "/oauth/register/{client_id}",
     None,
@@ -144,6 +153,7 @@ const ROTATE_SECRET: OperationSpec = spec!(
     false,
     Always,
     Keep,
+    true,
     "POST",
     "/oauth/register/{client_id}/secret",
     Some("secret"),
@@ -155,6 +165,7 @@ const ROTATE_TOKEN: OperationSpec = spec!(
     false,
     Always,
     Replace,
+    true,
     "DELETE",
     "/oauth/register/{client_id}/registration-token",
     Some("registration-token"),
@@ -193,6 +204,13 @@ impl Operation {
     /// call formats it.
     pub fn span_name(self) -> &'static str {
         self.spec().span
+    }
+
+    /// Whether calls of this operation may share a client with each other:
+    /// they change nothing and bring back no credential (a read, on a server
+    /// whose reads do not rotate). Anything else has the client to itself.
+    pub fn may_share_client(self, reads_may_rotate: bool) -> bool {
+        !self.spec().changes_client && !self.may_bring_back_credential(reads_may_rotate)
     }
 
     /// Whether an answer may carry a new credential, so that once the request

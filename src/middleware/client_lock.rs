@@ -1,6 +1,9 @@
-//! The per-client lock layer: management calls on one client run one at a
-//! time, so two rotations, or a rotation and a read, can never interleave and
-//! strand a token (SharkAuth has no locking of its own). A lock is keyed by
+//! The per-client lock layer: a call that can change a client or its
+//! credentials has the client to itself, so two rotations, or a rotation and
+//! a read, can never interleave and strand a token (SharkAuth has no locking
+//! of its own). Calls that change nothing and bring back no credential (reads,
+//! on a server whose reads do not rotate: the operation table's
+//! `may_share_client`) share the client with each other. A lock is keyed by
 //! (upstream, caller namespace, client id), the same key the token store
 //! uses: each caller holds its own token for a client, so one caller's flood on
 //! an id never queues another caller's calls. Calls on different clients never
@@ -22,15 +25,19 @@ use crate::store::TokenKey;
 pub struct ClientLockLayer {
     locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
+    reads_may_rotate: bool,
 }
 
 impl ClientLockLayer {
     /// A layer with an empty lock table, for the server identified by
-    /// `upstream` (its base URL, as the tokens layer names it).
-    pub fn new(upstream: &str) -> Self {
+    /// `upstream` (its base URL, as the tokens layer names it);
+    /// `reads_may_rotate`: its reads may rotate a credential, so they too
+    /// have the client to themselves.
+    pub fn new(upstream: &str, reads_may_rotate: bool) -> Self {
         Self {
             locks: KeyedLocks::default(),
             upstream: upstream.trim_end_matches('/').into(),
+            reads_may_rotate,
         }
     }
 }
@@ -43,6 +50,7 @@ impl<S> Layer<S> for ClientLockLayer {
             inner,
             locks: self.locks.clone(),
             upstream: self.upstream.clone(),
+            reads_may_rotate: self.reads_may_rotate,
         }
     }
 }
@@ -53,6 +61,7 @@ pub struct ClientLock<S> {
     inner: S,
     locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
+    reads_may_rotate: bool,
 }
 
 impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
@@ -67,6 +76,7 @@ impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
     fn call(&mut self, req: DcrRequest) -> DcrFuture {
         let inner = self.inner.clone();
         let locks = self.locks.clone();
+        let shared = req.operation().may_share_client(self.reads_may_rotate);
         let key = req.target().map(|t| TokenKey {
             upstream: self.upstream.to_string(),
             namespace: req.namespace.clone(),
@@ -76,7 +86,10 @@ impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
             let Some(key) = key else {
                 return inner.oneshot(req).await;
             };
-            let _held = locks.acquire(key).await;
+            let _held = match shared {
+                true => locks.acquire_shared(key).await,
+                false => locks.acquire(key).await,
+            };
             inner.oneshot(req).await
         })
     }

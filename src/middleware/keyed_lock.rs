@@ -1,17 +1,18 @@
-//! A table of async locks by key: calls on one key run one at a time, calls
-//! on different keys never wait on each other, and an entry lives only while
-//! a call holds or waits for it. The client lock layer keys it by client,
-//! managed clients by name.
+//! A table of async reader-writer locks by key: on one key, writers run one
+//! at a time and readers share (never beside a writer); calls on different
+//! keys never wait on each other; an entry lives only while a call holds or
+//! waits for it. The client lock layer keys it by client, managed clients by
+//! name.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 /// The lock table; clones share it.
 pub struct KeyedLocks<K> {
-    table: Arc<Mutex<HashMap<K, Arc<AsyncMutex<()>>>>>,
+    table: Arc<Mutex<HashMap<K, Arc<RwLock<()>>>>>,
 }
 
 impl<K> Clone for KeyedLocks<K> {
@@ -31,23 +32,40 @@ impl<K> Default for KeyedLocks<K> {
 }
 
 impl<K: Clone + Eq + Hash> KeyedLocks<K> {
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<AsyncMutex<()>>>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<RwLock<()>>>> {
         // Every critical section is a single map operation; a poisoned table is intact.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for `key`'s lock. Dropping the future while it waits gives its
+    /// Waits for `key` alone. Dropping the future while it waits gives its
     /// place up and frees the entry as a release would.
     pub async fn acquire(&self, key: K) -> KeyedGuard<K> {
-        let mutex = self.table().entry(key.clone()).or_default().clone();
-        // Constructed before the wait, so a cancelled wait still cleans up.
-        let mut held = KeyedGuard {
+        let (lock, mut held) = self.entry(key);
+        held.guard = Some(Held::Write {
+            _guard: lock.write_owned().await,
+        });
+        held
+    }
+
+    /// Waits for `key` shared with other readers (not beside a writer).
+    pub async fn acquire_shared(&self, key: K) -> KeyedGuard<K> {
+        let (lock, mut held) = self.entry(key);
+        held.guard = Some(Held::Read {
+            _guard: lock.read_owned().await,
+        });
+        held
+    }
+
+    /// The entry's lock, and a guard constructed before the wait, so a
+    /// cancelled wait still cleans up.
+    fn entry(&self, key: K) -> (Arc<RwLock<()>>, KeyedGuard<K>) {
+        let lock = self.table().entry(key.clone()).or_default().clone();
+        let held = KeyedGuard {
             locks: self.clone(),
             key,
             guard: None,
         };
-        held.guard = Some(mutex.lock_owned().await);
-        held
+        (lock, held)
     }
 
     /// How many keys have an entry (held or waited for).
@@ -63,7 +81,13 @@ impl<K: Clone + Eq + Hash> KeyedLocks<K> {
 pub struct KeyedGuard<K: Clone + Eq + Hash> {
     locks: KeyedLocks<K>,
     key: K,
-    guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<Held>,
+}
+
+/// A read or a write hold; dropping it releases it.
+enum Held {
+    Read { _guard: OwnedRwLockReadGuard<()> },
+    Write { _guard: OwnedRwLockWriteGuard<()> },
 }
 
 impl<K: Clone + Eq + Hash> Drop for KeyedGuard<K> {
@@ -132,5 +156,22 @@ mod tests {
             same.is_err(),
             "one caller's calls on one client must serialise"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_share_a_key_and_a_writer_has_it_alone() {
+        let locks = KeyedLocks::default();
+        let first = locks.acquire_shared(key("n", "c1")).await;
+        let wait = std::time::Duration::from_millis(50);
+        let second = tokio::time::timeout(wait, locks.acquire_shared(key("n", "c1"))).await;
+        assert!(second.is_ok(), "two readers share");
+        let writer = tokio::time::timeout(wait, locks.acquire(key("n", "c1"))).await;
+        assert!(writer.is_err(), "a writer waits for the readers");
+        drop((first, second));
+        let writer = locks.acquire(key("n", "c1")).await;
+        let reader = tokio::time::timeout(wait, locks.acquire_shared(key("n", "c1"))).await;
+        assert!(reader.is_err(), "a reader waits for the writer");
+        drop(writer);
+        assert_eq!(locks.len(), 0, "freed when idle");
     }
 }

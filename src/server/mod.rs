@@ -113,7 +113,10 @@ pub fn build_stack(
         .shared()
         .then(|| LeaseLayer::new(store.clone(), upstream_id, lease_ttl(config)));
     let stack = ServiceBuilder::new()
-        .layer(ClientLockLayer::new(upstream_id))
+        .layer(ClientLockLayer::new(
+            upstream_id,
+            config.profile.reads_may_rotate(),
+        ))
         .option_layer(lease)
         .layer(RetryLayer::new(config.retry.clone(), metrics.clone()))
         .layer(MaskedUpdateLayer)
