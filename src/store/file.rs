@@ -11,6 +11,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
+use super::file_cache::{Change, Decoded, TokenCache};
 use super::record::{
     key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
 };
@@ -41,6 +42,8 @@ pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
 pub struct FileStore {
     pub(super) db: Arc<Database>,
     pub(super) keyring: Option<Arc<Keyring>>,
+    /// Every token, in memory (`file_cache.rs`): reads never touch the file.
+    cache: Arc<TokenCache>,
 }
 
 pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -57,10 +60,26 @@ impl FileStore {
         txn.open_table(TOKENS).map_err(backend)?;
         txn.open_table(RECORDS).map_err(backend)?;
         txn.commit().map_err(backend)?;
-        Ok(Self {
+        let store = Self {
             db: Arc::new(db),
             keyring,
-        })
+            cache: Arc::default(),
+        };
+        store.cache.fill(store.read_all()?);
+        Ok(store)
+    }
+
+    /// Every token key in the file with its decoded value (or why it cannot
+    /// be decoded).
+    fn read_all(&self) -> Result<Decoded, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(TOKENS).map_err(backend)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(backend)? {
+            let (k, v) = entry.map_err(backend)?;
+            out.push((k.value().to_owned(), self.decode(k.value(), v.value())));
+        }
+        Ok(out)
     }
 
     /// Runs blocking database work off the async threads.
@@ -92,12 +111,17 @@ impl FileStore {
         }))
     }
 
-    /// Commits a write transaction on the tokens durably.
+    /// Commits a write transaction on the tokens durably, then applies the
+    /// changes `work` noted to the in-memory copy (in commit order).
     fn write<T>(
         &self,
-        work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
+        work: impl FnOnce(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.write_in(TOKENS, work)
+        let _order = self.cache.write_order();
+        let mut changes = Vec::new();
+        let out = self.write_in(TOKENS, |table| work(table, &mut changes))?;
+        self.cache.apply(changes);
+        Ok(out)
     }
 
     /// Commits a write transaction on `table` durably.
@@ -144,14 +168,7 @@ fn reseal_table(
 #[async_trait]
 impl TokenStore for FileStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
-        let key = key_bytes(key);
-        self.run(move |s| {
-            let txn = s.db.begin_read().map_err(backend)?;
-            let table = txn.open_table(TOKENS).map_err(backend)?;
-            let raw = table.get(key.as_str()).map_err(backend)?;
-            raw.map(|v| s.decode(&key, v.value())).transpose()
-        })
-        .await
+        self.cache.get(key, &key_bytes(key))
     }
 
     async fn compare_and_set(
@@ -167,12 +184,13 @@ impl TokenStore for FileStore {
             registration_client_uri.to_owned(),
         );
         self.run(move |s| {
-            s.write(|table| {
+            s.write(|table, changes| {
                 let current = s.generation(table, &key)?;
                 if current != expected {
                     return Ok(Cas::Conflict);
                 }
                 let generation = current.unwrap_or(0) + 1;
+                let learned_at = unix_now();
                 let mut value = generation.to_be_bytes().to_vec();
                 value.extend(seal_value(
                     s.keyring.as_deref(),
@@ -180,11 +198,18 @@ impl TokenStore for FileStore {
                     generation,
                     &token,
                     &uri,
-                    unix_now(),
+                    learned_at,
                 ));
                 table
                     .insert(key.as_str(), value.as_slice())
                     .map_err(backend)?;
+                changes.push(Change::Put {
+                    key,
+                    token,
+                    uri,
+                    learned_at,
+                    generation,
+                });
                 Ok(Cas::Stored(generation))
             })
         })
@@ -194,11 +219,12 @@ impl TokenStore for FileStore {
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
         let key = key_bytes(key);
         self.run(move |s| {
-            s.write(|table| {
+            s.write(|table, changes| {
                 if s.generation(table, &key)? != Some(expected) {
                     return Ok(false);
                 }
                 table.remove(key.as_str()).map_err(backend)?;
+                changes.push(Change::Remove(key));
                 Ok(true)
             })
         })
@@ -208,7 +234,11 @@ impl TokenStore for FileStore {
     async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
         let key = key_bytes(key);
         self.run(move |s| {
-            s.write(|table| Ok(table.remove(key.as_str()).map_err(backend)?.is_some()))
+            s.write(|table, changes| {
+                let removed = table.remove(key.as_str()).map_err(backend)?.is_some();
+                changes.push(Change::Remove(key));
+                Ok(removed)
+            })
         })
         .await
     }
@@ -219,7 +249,7 @@ impl TokenStore for FileStore {
         overwrite: bool,
     ) -> Result<(usize, usize), StoreError> {
         self.run(move |s| {
-            s.write(|table| {
+            s.write(|table, changes| {
                 let (mut stored, mut kept) = (0, 0);
                 for e in &entries {
                     let key = key_bytes(&e.key);
@@ -229,6 +259,7 @@ impl TokenStore for FileStore {
                         continue;
                     }
                     let generation = current.unwrap_or(0) + 1;
+                    let learned_at = unix_now();
                     let mut value = generation.to_be_bytes().to_vec();
                     let sealed = seal_value(
                         s.keyring.as_deref(),
@@ -236,12 +267,19 @@ impl TokenStore for FileStore {
                         generation,
                         &e.token,
                         &e.registration_client_uri,
-                        unix_now(),
+                        learned_at,
                     );
                     value.extend(sealed);
                     table
                         .insert(key.as_str(), value.as_slice())
                         .map_err(backend)?;
+                    changes.push(Change::Put {
+                        key,
+                        token: e.token.clone(),
+                        uri: e.registration_client_uri.clone(),
+                        learned_at,
+                        generation,
+                    });
                     stored += 1;
                 }
                 Ok((stored, kept))
@@ -256,7 +294,10 @@ impl TokenStore for FileStore {
             // Each table in one transaction: either every plaintext entry of
             // it is sealed, or none.
             let tokens =
-                s.write(|table| reseal_table(table, |k, g, v| reseal_plain(&ring, k, g, v)))?;
+                s.write(|table, _| reseal_table(table, |k, g, v| reseal_plain(&ring, k, g, v)))?;
+            // Sealing changes no token, but values the keyring could not
+            // read before now read.
+            s.cache.fill(s.read_all()?);
             let records = s.write_in(RECORDS, |table| {
                 reseal_table(table, |k, g, v| reseal_plain_record(&ring, k, g, v))
             })?;

@@ -34,9 +34,9 @@ pub struct MemoryStore {
     max_entries: usize,
 }
 
-/// One stored token.
+/// One stored token, laid out small (also the file store's cached copy).
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     token: SecretString,
     /// `None`: the conventional URI for the key.
     uri: Option<Box<str>>,
@@ -54,7 +54,24 @@ fn is_conventional(key: &TokenKey, uri: &str) -> bool {
 }
 
 impl Entry {
-    fn stored(&self, key: &TokenKey) -> StoredToken {
+    /// An entry for `key`; a conventional `uri` is not kept but rebuilt.
+    pub(super) fn new(
+        key: &TokenKey,
+        token: SecretString,
+        uri: &str,
+        learned_at: u64,
+        generation: u64,
+    ) -> Self {
+        Self {
+            token,
+            uri: (!is_conventional(key, uri)).then(|| uri.into()),
+            learned_at,
+            generation,
+        }
+    }
+
+    /// The token as the store hands it out.
+    pub(super) fn stored(&self, key: &TokenKey) -> StoredToken {
         StoredToken {
             token: self.token.clone(),
             registration_client_uri: match &self.uri {
@@ -120,13 +137,13 @@ impl TokenStore for MemoryStore {
             return Err(StoreError::Full(self.max_entries));
         }
         let generation = current.unwrap_or(0) + 1;
-        let entry = Entry {
-            token: token.clone(),
-            uri: (!is_conventional(key, registration_client_uri))
-                .then(|| registration_client_uri.into()),
-            learned_at: unix_now(),
+        let entry = Entry::new(
+            key,
+            token.clone(),
+            registration_client_uri,
+            unix_now(),
             generation,
-        };
+        );
         map.insert(k.into_boxed_str(), entry);
         Ok(Cas::Stored(generation))
     }

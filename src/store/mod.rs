@@ -13,6 +13,7 @@
 
 mod cipher;
 mod file;
+mod file_cache;
 mod file_mode;
 mod file_records;
 mod memory;
