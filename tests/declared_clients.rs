@@ -9,11 +9,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dcr_dev_upstream::{DevUpstream, Route};
+use dcr_dev_upstream::Route;
 use dcr_gateway::Gateway;
 use dcr_gateway::config::{RawClient, RawConfig};
 use dcr_gateway::pb::v1 as pb;
 use serde_json::{Map, Value, json};
+use support::managed::{ensure, follow, restart_empty};
 use support::redis::RedisServer;
 use support::{TestGateway, eventually};
 
@@ -71,17 +72,7 @@ async fn a_declared_client_is_registered_and_its_credentials_written() {
     assert!(support::secret_works(&dev.base_url(), &id, &secret).await);
 
     // The same name through the RPC is the same client.
-    let ensured = gw
-        .client()
-        .await
-        .ensure_client(pb::EnsureClientRequest {
-            name: "billing-api".into(),
-            metadata: Some(support::machine_client("billing-api")),
-            initial_access_token: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ensured = ensure(&mut gw.client().await, "billing-api", "billing-api").await;
     assert_eq!(ensured.client.unwrap().client_id, id);
     assert_eq!(dev.clients_created(), 1);
 
@@ -89,17 +80,7 @@ async fn a_declared_client_is_registered_and_its_credentials_written() {
     gw.signal_shutdown();
     gw.task.await.unwrap();
     let gw = TestGateway::start_with(&dev.base_url(), raw()).await;
-    let again = gw
-        .client()
-        .await
-        .ensure_client(pb::EnsureClientRequest {
-            name: "billing-api".into(),
-            metadata: Some(support::machine_client("billing-api")),
-            initial_access_token: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = ensure(&mut gw.client().await, "billing-api", "billing-api").await;
     assert_eq!(again.outcome(), pb::EnsureOutcome::Unchanged);
     assert_eq!(again.client.unwrap().client_id, id);
     assert_eq!(read(&path).unwrap()["client_id"], id.as_str());
@@ -139,16 +120,6 @@ async fn a_declared_client_is_registered_and_its_credentials_written() {
     assert!(reader.await.unwrap() > 0, "the reader read the file");
 }
 
-/// Restarts the dev upstream on its address with no clients: it lost them all.
-async fn restart_empty(mut dev: DevUpstream) -> DevUpstream {
-    let addr = dev.addr();
-    dev.pause().await;
-    drop(dev);
-    DevUpstream::start(addr, None)
-        .await
-        .expect("the same address again")
-}
-
 #[tokio::test]
 async fn a_scheduled_rotation_reaches_watchers_and_the_file_and_the_old_secret_keeps_its_grace() {
     let dev = support::dev_upstream().await;
@@ -164,15 +135,7 @@ async fn a_scheduled_rotation_reaches_watchers_and_the_file_and_the_old_secret_k
     let first = eventually(Duration::from_secs(10), || async { read(&path) }).await;
     let id = first["client_id"].as_str().unwrap().to_owned();
 
-    let mut watch = gw
-        .client()
-        .await
-        .watch_client(pb::WatchClientRequest {
-            name: "rotating".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut watch = follow(&mut gw.client().await, "rotating").await;
     let current = watch.message().await.unwrap().unwrap();
     assert_eq!(current.change(), pb::ClientChange::Current);
     let old = current.client.unwrap().client_secret.unwrap();

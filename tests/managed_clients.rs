@@ -10,24 +10,10 @@ use std::time::Duration;
 use dcr_dev_upstream::{DevUpstream, Fault, FaultKind, Route};
 use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::pb::v1 as pb;
+use support::managed::{ensure, ensure_req, follow, list, restart_empty};
 use support::redis::{K1, RedisServer};
-use support::{Client, TestGateway, machine_client, reason};
+use support::{TestGateway, reason};
 use tonic::Code;
-
-fn ensure_req(name: &str, client_name: &str) -> pb::EnsureClientRequest {
-    pb::EnsureClientRequest {
-        name: name.into(),
-        metadata: Some(machine_client(client_name)),
-        initial_access_token: None,
-    }
-}
-
-async fn ensure(c: &mut Client, name: &str, client_name: &str) -> pb::EnsureClientResponse {
-    c.ensure_client(ensure_req(name, client_name))
-        .await
-        .expect("ensure succeeds")
-        .into_inner()
-}
 
 fn secret(r: &pb::EnsureClientResponse) -> String {
     let client = r.client.as_ref().expect("a client");
@@ -92,12 +78,7 @@ async fn a_name_is_registered_once_and_changed_metadata_are_applied() {
     assert_eq!(other.outcome(), pb::EnsureOutcome::Created);
     assert_ne!(id(&other), id(&first));
 
-    let listed = c
-        .list_clients(pb::ListClientsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .clients;
+    let listed = list(&mut c).await;
     let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["billing-api", "shop"]);
     assert_eq!(listed[0].client_id, id(&first));
@@ -182,16 +163,6 @@ async fn replicas_on_one_redis_share_a_name_and_register_once() {
     assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
 }
 
-/// Restarts the dev upstream on its address with no clients: it lost them all.
-async fn restart_empty(mut dev: DevUpstream) -> DevUpstream {
-    let addr = dev.addr();
-    dev.pause().await;
-    drop(dev);
-    DevUpstream::start(addr, None)
-        .await
-        .expect("the same address again")
-}
-
 #[tokio::test]
 async fn a_client_the_server_lost_is_recreated_and_watchers_hear_of_it() {
     let dev = support::dev_upstream().await;
@@ -199,13 +170,7 @@ async fn a_client_the_server_lost_is_recreated_and_watchers_hear_of_it() {
     let mut c = gw.client().await;
     let first = ensure(&mut c, "billing-api", "billing").await;
 
-    let mut watch = c
-        .watch_client(pb::WatchClientRequest {
-            name: "billing-api".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut watch = follow(&mut c, "billing-api").await;
     let current = watch.message().await.unwrap().unwrap();
     assert_eq!(current.change(), pb::ClientChange::Current);
     assert_eq!(current.client.unwrap().client_secret, Some(secret(&first)));
@@ -229,12 +194,7 @@ async fn a_client_the_server_lost_is_recreated_and_watchers_hear_of_it() {
     let after = ensure(&mut c, "billing-api", "billing").await;
     assert_eq!(after.outcome(), pb::EnsureOutcome::Unchanged);
     assert_eq!(id(&after), id(&again));
-    let listed = c
-        .list_clients(pb::ListClientsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .clients;
+    let listed = list(&mut c).await;
     assert_eq!(listed[0].replaced.len(), 1);
     assert_eq!(listed[0].replaced[0].client_id, id(&first));
     assert!(listed[0].replaced[0].replaced_at.is_some());
@@ -269,12 +229,7 @@ async fn a_refused_token_that_proves_no_loss_registers_nothing() {
         assert!(err.message().contains(&id(&first)), "{}", err.message());
     }
     assert_eq!(dev.clients_created(), 1, "re-registered without proof");
-    let listed = c
-        .list_clients(pb::ListClientsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .clients;
+    let listed = list(&mut c).await;
     assert!(
         listed[0]
             .last_error
@@ -387,13 +342,7 @@ async fn a_callers_own_secret_rotation_reaches_the_record_and_its_watchers() {
     let gw = TestGateway::start(&dev.base_url()).await;
     let mut c = gw.client().await;
     let first = ensure(&mut c, "billing-api", "billing").await;
-    let mut watch = c
-        .watch_client(pb::WatchClientRequest {
-            name: "billing-api".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut watch = follow(&mut c, "billing-api").await;
     watch.message().await.unwrap().unwrap();
 
     let rotated = support::rotate_secret(&mut c, &id(&first)).await;

@@ -3,6 +3,7 @@
 //! gives.
 #![allow(dead_code)]
 
+pub mod managed;
 pub mod otlp;
 pub mod pki;
 pub mod process;
