@@ -31,16 +31,31 @@ pub enum Mix {
     Steady,
 }
 
-impl Mix {
+/// What one cell's callers do: an operation mix, each caller on a client of
+/// its own or all of them on one.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
     /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mix::Realistic => "mixed",
-            Mix::GetOnly => "get-only",
-            Mix::Steady => "steady",
-        }
-    }
+    pub name: &'static str,
+    pub mix: Mix,
+    /// Every caller works on the same client (a service reading its own).
+    pub one_client: bool,
 }
+
+/// The workloads a comparison runs: the mixed one over many clients, and
+/// GetClient over one client, where the per-client lock shows.
+pub const WORKLOADS: [Workload; 2] = [
+    Workload {
+        name: "mixed, many clients",
+        mix: Mix::Realistic,
+        one_client: false,
+    },
+    Workload {
+        name: "GetClient, one client",
+        mix: Mix::GetOnly,
+        one_client: true,
+    },
+];
 
 /// The next operation of `mix` (the gateway's own operation table names
 /// them, and gives the direct HTTP path its SharkAuth routes).

@@ -3,103 +3,40 @@
 //!
 //! Paths, all driven by the same load generator over loopback:
 //! (a) direct HTTP/JSON calls to the upstream; (b) a trivial gRPC echo service;
-//! (c) minimal translation: the gRPC edge straight over the HTTP transport, no
-//! middleware; (d) the gateway, whole stack, default configuration (memory
-//! token store); (d+otel) the same with OTLP export on. Every server is its own
+//! (c) the floor, minimal translation: the gRPC edge straight over the HTTP
+//! transport, no middleware; (d) the gateway, whole stack, memory token store;
+//! (d-file) the gateway as shipped, with the default file store (in a scratch
+//! folder); (d+otel) (d) with OTLP export on. Two workloads: mixed operations
+//! over many clients, and GetClient over one client. Every server is its own
 //! process, so CPU per call comes from /proc.
 //!
 //! `cargo run --release -p dcr-bench` (add `--quick` for a seconds-long run;
 //! it runs the `dcr-gateway` binary next to its own, so build that first);
-//! writes `results.md` and `latency.svg` to `--out` (default `bench-results`).
-//! `--soak MINUTES` runs the soak (see `soak.rs`) and writes `soak.md`.
-//! `--focus SECS` only compares (c) and (d), mixed at concurrency 16, for
-//! quick A/B runs during speed work.
+//! writes `results.md` (the targets table first) and `latency.svg` to `--out`
+//! (default `bench-results`). `--soak MINUTES` runs the soak (see `soak.rs`)
+//! and writes `soak.md`. `--focus SECS` only compares (c), (d) and (d-file) at
+//! concurrency 16, for quick A/B runs during speed work.
 #![forbid(unsafe_code)]
 
+mod compare;
+mod fleet;
 mod load;
+mod memory;
 mod procfs;
 mod report;
 mod servers;
 mod soak;
+mod targets;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
+use compare::{Grid, Settings};
 use dcr_gateway::reference::Reference;
-use load::{Mix, Seed, Target};
-use report::Stats;
-use servers::{Proc, spawn};
-use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-
-struct Settings {
-    duration: Duration,
-    reps: usize,
-    concurrency: Vec<usize>,
-    stored_tokens: usize,
-}
-
-async fn channel(addr: &str) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("address")
-        .connect()
-        .await
-        .expect("connect")
-}
-
-/// Starts the gateway and measures spawn → health SERVING.
-async fn gateway(exe: &str, upstream: &str, env: &[(&str, &str)]) -> (Proc, Duration) {
-    let start = Instant::now();
-    let args = [
-        "serve",
-        "--upstream",
-        upstream,
-        "--listen",
-        "127.0.0.1:0",
-        "--token-store",
-        "memory",
-        "--admin-listen",
-        "off",
-    ];
-    let proc = spawn(exe, &args, env, "gRPC listening on ").await;
-    let mut health = HealthClient::new(channel(&proc.addr).await);
-    loop {
-        let req = HealthCheckRequest {
-            service: String::new(),
-        };
-        if let Ok(resp) = health.check(req).await
-            && resp.into_inner().status() == ServingStatus::Serving
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    (proc, start.elapsed())
-}
-
-/// An OTLP/HTTP sink that accepts and drops everything.
-async fn otlp_sink() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let app = axum::Router::new().fallback(|| async { "" });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-async fn seeds(target: &Target, n: usize) -> Vec<Seed> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(load::register(target).await.expect("seed registration"));
-    }
-    out
-}
+use fleet::{DEFAULT, FLOOR, Fleet, MEMORY};
+use load::WORKLOADS;
 
 /// What the gateway costs, side by side with what a caller would otherwise
 /// use, in one run on one machine.
@@ -112,7 +49,7 @@ struct Args {
     /// Run the soak for this many minutes instead, and write `soak.md`.
     #[arg(long, value_name = "MINUTES", conflicts_with_all = ["quick", "focus"])]
     soak: Option<u64>,
-    /// Only compare (c) and (d), mixed at concurrency 16, for this many seconds each.
+    /// Only compare (c), (d) and (d-file) at concurrency 16, for this many seconds each.
     #[arg(long, value_name = "SECS")]
     focus: Option<u64>,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
@@ -160,8 +97,9 @@ async fn main() {
         gateway_exe.display()
     );
     let out_dir = args.out;
+    let gateway_exe = gateway_exe.to_string_lossy().into_owned();
     if let Some(minutes) = args.soak {
-        let (md, passed) = soak::run(minutes, &gateway_exe.to_string_lossy()).await;
+        let (md, passed) = soak::run(minutes, &gateway_exe).await;
         std::fs::create_dir_all(&out_dir).expect("results folder");
         std::fs::write(out_dir.join("soak.md"), &md).expect("write soak.md");
         println!("{md}\nwrote {}", out_dir.join("soak.md").display());
@@ -185,212 +123,56 @@ async fn main() {
         },
     };
     let me = std::env::current_exe().expect("own path");
-    let (me, gateway_exe) = (
-        me.to_string_lossy().into_owned(),
-        gateway_exe.to_string_lossy().into_owned(),
-    );
-
-    let dev = spawn(
-        &gateway_exe,
-        &["dev-upstream", "--listen", "127.0.0.1:0"],
-        &[],
-        "dev upstream on ",
-    )
-    .await;
-    let upstream = format!("http://{}", dev.addr);
-    let echo = spawn(&me, &["--serve", "echo"], &[], "reference listening on ").await;
-    let minimal = spawn(
-        &me,
-        &["--serve", "minimal", "--upstream", &upstream],
-        &[],
-        "reference listening on ",
-    )
-    .await;
-    let (gw, serving_in) = gateway(&gateway_exe, &upstream, &[]).await;
-    let idle_rss = procfs::memory_mib(gw.pid, "VmRSS:");
-    let sink = otlp_sink().await;
-    let otel_env = [
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-    ];
-    let (gw_otel, _) = gateway(&gateway_exe, &upstream, &otel_env).await;
-
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .expect("HTTP client");
-    let paths: Vec<(&str, Target, u32)> = vec![
-        (
-            "a: direct HTTP",
-            Target::Http {
-                http,
-                base: upstream.clone(),
-            },
-            dev.pid,
-        ),
-        (
-            "b: gRPC echo",
-            Target::Grpc(DynamicClientRegistrationClient::new(
-                channel(&echo.addr).await,
-            )),
-            echo.pid,
-        ),
-        (
-            "c: minimal translation",
-            Target::Grpc(DynamicClientRegistrationClient::new(
-                channel(&minimal.addr).await,
-            )),
-            minimal.pid,
-        ),
-        (
-            "d: gateway",
-            Target::Grpc(DynamicClientRegistrationClient::new(
-                channel(&gw.addr).await,
-            )),
-            gw.pid,
-        ),
-        (
-            "d+otel: gateway, OTLP on",
-            Target::Grpc(DynamicClientRegistrationClient::new(
-                channel(&gw_otel.addr).await,
-            )),
-            gw_otel.pid,
-        ),
-    ];
+    let mut fleet = fleet::start(&me.to_string_lossy(), &gateway_exe).await;
+    let idle = [MEMORY, DEFAULT].map(|p| procfs::memory_mib(fleet.paths[p].pid, "VmRSS:"));
     let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
-    let mut path_seeds = Vec::new();
-    for (_, target, _) in &paths {
-        path_seeds.push(seeds(target, max_c).await);
+    let mut seeds = Vec::new();
+    for path in &fleet.paths {
+        seeds.push(fleet::seeds(&path.target, max_c).await);
     }
 
-    // `--focus SECS`: only (c) and (d), mixed, concurrency 16, alternating
-    // twice, CPU per call printed: a quick A/B for speed work, with the pids
-    // for `perf record -p`.
     if let Some(secs) = args.focus {
-        println!("minimal pid {}, gateway pid {}", minimal.pid, gw.pid);
-        for _ in 0..2 {
-            for pi in [2, 3] {
-                let (name, target, pid) = &paths[pi];
-                let c = 16.min(path_seeds[pi].len());
-                let cpu0 = procfs::cpu_seconds(*pid);
-                let mut sample = load::run(
-                    target,
-                    Mix::Realistic,
-                    &mut path_seeds[pi][..c],
-                    Duration::from_secs(secs),
-                )
-                .await;
-                let stats = report::stats(&mut sample, procfs::cpu_seconds(*pid) - cpu0);
-                println!(
-                    "{name}: {:.0} calls/s, p50 {:.3} ms, {:.1} µs CPU/call",
-                    stats.throughput, stats.p50_ms, stats.cpu_us_per_call
-                );
-            }
-        }
+        focus(&fleet, &mut seeds, Duration::from_secs(secs)).await;
         return;
     }
 
-    // results[mix][concurrency][path] = repetitions
-    let mixes = [Mix::Realistic, Mix::GetOnly];
-    let mut results =
-        vec![vec![vec![Vec::<Stats>::new(); paths.len()]; settings.concurrency.len()]; mixes.len()];
-    let mut cdf: Vec<Vec<u64>> = vec![Vec::new(); paths.len()];
-    for _ in 0..settings.reps {
-        for (mi, &mix) in mixes.iter().enumerate() {
-            for (ci, &c) in settings.concurrency.iter().enumerate() {
-                for (pi, (_, target, pid)) in paths.iter().enumerate() {
-                    let cpu0 = procfs::cpu_seconds(*pid);
-                    let mut sample =
-                        load::run(target, mix, &mut path_seeds[pi][..c], settings.duration).await;
-                    let cpu = procfs::cpu_seconds(*pid) - cpu0;
-                    let stats = report::stats(&mut sample, cpu);
-                    if mix == Mix::Realistic && c == 16 {
-                        cdf[pi].extend(&sample.latencies_us);
-                    }
-                    results[mi][ci][pi].push(stats);
-                }
-            }
-        }
-    }
-
-    // Peak memory: the gateway's store filled, then the highest concurrency.
-    let gw_target = &paths[3].1;
-    let fill: Vec<_> = (0..64).map(|_| gw_target.clone()).collect();
-    let per = settings.stored_tokens / fill.len();
-    let mut tasks = Vec::new();
-    for target in fill {
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..per {
-                let _ = load::register(&target).await;
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    load::run(
-        gw_target,
-        Mix::GetOnly,
-        &mut path_seeds[3][..max_c],
+    let grid = compare::run(&fleet.paths, &mut seeds, &settings).await;
+    let peak_memory = memory::peak_after_registrations(
+        &fleet.paths[MEMORY],
+        &mut seeds[MEMORY][..max_c],
+        settings.stored_tokens,
         settings.duration,
     )
     .await;
-    let peak_rss = procfs::memory_mib(gw.pid, "VmHWM:");
-    let binary_mib =
-        std::fs::metadata(&gateway_exe).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64);
-
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "## dcr-bench results{}\n",
-        if args.quick { " (--quick)" } else { "" }
+    let filled = memory::default_store_filled(
+        &gateway_exe,
+        &fleet.upstream,
+        &fleet.scratch,
+        settings.stored_tokens,
+        max_c,
+        settings.duration,
+    )
+    .await;
+    let figures = targets::MemoryFigures {
+        idle,
+        peak: [peak_memory, filled.peak],
+        tokens: settings.stored_tokens,
+        concurrency: max_c,
+    };
+    let md = report_md(
+        &fleet,
+        &grid,
+        &settings,
+        &figures,
+        filled.idle,
+        &gateway_exe,
+        args.quick,
     );
-    let _ = writeln!(
-        md,
-        "{} s per cell, {} repetition(s), interleaved; medians over repetitions, calls/s spread in brackets.\n",
-        settings.duration.as_secs_f64(),
-        settings.reps
-    );
-    for (mi, mix) in mixes.iter().enumerate() {
-        for (ci, c) in settings.concurrency.iter().enumerate() {
-            let _ = writeln!(md, "### {} mix, concurrency {c}\n", mix.name());
-            md.push_str(report::HEADER);
-            for (pi, (name, _, _)) in paths.iter().enumerate() {
-                report::row(&mut md, name, &results[mi][ci][pi]);
-            }
-            md.push('\n');
-        }
-    }
-    let m = |mi: usize, ci: usize, pi: usize| report::median(&results[mi][ci][pi]).0;
-    let _ = writeln!(
-        md,
-        "### Ratios (mixed)\n\n| concurrency | p50 d/c | p99 d/c | calls/s d/c | CPU/call d/c | p50 d/(a+b) |\n|---|---|---|---|---|---|"
-    );
-    for (ci, c) in settings.concurrency.iter().enumerate() {
-        let (a, b, cc, d) = (m(0, ci, 0), m(0, ci, 1), m(0, ci, 2), m(0, ci, 3));
-        let _ = writeln!(
-            md,
-            "| {c} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            d.p50_ms / cc.p50_ms,
-            d.p99_ms / cc.p99_ms,
-            d.throughput / cc.throughput,
-            d.cpu_us_per_call / cc.cpu_us_per_call,
-            d.p50_ms / (a.p50_ms + b.p50_ms)
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\n### Gateway process\n\n| measure | value |\n|---|---|\n| start to health SERVING | {:.1} ms |\n| RSS idle | {idle_rss:.1} MiB |\n| RSS peak (VmHWM), {} tokens stored, concurrency {max_c} | {peak_rss:.1} MiB |\n| binary size | {binary_mib:.1} MiB |",
-        serving_in.as_secs_f64() * 1000.0,
-        settings.stored_tokens
-    );
-    let series: Vec<(&str, Vec<u64>)> = paths
+    let series: Vec<(&str, Vec<u64>)> = fleet
+        .paths
         .iter()
-        .zip(cdf)
-        .map(|((name, _, _), mut l)| {
-            l.sort_unstable();
-            (*name, l)
-        })
+        .zip(&grid.cdf)
+        .map(|(p, l)| (p.name, l.clone()))
         .collect();
     let chart = report::svg("Latency CDF, mixed operations, concurrency 16", &series);
     std::fs::create_dir_all(&out_dir).expect("results folder");
@@ -402,5 +184,83 @@ async fn main() {
         out_dir.join("results.md").display(),
         out_dir.join("latency.svg").display()
     );
-    drop((dev, echo, minimal, gw, gw_otel));
+    fleet.paths.clear();
+}
+
+/// `--focus SECS`: (c), (d) and (d-file) at concurrency 16, each workload,
+/// alternating twice, CPU per call printed: a quick A/B for speed work, with
+/// the pids for `perf record -p`.
+async fn focus(fleet: &Fleet, seeds: &mut [Vec<load::Seed>], duration: Duration) {
+    for pi in [FLOOR, MEMORY, DEFAULT] {
+        println!("{}: pid {}", fleet.paths[pi].name, fleet.paths[pi].pid);
+    }
+    for _ in 0..2 {
+        for workload in WORKLOADS {
+            for pi in [FLOOR, MEMORY, DEFAULT] {
+                let path = &fleet.paths[pi];
+                let c = 16.min(seeds[pi].len());
+                let (s, _) = compare::cell(path, workload, &mut seeds[pi], c, duration).await;
+                println!(
+                    "{} / {}: {:.0} calls/s, p50 {:.3} ms, {:.1} µs CPU/call",
+                    workload.name, path.name, s.throughput, s.p50_ms, s.cpu_us_per_call
+                );
+            }
+        }
+    }
+}
+
+/// The Markdown report: the targets, then every cell, then the process.
+fn report_md(
+    fleet: &Fleet,
+    grid: &Grid,
+    settings: &Settings,
+    figures: &targets::MemoryFigures,
+    filled_idle: f64,
+    gateway_exe: &str,
+    quick: bool,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## dcr-bench results{}\n",
+        if quick { " (--quick)" } else { "" }
+    );
+    let _ = writeln!(
+        md,
+        "{} s per cell, {} repetition(s), interleaved; medians over repetitions, calls/s spread in brackets.\n",
+        settings.duration.as_secs_f64(),
+        settings.reps
+    );
+    md.push_str(&targets::table(grid, figures));
+    md.push('\n');
+    for (wi, workload) in WORKLOADS.iter().enumerate() {
+        for &c in &settings.concurrency {
+            let _ = writeln!(md, "### {}, concurrency {c}\n", workload.name);
+            md.push_str(report::HEADER);
+            for (pi, path) in fleet.paths.iter().enumerate() {
+                report::row(&mut md, path.name, grid.cell(wi, c, pi));
+            }
+            md.push('\n');
+        }
+    }
+    let binary_mib =
+        std::fs::metadata(gateway_exe).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64);
+    let _ = writeln!(
+        md,
+        "### Gateway process\n\n| measure | value |\n|---|---|\n\
+         | start to health SERVING (memory store) | {:.1} ms |\n\
+         | RSS idle, memory store / default store | {:.1} / {:.1} MiB |\n\
+         | RSS idle, default store opened with {} tokens | {filled_idle:.1} MiB |\n\
+         | RSS peak (VmHWM), {} tokens stored, concurrency {}, memory store / default store | {:.1} / {:.1} MiB |\n\
+         | binary size | {binary_mib:.1} MiB |",
+        fleet.serving_in.as_secs_f64() * 1000.0,
+        figures.idle[0],
+        figures.idle[1],
+        figures.tokens,
+        figures.tokens,
+        figures.concurrency,
+        figures.peak[0],
+        figures.peak[1],
+    );
+    md
 }

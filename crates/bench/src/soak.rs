@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::fleet::{self, Store};
 use crate::load::{self, Mix, Seed, Target};
 use crate::procfs;
 use crate::servers::{Proc, spawn};
@@ -78,12 +79,8 @@ pub async fn run(minutes: u64, exe: &str) -> (String, bool) {
     let listen = format!("127.0.0.1:{}", free_port());
     let upstream = format!("http://{listen}");
     let mut dev = Some(dev_upstream(exe, &listen).await);
-    let (gw, _) = crate::gateway(exe, &upstream, &[]).await;
-    let target = Target::Grpc(
-        dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient::new(
-            crate::channel(&gw.addr).await,
-        ),
-    );
+    let (gw, _) = fleet::gateway(exe, &upstream, Store::Memory, &[]).await;
+    let target = fleet::gateway_path("soak", &gw).await.target;
     let http = reqwest::Client::new();
     let mut seeds = Vec::new();
     for _ in 0..CALLERS {

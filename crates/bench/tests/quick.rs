@@ -42,13 +42,15 @@ async fn quick_benchmark_writes_a_well_formed_report() {
         .unwrap();
     assert!(status.success());
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
-    for path in [
+    let paths = [
         "a: direct HTTP",
         "b: gRPC echo",
         "c: minimal translation",
-        "d: gateway",
-        "d+otel: gateway, OTLP on",
-    ] {
+        "d: gateway, memory store",
+        "d-file: gateway, default (file store)",
+        "d+otel: gateway, memory, OTLP on",
+    ];
+    for path in paths {
         let rows: Vec<&str> = md
             .lines()
             .filter(|l| l.starts_with(&format!("| {path} |")))
@@ -56,7 +58,7 @@ async fn quick_benchmark_writes_a_well_formed_report() {
         assert_eq!(
             rows.len(),
             4,
-            "{path}: one row per mix and concurrency:\n{md}"
+            "{path}: one row per workload and concurrency:\n{md}"
         );
         for row in rows {
             assert_eq!(row.matches('|').count(), 9, "{row}");
@@ -65,7 +67,9 @@ async fn quick_benchmark_writes_a_well_formed_report() {
         }
     }
     for heading in [
-        "### Ratios (mixed)",
+        "### Targets",
+        "### mixed, many clients, concurrency 16",
+        "### GetClient, one client, concurrency 1",
         "start to health SERVING",
         "RSS idle",
         "RSS peak",
@@ -73,7 +77,47 @@ async fn quick_benchmark_writes_a_well_formed_report() {
     ] {
         assert!(md.contains(heading), "the report lacks {heading:?}");
     }
+    // Every target row has a measurement and a verdict; both stores and both
+    // workloads are judged.
+    let targets: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("### Targets"))
+        .skip(4)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    for row in &targets {
+        let verdict = row.trim_end_matches(" |").rsplit("| ").next().unwrap();
+        assert!(
+            ["met", "within noise", "not met"].contains(&verdict),
+            "{row}"
+        );
+    }
+    for config in ["memory store", "default (file store)"] {
+        for workload in ["mixed, many clients", "GetClient, one client"] {
+            let judged = targets
+                .iter()
+                .filter(|r| r.contains(&format!("{config}, {workload}")))
+                .count();
+            // CPU at c=1 and 16, p50 at c=1, calls/s at c=16 (quick has no
+            // c=64), the stretch.
+            assert_eq!(judged, 5, "{config}, {workload}:\n{md}");
+        }
+        assert!(
+            targets
+                .iter()
+                .any(|r| r.contains(&format!("{config}: RSS idle")))
+        );
+        assert!(
+            targets
+                .iter()
+                .any(|r| r.contains(&format!("{config}: RSS peak")))
+        );
+    }
     let svg = std::fs::read_to_string(out.join("latency.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<polyline").count(), 5, "one CDF per path");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        paths.len(),
+        "one CDF per path"
+    );
 }
