@@ -7,7 +7,6 @@
 //! sampler, resource attributes, batch settings) is read by the SDK. Exports run
 //! on background threads: a slow or absent collector never delays an RPC.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use super::Metrics;
+use super::log_layer::LogLayer;
 use crate::tls::{Alpn, client_config};
 
 /// How log lines are written (to standard error).
@@ -182,19 +182,6 @@ pub fn init_logs(default_filter: &str) {
 fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&SdkTracerProvider>) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let ansi = std::io::stderr().is_terminal();
-    let fmt = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(ansi)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
     // Spans always carry the gateway's own debug events (token-store reads and
     // the like), whatever RUST_LOG keeps out of the log lines.
     let otel = tracer.map(|t| {
@@ -206,7 +193,7 @@ fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&S
             .with_filter(events)
     });
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
+        .with(LogLayer::new(format).with_filter(filter))
         .with(otel)
         .try_init();
 }

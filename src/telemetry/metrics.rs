@@ -3,6 +3,7 @@
 //! periodic reader too. Labels never carry a token or a client id (unbounded
 //! cardinality); the names are listed in the README.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -228,25 +229,27 @@ impl Metrics {
     }
 
     /// An RPC finished with `code` (its gRPC code name) after `elapsed`.
-    pub fn rpc_finished(&self, method: &'static str, code: &str, elapsed: Duration) {
-        let labels = [
-            KeyValue::new("method", method),
-            KeyValue::new("code", code.to_owned()),
-        ];
+    /// Labels are static strings, so recording allocates nothing.
+    pub fn rpc_finished(&self, method: &'static str, code: &'static str, elapsed: Duration) {
+        let labels = [KeyValue::new("method", method), KeyValue::new("code", code)];
         if code != "OK" {
             self.rpc_errors.add(1, &labels);
         }
         self.rpc_duration.record(elapsed.as_secs_f64(), &labels);
     }
 
-    /// An upstream attempt on `route` ended with `outcome` (an HTTP status, or
-    /// `connect_error`, `timeout`, `transport_error`).
-    pub fn upstream_attempt(&self, route: &'static str, outcome: &str, elapsed: Duration) {
+    /// An upstream attempt on `route` ended with `outcome` (`success`, an
+    /// HTTP status, or `connect_error`, `timeout`, `transport_error`); only an
+    /// HTTP status is a string made for the call.
+    pub fn upstream_attempt(
+        &self,
+        route: &'static str,
+        outcome: Cow<'static, str>,
+        elapsed: Duration,
+    ) {
         let route = KeyValue::new("route", route);
-        self.upstream_attempts.add(
-            1,
-            &[route.clone(), KeyValue::new("outcome", outcome.to_owned())],
-        );
+        self.upstream_attempts
+            .add(1, &[route.clone(), KeyValue::new("outcome", outcome)]);
         self.upstream_duration
             .record(elapsed.as_secs_f64(), &[route]);
     }

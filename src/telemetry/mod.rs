@@ -7,6 +7,8 @@
 //! holds a secret redacts its `Debug` output.
 
 mod init;
+mod log_fields;
+mod log_layer;
 mod managed_metrics;
 mod metrics;
 mod prometheus;

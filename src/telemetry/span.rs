@@ -5,7 +5,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use tower::util::rng::{HasherRng, Rng};
 use tracing::Span;
-use tracing::field::Empty;
+use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// A server span for the RPC `method` (span name `name`), child of the
@@ -36,21 +36,29 @@ pub fn rpc_span(
 
 /// Records `trace_id` and `span_id` on `span` so every log line inside it
 /// carries them: the exported span's ids when traces are on, otherwise the
-/// caller's trace id (or a fresh one) and a fresh span id.
-pub fn record_ids(span: &Span, parent: &Context) {
+/// caller's trace id (or a fresh one) and a fresh span id. Recorded as
+/// `Display` values, so the hex is written once, into the log layer's own
+/// buffer, and no `String` is made for them.
+fn record_ids(span: &Span, parent: &Context) {
     let cx = span.context();
     let own = cx.span().span_context().clone();
-    let (trace_id, span_id) = if own.is_valid() {
-        (own.trace_id().to_string(), own.span_id().to_string())
-    } else {
-        let mut rng = HasherRng::new();
-        let caller = parent.span().span_context().clone();
-        let trace_id = match caller.is_valid() {
-            true => caller.trace_id().to_string(),
-            false => format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
-        };
-        (trace_id, format!("{:016x}", rng.next_u64()))
+    if own.is_valid() {
+        span.record("trace_id", display(own.trace_id()));
+        span.record("span_id", display(own.span_id()));
+        return;
+    }
+    let mut rng = HasherRng::new();
+    let caller = parent.span().span_context().clone();
+    match caller.is_valid() {
+        true => span.record("trace_id", display(caller.trace_id())),
+        false => span.record(
+            "trace_id",
+            display(format_args!(
+                "{:016x}{:016x}",
+                rng.next_u64(),
+                rng.next_u64()
+            )),
+        ),
     };
-    span.record("trace_id", trace_id.as_str());
-    span.record("span_id", span_id.as_str());
+    span.record("span_id", display(format_args!("{:016x}", rng.next_u64())));
 }

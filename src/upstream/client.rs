@@ -1,5 +1,6 @@
 //! [`HttpUpstream`]: the innermost service, one pooled HTTP client to SharkAuth.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -163,17 +164,17 @@ impl Inner {
         let span = attempt_span(&route, &req);
         let start = Instant::now();
         let result = self.exchange(&req, &route).instrument(span.clone()).await;
-        let outcome = match &result {
-            Ok(_) => "success".to_owned(),
-            Err(DcrError::Upstream(f)) => f.status.to_string(),
-            Err(e) => error_type(e).to_owned(),
+        let outcome: Cow<'static, str> = match &result {
+            Ok(_) => "success".into(),
+            Err(DcrError::Upstream(f)) => f.status.to_string().into(),
+            Err(e) => error_type(e).into(),
         };
         if let Err(e) = &result {
             span.record("error.type", error_type(e));
             span.record("otel.status_code", "ERROR");
         }
         self.metrics
-            .upstream_attempt(route.template, &outcome, start.elapsed());
+            .upstream_attempt(route.template, outcome, start.elapsed());
         result
     }
 
