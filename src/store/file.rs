@@ -7,11 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
-use super::file_cache::{Change, Decoded, TokenCache};
+use super::file_cache::{Change, Fill, TokenCache};
 use super::record::{
     key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
 };
@@ -37,6 +39,12 @@ pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
     ))
 }
 
+/// redb's page cache. Reads are answered from the in-memory copy, so the
+/// cache only serves a write's walk down the tree and the few reads of
+/// managed-client records; redb's default (1 GiB) kept every page the fill
+/// at open read, a second copy of the whole file in memory.
+const PAGE_CACHE_BYTES: usize = 4 << 20;
+
 /// A [`TokenStore`] in a redb file.
 #[derive(Clone)]
 pub struct FileStore {
@@ -55,7 +63,10 @@ impl FileStore {
     /// owner-only (0600 file, 0700 created folder).
     pub fn open(path: &Path, keyring: Option<Arc<Keyring>>) -> Result<Self, StoreError> {
         super::file_mode::prepare(path)?;
-        let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        let db = redb::Builder::new()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| backend(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOKENS).map_err(backend)?;
         txn.open_table(RECORDS).map_err(backend)?;
@@ -65,21 +76,22 @@ impl FileStore {
             keyring,
             cache: Arc::default(),
         };
-        store.cache.fill(store.read_all()?);
+        store.load_copy()?;
         Ok(store)
     }
 
-    /// Every token key in the file with its decoded value (or why it cannot
-    /// be decoded).
-    fn read_all(&self) -> Result<Decoded, StoreError> {
+    /// Replaces the in-memory copy with every token key in the file and its
+    /// decoded value (or why it cannot be decoded).
+    fn load_copy(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let table = txn.open_table(TOKENS).map_err(backend)?;
-        let mut out = Vec::new();
+        let mut fill = Fill::with_capacity(table.len().map_err(backend)? as usize);
         for entry in table.iter().map_err(backend)? {
             let (k, v) = entry.map_err(backend)?;
-            out.push((k.value().to_owned(), self.decode(k.value(), v.value())));
+            fill.add(k.value(), self.decode(k.value(), v.value()));
         }
-        Ok(out)
+        self.cache.replace(fill);
+        Ok(())
     }
 
     /// Runs blocking database work off the async threads.
@@ -297,7 +309,7 @@ impl TokenStore for FileStore {
                 s.write(|table, _| reseal_table(table, |k, g, v| reseal_plain(&ring, k, g, v)))?;
             // Sealing changes no token, but values the keyring could not
             // read before now read.
-            s.cache.fill(s.read_all()?);
+            s.load_copy()?;
             let records = s.write_in(RECORDS, |table| {
                 reseal_table(table, |k, g, v| reseal_plain_record(&ring, k, g, v))
             })?;

@@ -20,9 +20,6 @@ enum Cached {
     Unreadable(String),
 }
 
-/// Every key of the file with its decoded value, or why it cannot be decoded.
-pub(super) type Decoded = Vec<(String, Result<StoredToken, StoreError>)>;
-
 /// A committed change, applied to the copy after its commit.
 pub(super) enum Change {
     /// A token was written at `generation`.
@@ -35,6 +32,37 @@ pub(super) enum Change {
     },
     /// The entry was removed.
     Remove(String),
+}
+
+/// A new copy, filled entry by entry as the file is read, so that no list of
+/// every decoded entry is held beside it (at 100,000 tokens that list was
+/// as large as the copy).
+pub(super) struct Fill(HashMap<Box<str>, Cached>);
+
+impl Fill {
+    /// An empty copy with room for `entries`.
+    pub(super) fn with_capacity(entries: usize) -> Self {
+        Self(HashMap::with_capacity(entries))
+    }
+
+    /// Adds `key` (the stored key bytes) with its decoded value, or why it
+    /// cannot be decoded; a key that does not parse is not a token's.
+    pub(super) fn add(&mut self, key: &str, value: Result<StoredToken, StoreError>) {
+        let Some(token_key) = parse_key(key) else {
+            return;
+        };
+        let cached = match value {
+            Ok(t) => Cached::Token(Entry::new(
+                &token_key,
+                t.token,
+                &t.registration_client_uri,
+                t.learned_at,
+                t.generation,
+            )),
+            Err(e) => Cached::Unreadable(e.to_string()),
+        };
+        self.0.insert(key.into(), cached);
+    }
 }
 
 /// The copy, and the order of writes.
@@ -52,26 +80,9 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TokenCache {
-    /// Replaces the copy with `entries` (every key in the file, decoded).
-    pub(super) fn fill(&self, entries: Decoded) {
-        let mut map = HashMap::with_capacity(entries.len());
-        for (key, value) in entries {
-            let Some(token_key) = parse_key(&key) else {
-                continue;
-            };
-            let cached = match value {
-                Ok(t) => Cached::Token(Entry::new(
-                    &token_key,
-                    t.token,
-                    &t.registration_client_uri,
-                    t.learned_at,
-                    t.generation,
-                )),
-                Err(e) => Cached::Unreadable(e.to_string()),
-            };
-            map.insert(key.into_boxed_str(), cached);
-        }
-        *locked(&self.map) = map;
+    /// Replaces the copy with `fill`, built from every key in the file.
+    pub(super) fn replace(&self, fill: Fill) {
+        *locked(&self.map) = fill.0;
     }
 
     /// The token of `key`, as the file holds it.

@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 /// Entries are laid out small, since with many clients they are most of the
 /// sidecar's memory: the key is one string (`upstream US namespace US
 /// client_id`, as the durable backends store it), and the usual
-/// `registration_client_uri`, SharkAuth's `<upstream>oauth/register/<id>`, is
+/// `registration_client_uri`, SharkAuth's `<upstream>/oauth/register/<id>`, is
 /// not stored but rebuilt.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -45,10 +45,16 @@ pub(super) struct Entry {
 }
 
 /// SharkAuth's client path under the upstream base URL.
-const CONVENTIONAL_PATH: &str = "oauth/register/";
+const CONVENTIONAL_PATH: &str = "/oauth/register/";
+
+/// The key's upstream without a trailing `/`: the gateway keys tokens by the
+/// trimmed base URL, and an imported or older key may still carry one.
+fn base(key: &TokenKey) -> &str {
+    key.upstream.trim_end_matches('/')
+}
 
 fn is_conventional(key: &TokenKey, uri: &str) -> bool {
-    uri.strip_prefix(key.upstream.as_str())
+    uri.strip_prefix(base(key))
         .and_then(|rest| rest.strip_prefix(CONVENTIONAL_PATH))
         == Some(key.client_id.as_str())
 }
@@ -76,7 +82,7 @@ impl Entry {
             token: self.token.clone(),
             registration_client_uri: match &self.uri {
                 Some(uri) => uri.to_string(),
-                None => format!("{}{CONVENTIONAL_PATH}{}", key.upstream, key.client_id),
+                None => format!("{}{CONVENTIONAL_PATH}{}", base(key), key.client_id),
             },
             learned_at: self.learned_at,
             generation: self.generation,
@@ -245,6 +251,31 @@ mod tests {
 
     fn tok(t: &str) -> SecretString {
         SecretString::from(t)
+    }
+
+    #[test]
+    fn a_conventional_uri_is_rebuilt_not_stored() {
+        for upstream in ["http://127.0.0.1:8080", "https://as.example/"] {
+            let key = TokenKey {
+                upstream: upstream.into(),
+                namespace: "n".into(),
+                client_id: "shark_dcr_1".into(),
+            };
+            let uri = format!(
+                "{}/oauth/register/shark_dcr_1",
+                upstream.trim_end_matches('/')
+            );
+            let entry = Entry::new(&key, tok("t"), &uri, 1, 1);
+            assert!(
+                entry.uri.is_none(),
+                "{upstream}: the conventional URI is kept"
+            );
+            assert_eq!(entry.stored(&key).registration_client_uri, uri);
+            // Anything else is kept as it came.
+            let other = format!("{uri}/x");
+            let entry = Entry::new(&key, tok("t"), &other, 1, 1);
+            assert_eq!(entry.stored(&key).registration_client_uri, other);
+        }
     }
 
     #[tokio::test]

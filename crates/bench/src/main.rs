@@ -15,7 +15,8 @@
 //! writes `results.md` (the targets table first) and `latency.svg` to `--out`
 //! (default `bench-results`). `--soak MINUTES` runs the soak (see `soak.rs`)
 //! and writes `soak.md`. `--focus SECS` only compares (c), (d) and (d-file) at
-//! concurrency 16, for quick A/B runs during speed work.
+//! concurrency 16, for quick A/B runs during speed work; `--memory` only the
+//! memory figures.
 #![forbid(unsafe_code)]
 
 mod compare;
@@ -52,6 +53,10 @@ struct Args {
     /// Only compare (c), (d) and (d-file) at concurrency 16, for this many seconds each.
     #[arg(long, value_name = "SECS")]
     focus: Option<u64>,
+    /// Only measure memory: each store idle, then with the stored tokens of
+    /// the run (100,000; 1,000 with --quick) at its highest concurrency.
+    #[arg(long, conflicts_with_all = ["focus", "soak"])]
+    memory: bool,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
@@ -122,10 +127,25 @@ async fn main() {
             stored_tokens: 100_000,
         },
     };
+    let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
+    if args.memory {
+        let f = memory::figures(
+            &gateway_exe,
+            settings.stored_tokens,
+            max_c,
+            settings.duration,
+        )
+        .await;
+        println!(
+            "RSS idle: memory store {:.1} MiB, default store {:.1} MiB\n\
+             RSS peak with {} tokens at concurrency {}: memory store {:.1} MiB, default store {:.1} MiB",
+            f.idle[0], f.idle[1], f.tokens, f.concurrency, f.peak[0], f.peak[1]
+        );
+        return;
+    }
     let me = std::env::current_exe().expect("own path");
     let mut fleet = fleet::start(&me.to_string_lossy(), &gateway_exe).await;
     let idle = [MEMORY, DEFAULT].map(|p| procfs::memory_mib(fleet.paths[p].pid, "VmRSS:"));
-    let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
     let mut seeds = Vec::new();
     for path in &fleet.paths {
         seeds.push(fleet::seeds(&path.target, max_c).await);

@@ -110,3 +110,51 @@ pub async fn default_store_filled(
     proc.kill().await;
     Filled { idle, peak }
 }
+
+/// The memory figures alone (`--memory`): each store's gateway idle, then
+/// with `tokens` stored at `concurrency`; for comparing allocators, heap
+/// profiles and the like without the whole comparison.
+pub async fn figures(
+    gateway_exe: &str,
+    tokens: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> crate::targets::MemoryFigures {
+    let dev = crate::servers::spawn(
+        gateway_exe,
+        &["dev-upstream", "--listen", "127.0.0.1:0"],
+        &[],
+        "dev upstream on ",
+    )
+    .await;
+    let upstream = format!("http://{}", dev.addr);
+    let scratch = Scratch::new();
+    let (memory, _) = fleet::gateway(gateway_exe, &upstream, Store::Memory, &[]).await;
+    let (path, keys) = (scratch.join("tokens.redb"), scratch.keyring());
+    let store = Store::File {
+        path: &path,
+        keys: &keys,
+    };
+    let (default, _) = fleet::gateway(gateway_exe, &upstream, store, &[]).await;
+    let idle = [memory.pid, default.pid].map(|pid| procfs::memory_mib(pid, "VmRSS:"));
+    default.kill().await;
+    let path = fleet::gateway_path("memory", &memory).await;
+    let mut seeds = fleet::seeds(&path.target, concurrency).await;
+    let peak = peak_after_registrations(&path, &mut seeds, tokens, duration).await;
+    memory.kill().await;
+    let filled = default_store_filled(
+        gateway_exe,
+        &upstream,
+        &scratch,
+        tokens,
+        concurrency,
+        duration,
+    )
+    .await;
+    crate::targets::MemoryFigures {
+        idle,
+        peak: [peak, filled.peak],
+        tokens,
+        concurrency,
+    }
+}
