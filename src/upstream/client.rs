@@ -283,12 +283,17 @@ fn check_client_id(req: &DcrRequest, answered: &str) -> Result<(), DcrError> {
 }
 
 /// The client span of one upstream attempt, with the HTTP conventions.
+///
+/// At `debug`: exported whenever traces are (the exporter takes the gateway's
+/// debug spans), in log lines only under `RUST_LOG=debug`. At the default
+/// level with export off no layer wants it, so it is never built: a log line
+/// inside an attempt still carries the call's span and its trace id.
 fn attempt_span(route: &Route, req: &DcrRequest) -> tracing::Span {
     let client_id = req
         .target()
         .map(|t| t.client_id.as_str())
         .unwrap_or_default();
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "upstream",
         otel.name = format!("{} {}", route.method, route.template),
         otel.kind = "client",
