@@ -182,8 +182,9 @@ pub async fn seeds(target: &Target, n: usize) -> Vec<Seed> {
     out
 }
 
-/// Starts every process; `me` is this binary (it runs the reference servers).
-pub async fn start(me: &str, gateway_exe: &str) -> Fleet {
+/// Starts the dev upstream (`gateway_exe dev-upstream`) on an ephemeral
+/// port; returns it with its base URL.
+pub async fn dev_upstream(gateway_exe: &str) -> (Proc, String) {
     let dev = spawn(
         gateway_exe,
         &["dev-upstream", "--listen", "127.0.0.1:0"],
@@ -192,6 +193,12 @@ pub async fn start(me: &str, gateway_exe: &str) -> Fleet {
     )
     .await;
     let upstream = format!("http://{}", dev.addr);
+    (dev, upstream)
+}
+
+/// Starts every process; `me` is this binary (it runs the reference servers).
+pub async fn start(me: &str, gateway_exe: &str) -> Fleet {
+    let (dev, upstream) = dev_upstream(gateway_exe).await;
     let echo = spawn(me, &["--serve", "echo"], &[], "reference listening on ").await;
     let minimal = spawn(
         me,

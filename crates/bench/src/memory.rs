@@ -120,14 +120,7 @@ pub async fn figures(
     concurrency: usize,
     duration: Duration,
 ) -> crate::targets::MemoryFigures {
-    let dev = crate::servers::spawn(
-        gateway_exe,
-        &["dev-upstream", "--listen", "127.0.0.1:0"],
-        &[],
-        "dev upstream on ",
-    )
-    .await;
-    let upstream = format!("http://{}", dev.addr);
+    let (_dev, upstream) = fleet::dev_upstream(gateway_exe).await;
     let scratch = Scratch::new();
     let (memory, _) = fleet::gateway(gateway_exe, &upstream, Store::Memory, &[]).await;
     let (path, keys) = (scratch.join("tokens.redb"), scratch.keyring());
