@@ -47,7 +47,10 @@ pub struct MemoryFigures {
     pub concurrency: usize,
 }
 
-const MEASURES: [(&str, fn(&Stats) -> f64); 3] = [
+/// A measure's name and how to read it from a cell.
+type Measure = (&'static str, fn(&Stats) -> f64);
+
+const MEASURES: [Measure; 3] = [
     ("server CPU per call", |s| s.cpu_us_per_call),
     ("p50", |s| s.p50_ms),
     ("calls/s", |s| s.throughput),
