@@ -41,6 +41,7 @@ async fn help_documents_every_option_and_its_default() {
         "--token-store",
         "--token-store-path",
         "--token-store-redis-url",
+        "--token-store-redis-url-file",
         "--token-store-redis-prefix",
         "--token-store-keys-file",
         "--allow-plaintext-store",

@@ -248,6 +248,14 @@ pub struct RawStoreConfig {
         hide_env_values = true
     )]
     pub redis_url: Option<Secret>,
+    /// File holding the URL of the redis backend (surrounding whitespace ignored): a
+    /// mounted Secret, so a password need be neither in the environment nor on the command line.
+    #[arg(
+        long = "token-store-redis-url-file",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_URL_FILE",
+        value_name = "FILE"
+    )]
+    pub redis_url_file: Option<String>,
     /// Name before every key of the redis backend (keys are NAME:...): 1 to 64 of A-Z a-z 0-9 _ -,
     /// so no deployment's keys fall inside another's [default: dcr-gateway].
     #[arg(
@@ -317,7 +325,7 @@ impl RawStoreConfig {
     /// `self` with every unset setting taken from `lower`.
     pub fn over(self, lower: RawStoreConfig) -> RawStoreConfig {
         overlay!(
-            RawStoreConfig, self, lower, backend, path, redis_url, redis_prefix, keys_file, keys,
+            RawStoreConfig, self, lower, backend, path, redis_url, redis_url_file, redis_prefix, keys_file, keys,
             allow_plaintext_store, max_entries;
         )
     }

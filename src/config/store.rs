@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::check::{count, invalid};
 use super::{
-    ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, Secret, TOKEN_STORE_KEYS_ENV,
+    ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, TOKEN_STORE_KEYS_ENV,
     secret_setting,
 };
 use crate::store::{Backend, Keyring, RedisPrefix, StoreConfig};
@@ -41,21 +41,25 @@ pub fn store_config(raw: RawStoreConfig, dev: bool) -> Result<StoreConfig, Confi
             path: PathBuf::from(raw.path.unwrap_or_else(|| DEFAULT_STORE_PATH.into())),
         },
         "redis" => {
-            let Some(Secret(url)) = raw.redis_url else {
+            let given = secret_setting(
+                ("--token-store-redis-url", raw.redis_url),
+                ("--token-store-redis-url-file", raw.redis_url_file),
+            )?;
+            let Some((setting, url)) = given else {
                 return Err(invalid(
                     "--token-store-redis-url",
-                    "required with --token-store redis",
+                    "required with --token-store redis (or --token-store-redis-url-file)",
                 ));
             };
+            // A mounted Secret keeps the final newline `kubectl create secret
+            // --from-file` gives it.
+            let url = secrecy::SecretString::from(url.expose_secret().trim());
             let scheme = url
                 .expose_secret()
                 .split_once("://")
                 .map(|(s, _)| s.to_owned());
             if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
-                return Err(invalid(
-                    "--token-store-redis-url",
-                    "must be a redis:// or rediss:// URL",
-                ));
+                return Err(invalid(setting, "must be a redis:// or rediss:// URL"));
             }
             let prefix = raw.redis_prefix.as_deref().unwrap_or(DEFAULT_REDIS_PREFIX);
             let prefix = RedisPrefix::parse(prefix)

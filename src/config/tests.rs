@@ -317,6 +317,69 @@ fn initial_access_token_file_ignores_surrounding_whitespace() {
 }
 
 #[test]
+fn the_redis_url_comes_from_a_file_and_errors_name_the_file_setting() {
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Some(path.display().to_string())
+    };
+    let redis = |store: RawStoreConfig| RawConfig {
+        token_store: RawStoreConfig {
+            backend: Some("redis".into()),
+            keys: Some(crate::config::Secret(secrecy::SecretString::from(
+                "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ))),
+            ..store
+        },
+        ..raw()
+    };
+    let c = redis(RawStoreConfig {
+        redis_url_file: file("url", "redis://:pw@127.0.0.1:6379/0\n"),
+        ..Default::default()
+    })
+    .validate()
+    .unwrap();
+    match c.store.backend {
+        crate::store::Backend::Redis { url, .. } => {
+            assert_eq!(url.expose_secret(), "redis://:pw@127.0.0.1:6379/0")
+        }
+        _ => panic!("not the redis backend"),
+    }
+    let err = redis(RawStoreConfig {
+        redis_url_file: file("bad", "http://:pw@127.0.0.1\n"),
+        ..Default::default()
+    })
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--token-store-redis-url-file"), "{err}");
+    assert!(!err.contains("pw"), "the URL reached the error: {err}");
+    let err = redis(RawStoreConfig {
+        redis_url: Some("redis://127.0.0.1".parse().unwrap()),
+        redis_url_file: file("both", "redis://127.0.0.1\n"),
+        ..Default::default()
+    })
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not both"), "{err}");
+    let missing = dir.path().join("missing").display().to_string();
+    let err = redis(RawStoreConfig {
+        redis_url_file: Some(missing.clone()),
+        ..Default::default()
+    })
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--token-store-redis-url-file") && err.contains(&missing),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_endless_settings_file_is_refused_not_read_whole() {
     for raw in [
         RawConfig {
