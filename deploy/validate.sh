@@ -44,7 +44,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 # --- Dockerfile ----------------------------------------------------------------
 step "Dockerfile"
-"$PY" deploy/tools/check_dockerfile.py "$ROOT"
+"$PY" deploy/tools/check_dockerfile.py --self-test "$ROOT"
 
 # --- kustomize -----------------------------------------------------------------
 step "kustomize ($("$KUBECTL" version --client 2>/dev/null | grep -i kustomize))"

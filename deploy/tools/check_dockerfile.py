@@ -56,11 +56,12 @@ def ignored(path, patterns):
     return result
 
 
-def check(root):
+def check(root, text=None):
+    """Checks the Dockerfile (or `text` in its place) against the repository."""
     df_path, di_path, cargo_path = root / "deploy/Dockerfile", root / ".dockerignore", root / "Cargo.toml"
     df = str(df_path.relative_to(root))
     cargo = tomllib.loads(cargo_path.read_text())
-    ins = instructions(df_path.read_text())
+    ins = instructions(text if text is not None else df_path.read_text())
 
     # Cargo.toml: what the Dockerfile relies on.
     if "dist" not in cargo.get("profile", {}):
@@ -139,8 +140,36 @@ def check(root):
     if not base.startswith("gcr.io/distroless/") or not base.endswith(":nonroot"):
         err(df, f"runtime stage must be a distroless :nonroot image, is {base}")
     user = [a for w, a in runtime if w == "USER"]
-    if not user or user[-1].split(":")[0] not in ("65532", "nonroot"):
-        err(df, "runtime stage must run as USER 65532")
+    # Numeric, so a pod's runAsNonRoot can verify it without the image's passwd.
+    if not user or user[-1] != "65532:65532":
+        err(df, "runtime stage must run as USER 65532:65532 (numeric uid and gid)")
+    # OCI annotations: present, the license Cargo.toml's, the version its too.
+    labels = {}
+    for w, a in runtime:
+        if w == "LABEL":
+            for item in shlex.split(a):
+                k, _, v = item.partition("=")
+                labels[k] = v
+    args = {}
+    for w, a in runtime:
+        if w == "ARG":
+            k, _, v = a.partition("=")
+            args[k.strip()] = v.strip()
+    oci = "org.opencontainers.image."
+    for key in ("source", "version", "revision", "licenses", "title"):
+        if oci + key not in labels:
+            err(df, f"runtime stage lacks LABEL {oci}{key}")
+    package = cargo["package"]
+    license = package.get("license")
+    if isinstance(license, dict):
+        license = cargo.get("workspace", {}).get("package", {}).get("license")
+    if labels.get(oci + "licenses") not in (None, license):
+        err(df, f"LABEL {oci}licenses is {labels.get(oci + 'licenses')!r}, Cargo.toml says {license!r}")
+    version = labels.get(oci + "version", "")
+    if version == "${VERSION}":
+        version = args.get("VERSION", "")
+    if oci + "version" in labels and version != package["version"]:
+        err(df, f"LABEL {oci}version is {version!r}, Cargo.toml's version is {package['version']!r}")
     entry = [a for w, a in runtime if w == "ENTRYPOINT"]
     if not entry or json.loads(entry[-1]) != ["/usr/local/bin/dcr-gateway"]:
         err(df, 'ENTRYPOINT must be ["/usr/local/bin/dcr-gateway"]')
@@ -169,14 +198,40 @@ def check(root):
 
 
 
+# Each breaks one rule; the check must report it (`--self-test`).
+BREAKAGES = [
+    ("USER 65532:65532", "USER nonroot", "numeric uid and gid"),
+    ('org.opencontainers.image.licenses="Apache-2.0"', 'org.opencontainers.image.licenses="MIT"', "licenses"),
+    ("ARG VERSION=0.1.0", "ARG VERSION=9.9.9", "version"),
+    ("org.opencontainers.image.source=", "org.example.source=", "image.source"),
+]
+
+
+def self_test(root):
+    """Every breakage in BREAKAGES is caught; exits non-zero if one is not."""
+    text = (root / "deploy/Dockerfile").read_text()
+    for old, new, expect in BREAKAGES:
+        if old not in text:
+            sys.exit(f"ERROR self-test: {old!r} is not in deploy/Dockerfile")
+        errors.clear()
+        check(root, text.replace(old, new))
+        if not any(expect in e for e in errors):
+            sys.exit(f"ERROR self-test: replacing {old!r} by {new!r} was not caught")
+    errors.clear()
+    print(f"ok   deploy/Dockerfile checks catch {len(BREAKAGES)} breakages")
+
+
 def main():
-    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    args = [a for a in sys.argv[1:] if a != "--self-test"]
+    root = pathlib.Path(args[0] if args else ".")
+    if "--self-test" in sys.argv:
+        self_test(root)
     check(root)
     for e in errors:
         print(e, file=sys.stderr)
     if errors:
         sys.exit(1)
-    print("ok   deploy/Dockerfile: dist profile, --locked, bin dcr-gateway, context complete, distroless non-root runtime")
+    print("ok   deploy/Dockerfile: dist profile, --locked, bin dcr-gateway, context complete, distroless runtime as 65532:65532, OCI labels")
 
 
 if __name__ == "__main__":
