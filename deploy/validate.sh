@@ -75,7 +75,7 @@ done
 bad=$OUT/bad-values.yaml
 for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
              'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
-             'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}'; do
+             'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]'; do
   printf '%s\n' "$wrong" >"$bad"
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
   if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then
@@ -89,6 +89,7 @@ done
 step "helm"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-default.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-redis-tls.yaml" -f "$CHART/ci/redis-tls-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-declared-clients.yaml" -f "$CHART/ci/declared-clients-values.yaml"
 # Combinations the chart must refuse to render.
 printf 'replicaCount: 3\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs store.backend=redis"
@@ -98,6 +99,18 @@ printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nser
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "service.enabled needs tls.clientAuth"
 printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
+
+# The gateway's config file of each render, for tests/deploy_manifests.rs to load
+# with the gateway's own parser and validation.
+for r in "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml; do
+  "$PY" - "$r" "$OUT/config-$(basename "$r" .yaml).toml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {})]
+assert len(cms) == 1, f"{sys.argv[1]}: {len(cms)} ConfigMaps with config.toml"
+open(sys.argv[2], "w").write(cms[0])
+PY
+done
 
 # --- Kubernetes schemas ----------------------------------------------------------
 step "kubernetes-validate $("$VENV/bin/kubernetes-validate" --version) --strict, Kubernetes ${K8S_VERSIONS[*]}"
@@ -113,7 +126,7 @@ sed 's/^\(\s*\)readOnlyRootFilesystem: true/\1readOnlyRootFilesystem: true\n\1re
 if "$VENV/bin/kubernetes-validate" --strict --quiet -k "${K8S_VERSIONS[-1]}" "$OUT/bad-k8s.yaml" >/dev/null 2>&1; then
   fail "kubernetes-validate accepted a misspelt field: the schema check is not working"
 fi
-echo "ok   ${#raw[@]} raw manifests and 4 renders valid; a misspelt field is rejected"
+echo "ok   ${#raw[@]} raw manifests and 5 renders valid; a misspelt field is rejected"
 
 # --- semantics -------------------------------------------------------------------
 step "semantic checks"
@@ -123,6 +136,7 @@ check "$OUT/kustomize-base.yaml" --store file
 check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2
 check "$OUT/helm-default.yaml" --store file
 check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2
+check "$OUT/helm-declared-clients.yaml" --store file
 [ "$failed" = 0 ] || fail "semantic checks failed (see above)"
 for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do
   grep -q REPLACE_ME "$s" || fail "$s: an example Secret must hold only REPLACE_ME placeholders"

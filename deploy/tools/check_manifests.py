@@ -241,6 +241,35 @@ def check(docs, opts):
     if backend != "memory" and (not store.get("keys_file") or store.get("allow_plaintext_store")):
         err("token_store: keys_file is required and allow_plaintext_store must not be set: a manifest should never store tokens in the clear")
 
+    # --- declared clients and their credentials files
+    clients = cfg.get("clients", [])
+    ckeys = settings.client_keys(opts.root)
+    for i, c in enumerate(clients, 1):
+        for k in c:
+            if k not in ckeys:
+                err(f"[[clients]] {i}: unknown key {k!r} (not a field of RawClient in src/config)")
+        if "name" not in c or "metadata" not in c:
+            err(f"[[clients]] {i}: needs name and metadata")
+    if clients:
+        cdir = cfg.get("credentials_dir")
+        m = under(cdir or "", mounts)
+        if not cdir or m is None or m["mountPath"].rstrip("/") != cdir.rstrip("/"):
+            err(f"credentials_dir = {cdir!r} is not a volumeMount of {SIDECAR}")
+        elif m.get("readOnly"):
+            err(f"credentials_dir {cdir!r}: {SIDECAR} must be able to write it")
+        else:
+            vol = volumes.get(m["name"], {})
+            if vol.get("emptyDir", {}).get("medium") != "Memory":
+                err(f"credentials volume {m['name']!r}: must be an emptyDir in memory (secrets never on a node's disk)")
+            for c in mains.values():
+                am = next((x for x in c.get("volumeMounts", []) if x["name"] == m["name"]), None)
+                if am is None:
+                    err(f"container {c['name']}: does not mount the credentials volume {m['name']!r}")
+                elif am.get("readOnly") is not True:
+                    err(f"container {c['name']}: must mount the credentials volume read-only")
+        if cfg.get("credentials_file_mode") not in ("0640",) or psc.get("fsGroup") is None:
+            err("declared clients: credentials_file_mode must be 0640 with a pod fsGroup, so the app's group can read the files")
+
     # --- network policy
     nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
            if all(labels.get(k) == v for k, v in n["spec"]["podSelector"].get("matchLabels", {}).items())]
@@ -274,8 +303,9 @@ def check(docs, opts):
     return errs
 
 
-def mutations():
-    """Ways to break a render; each must be caught."""
+def mutations(clients_declared=False):
+    """Ways to break a render; each must be caught (more when the render
+    declares clients)."""
     def gw(d):
         return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
 
@@ -297,7 +327,11 @@ def mutations():
         c.pop("restartPolicy")
         p["containers"].append(c)
 
-    return {
+    def app_mount(docs, f):
+        for c in dep(docs)["spec"]["template"]["spec"]["containers"]:
+            c["volumeMounts"] = [f(m) for m in c.get("volumeMounts", []) if f(m) is not None]
+
+    breakages = {
         "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
         "sidecar restartPolicy removed": lambda docs: gw(dep(docs)).pop("restartPolicy"),
         "sidecar moved to containers": sidecar_to_containers,
@@ -313,6 +347,14 @@ def mutations():
         "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
         "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
     }
+    if clients_declared:
+        breakages.update({
+            "credentials mounted writable in the app": lambda docs: app_mount(docs, lambda m: {**m, "readOnly": False} if m["name"] == "credentials" else m),
+            "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == "credentials" else m),
+            "credentials files owner-only": lambda docs: config(docs, lambda t: t.replace('credentials_file_mode = "0640"', 'credentials_file_mode = "0600"')),
+            "unknown [[clients]] key": lambda docs: config(docs, lambda t: t.replace("[[clients]]\n", "[[clients]]\nrotate_every = \"1d\"\n", 1)),
+        })
+    return breakages
 
 
 def main():
@@ -331,7 +373,8 @@ def main():
         sys.exit(1)
     if opts.self_test:
         missed = []
-        for what, breakit in mutations().items():
+        declared = any("[[clients]]" in d.get("data", {}).get("config.toml", "") for d in docs if d["kind"] == "ConfigMap")
+        for what, breakit in mutations(declared).items():
             broken = copy.deepcopy(docs)
             breakit(broken)
             if not check(broken, opts):
@@ -339,7 +382,7 @@ def main():
         if missed:
             print(f"ERROR {opts.rendered}: the checks did not catch: {', '.join(missed)}", file=sys.stderr)
             sys.exit(1)
-        print(f"ok   {opts.rendered}: semantic checks, and {len(mutations())} deliberate breakages caught")
+        print(f"ok   {opts.rendered}: semantic checks, and {len(mutations(declared))} deliberate breakages caught")
     else:
         print(f"ok   {opts.rendered}: semantic checks")
 

@@ -66,6 +66,14 @@ def config_keys(root):
     return expand("RawConfig")
 
 
+def client_keys(root):
+    """The keys of a `[[clients]]` table: the serde fields of `RawClient`."""
+    structs = _structs(pathlib.Path(root))
+    if "RawClient" not in structs:
+        raise SystemExit(f"{root}/src: no `pub struct RawClient` found (src/config/managed.rs moved?)")
+    return {field for field, _, _ in structs["RawClient"]}
+
+
 def env_names(root):
     root = pathlib.Path(root)
     return {m for p in (root / "src").rglob("*.rs") for m in ENV.findall(p.read_text())}

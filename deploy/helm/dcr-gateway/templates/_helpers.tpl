@@ -85,6 +85,10 @@ otlp_protocol = {{ $.Values.telemetry.otlpProtocol | default "grpc" | quote }}
 {{- with .Values.telemetry.serviceName }}
 service_name = {{ . | quote }}
 {{- end }}
+{{- if .Values.clients }}
+credentials_dir = {{ .Values.credentials.mountPath | quote }}
+credentials_file_mode = "0640"
+{{- end }}
 {{- range $key, $value := .Values.gateway.extraConfig }}
 {{ $key }} = {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value }}{{ end }}
 {{- end }}
@@ -99,6 +103,25 @@ keys_file = "/var/run/secrets/dcr-gateway/token-store-keys"
 {{- else if ne .Values.store.backend "memory" }}
 allow_plaintext_store = true
 {{- end }}
+{{- range .Values.clients }}
+
+[[clients]]
+{{- range $key, $value := . }}
+{{ $key }} = {{ include "dcr-gateway.tomlValue" $value }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* A YAML value as TOML: maps as inline tables, lists as arrays, the rest
+as JSON (a JSON string, number or boolean is a valid TOML one). */}}
+{{- define "dcr-gateway.tomlValue" -}}
+{{- if kindIs "map" . -}}
+{ {{- $first := true }}{{ range $k, $v := . }}{{ if not $first }},{{ end }}{{ $first = false }} {{ toJson $k }} = {{ include "dcr-gateway.tomlValue" $v }}{{ end }} }
+{{- else if kindIs "slice" . -}}
+[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ include "dcr-gateway.tomlValue" $v }}{{ end }}]
+{{- else -}}
+{{ toJson . }}
+{{- end -}}
 {{- end -}}
 
 {{/* Every container: non-root, no privilege, read-only root, no capabilities. */}}
