@@ -41,6 +41,17 @@ def instructions(text):
     return out
 
 
+def pairs(stage, word):
+    """The KEY=VALUE pairs of every `word` (LABEL, ENV) instruction of a stage."""
+    out = {}
+    for w, a in stage:
+        if w == word:
+            for item in shlex.split(a):
+                k, _, v = item.partition("=")
+                out[k] = v
+    return out
+
+
 def ignored(path, patterns):
     """Whether .dockerignore (simple patterns, `!` exceptions) excludes path."""
     result = False
@@ -144,12 +155,7 @@ def check(root, text=None):
     if not user or user[-1] != "65532:65532":
         err(df, "runtime stage must run as USER 65532:65532 (numeric uid and gid)")
     # OCI annotations: present, the license Cargo.toml's, the version its too.
-    labels = {}
-    for w, a in runtime:
-        if w == "LABEL":
-            for item in shlex.split(a):
-                k, _, v = item.partition("=")
-                labels[k] = v
+    labels = pairs(runtime, "LABEL")
     args = {}
     for w, a in runtime:
         if w == "ARG":
@@ -180,12 +186,7 @@ def check(root, text=None):
         err(df, "must EXPOSE 50051")
     if not any(w == "COPY" and "--from=" in a and a.split()[-1] == "/usr/local/bin/dcr-gateway" for w, a in runtime):
         err(df, "runtime stage must COPY the binary to /usr/local/bin/dcr-gateway")
-    env = {}
-    for w, a in runtime:
-        if w == "ENV":
-            for item in shlex.split(a):
-                k, _, v = item.partition("=")
-                env[k] = v
+    env = pairs(runtime, "ENV")
     known = settings.env_names(root)
     for k in env:
         if k.startswith("DCR_GATEWAY_") and k not in known:
