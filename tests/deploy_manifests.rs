@@ -94,5 +94,8 @@ fn rendered_config_files_are_accepted_by_the_gateway() {
             .validate()
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
-    assert_eq!(declared, 2, "the declared-clients render has its two [[clients]]");
+    assert_eq!(
+        declared, 2,
+        "the declared-clients render has its two [[clients]]"
+    );
 }
