@@ -75,7 +75,8 @@ done
 bad=$OUT/bad-values.yaml
 for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
              'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
-             'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]'; do
+             'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]' \
+             'terminationGracePeriodSeconds: "45"' 'gateway: {probes: {startup: {periodSeconds: 0}}}' 'podLabels: {team: 1}'; do
   printf '%s\n' "$wrong" >"$bad"
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
   if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then
