@@ -48,7 +48,7 @@ step "Dockerfile"
 
 # --- kustomize -----------------------------------------------------------------
 step "kustomize ($("$KUBECTL" version --client 2>/dev/null | grep -i kustomize))"
-for kz in deploy/kubernetes/base/kustomization.yaml deploy/kubernetes/overlays/*/kustomization.yaml; do
+for kz in $(find deploy/kubernetes -name kustomization.yaml | sort); do
   # kustomize v5 still reads these, with a warning; the manifests must not rely on them.
   if grep -nE '^(patchesStrategicMerge|patchesJson6902|bases|vars|commonLabels):' "$kz"; then
     fail "$kz: uses a deprecated kustomize field (use patches:, resources:, labels:)"
@@ -58,7 +58,10 @@ done
   || fail "deploy/kubernetes/base: kustomize build failed"
 "$KUBECTL" kustomize deploy/kubernetes/overlays/redis-replicas >"$OUT/kustomize-redis-replicas.yaml" \
   || fail "deploy/kubernetes/overlays/redis-replicas: kustomize build failed"
-echo "ok   deploy/kubernetes: base and overlays/redis-replicas rendered"
+# The Components on a team's plain Deployment and Job.
+"$KUBECTL" kustomize deploy/kubernetes/examples/plain-deployment >"$OUT/kustomize-plain-deployment.yaml" \
+  || fail "deploy/kubernetes/examples/plain-deployment: kustomize build failed"
+echo "ok   deploy/kubernetes: base, overlays/redis-replicas and examples/plain-deployment rendered"
 
 # --- Helm values schema --------------------------------------------------------
 step "values.schema.json"
@@ -91,6 +94,14 @@ step "helm"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-default.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-redis-tls.yaml" -f "$CHART/ci/redis-tls-values.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-declared-clients.yaml" -f "$CHART/ci/declared-clients-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-istio.yaml" -f "$CHART/ci/istio-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-linkerd.yaml" -f "$CHART/ci/linkerd-values.yaml"
+# A team's chart that depends on this one and includes the sidecar into its own
+# Deployment and Job. `helm dependency update` would vendor the chart into
+# charts/; a copy does the same offline.
+TEAM=deploy/helm/examples/billing
+rm -rf "$OUT/billing" && cp -r "$TEAM" "$OUT/billing" && mkdir -p "$OUT/billing/charts" && cp -r "$CHART" "$OUT/billing/charts/"
+"$PY" deploy/tools/render_chart.py "$OUT/billing" "$OUT/helm-billing.yaml"
 # Combinations the chart must refuse to render.
 printf 'replicaCount: 3\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs store.backend=redis"
@@ -100,25 +111,67 @@ printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nser
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "service.enabled needs tls.clientAuth"
 printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
+printf 'metrics: {enabled: true, serviceMonitor: {enabled: true}}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "metrics.serviceMonitor.enabled needs the chart's Service"
 
 # The gateway's config file of each render, for tests/deploy_manifests.rs to load
-# with the gateway's own parser and validation.
+# with the gateway's own parser and validation; and the first workload's sidecar
+# (args, literal env, mount paths, the image's ENV) for it to run as configured.
 for r in "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml; do
-  "$PY" - "$r" "$OUT/config-$(basename "$r" .yaml).toml" <<'PY'
-import sys, yaml
+  "$PY" - "$r" "$OUT/config-$(basename "$r" .yaml).toml" "$OUT/sidecar-$(basename "$r" .yaml).json" <<'PY'
+import json, sys, yaml
+sys.path.insert(0, "deploy/tools")
+from check_manifests import image_env, is_hook, pod_spec, workloads, SIDECAR
+import pathlib
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {})]
+cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_hook(d)]
 assert len(cms) == 1, f"{sys.argv[1]}: {len(cms)} ConfigMaps with config.toml"
 open(sys.argv[2], "w").write(cms[0])
+gw = next(c for c in pod_spec(workloads(docs)[0])["initContainers"] if c["name"] == SIDECAR)
+json.dump({
+    "args": gw["args"],
+    "env": {e["name"]: e["value"] for e in gw.get("env", []) if "value" in e},
+    "image_env": image_env(pathlib.Path(".")),
+    "mounts": [m["mountPath"] for m in gw.get("volumeMounts", [])],
+}, open(sys.argv[3], "w"), indent=1)
 PY
 done
 
+# One sidecar: the kustomize Component's and the chart's template give the same
+# container for the same settings (the image aside, and the credentials mount,
+# which the chart adds only with declared clients).
+"$PY" - "$OUT/helm-default.yaml" "$OUT/kustomize-base.yaml" <<'PY' || fail "the kustomize Component's sidecar differs from the chart's dcr-gateway.sidecar (see above)"
+import sys, yaml
+def sidecar(path):
+    docs = [d for d in yaml.safe_load_all(open(path)) if d and d["kind"] == "Deployment"]
+    c = next(c for c in docs[0]["spec"]["template"]["spec"]["initContainers"] if c["name"] == "dcr-gateway")
+    c.pop("image"); c.pop("imagePullPolicy", None)
+    c["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] != "dcr-gateway-credentials"]
+    return c
+a, b = sidecar(sys.argv[1]), sidecar(sys.argv[2])
+for k in sorted(set(a) | set(b)):
+    if a.get(k) != b.get(k):
+        sys.exit(f"ERROR sidecar {k}: chart {a.get(k)!r} != Component {b.get(k)!r}")
+print("ok   the chart's sidecar and the kustomize Component's are the same container")
+PY
+
 # --- Kubernetes schemas ----------------------------------------------------------
 step "kubernetes-validate $("$VENV/bin/kubernetes-validate" --version) --strict, Kubernetes ${K8S_VERSIONS[*]}"
-mapfile -t raw < <(find deploy/kubernetes -name '*.yaml' ! -name kustomization.yaml ! -name 'patch-*.yaml' | sort)
+mapfile -t raw < <(find deploy/kubernetes -name '*.yaml' ! -name kustomization.yaml ! -name 'patch-*.yaml' \
+  ! -name 'sidecar*.yaml' ! -path '*/dcr-gateway-metrics/podmonitor.yaml' | sort)
 [ "${#raw[@]}" -gt 0 ] || fail "deploy/kubernetes: no manifests found"
+# The Prometheus Operator's kinds have no bundled schema: check_manifests.py
+# checks their fields; everything else is validated here.
+mkdir -p "$OUT/core"
+for r in "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml; do
+  "$PY" - "$r" "$OUT/core/$(basename "$r")" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and not d["apiVersion"].startswith("monitoring.coreos.com/")]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)
+PY
+done
 for v in "${K8S_VERSIONS[@]}"; do
-  "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml "${raw[@]}" \
+  "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$OUT"/core/*.yaml "${raw[@]}" \
     || fail "manifests do not validate against Kubernetes $v (see above)"
 done
 # The validator must bite too: an unknown field in a Deployment fails.
@@ -127,17 +180,21 @@ sed 's/^\(\s*\)readOnlyRootFilesystem: true/\1readOnlyRootFilesystem: true\n\1re
 if "$VENV/bin/kubernetes-validate" --strict --quiet -k "${K8S_VERSIONS[-1]}" "$OUT/bad-k8s.yaml" >/dev/null 2>&1; then
   fail "kubernetes-validate accepted a misspelt field: the schema check is not working"
 fi
-echo "ok   ${#raw[@]} raw manifests and 5 renders valid; a misspelt field is rejected"
+echo "ok   ${#raw[@]} raw manifests and $(ls "$OUT"/core | wc -l) renders valid; a misspelt field is rejected"
 
 # --- semantics -------------------------------------------------------------------
 step "semantic checks"
 failed=0
 check() { "$PY" deploy/tools/check_manifests.py --root "$ROOT" --self-test "$@" || failed=1; }
-check "$OUT/kustomize-base.yaml" --store file
-check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2
-check "$OUT/helm-default.yaml" --store file
-check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2
-check "$OUT/helm-declared-clients.yaml" --store file
+check "$OUT/kustomize-base.yaml" --store file --workloads 1
+check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2 --workloads 1
+check "$OUT/kustomize-plain-deployment.yaml" --store redis --workloads 2 --metrics --monitor
+check "$OUT/helm-default.yaml" --store file --workloads 1
+check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2 --workloads 1 --metrics --monitor
+check "$OUT/helm-declared-clients.yaml" --store file --workloads 1 --metrics --monitor
+check "$OUT/helm-istio.yaml" --store file --workloads 1 --metrics --mesh istio
+check "$OUT/helm-linkerd.yaml" --store file --workloads 1 --metrics --monitor --mesh linkerd
+check "$OUT/helm-billing.yaml" --store redis --workloads 2 --metrics --monitor
 [ "$failed" = 0 ] || fail "semantic checks failed (see above)"
 for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do
   grep -q REPLACE_ME "$s" || fail "$s: an example Secret must hold only REPLACE_ME placeholders"

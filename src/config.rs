@@ -159,6 +159,8 @@ pub struct Config {
     pub allowed_client_uri_origins: Vec<url::Origin>,
     /// The admin HTTP listener; `None` when off.
     pub admin_listen: Option<SocketAddr>,
+    /// The metrics-only HTTP listener; `None` when off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Logs and OTLP export.
     pub telemetry: TelemetryConfig,
     /// Declared clients, their reconcile interval and credentials files.
@@ -469,15 +471,14 @@ impl RawConfig {
                 Duration::from_secs(1),
             )?,
             allowed_client_uri_origins: origins(self.allowed_client_uri_origins.as_deref())?,
-            admin_listen: match self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN) {
-                "off" => None,
-                addr => Some(addr.parse().map_err(|_| {
-                    invalid(
-                        "--admin-listen",
-                        format!("{addr:?} is not an address or off"),
-                    )
-                })?),
-            },
+            admin_listen: listen_or_off(
+                "--admin-listen",
+                self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN),
+            )?,
+            metrics_listen: listen_or_off(
+                "--metrics-listen",
+                self.metrics_listen.as_deref().unwrap_or("off"),
+            )?,
             telemetry: TelemetryConfig {
                 log_format: self.log_format.unwrap_or_default(),
                 otlp_endpoint: self.otlp_endpoint,
@@ -485,6 +486,17 @@ impl RawConfig {
                 service_name: self.service_name,
             },
         })
+    }
+}
+
+/// An HTTP listener's address, or `None` for `off`.
+fn listen_or_off(setting: &'static str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match value {
+        "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(setting, format!("{addr:?} is not an address or off"))),
     }
 }
 

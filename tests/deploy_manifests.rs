@@ -6,11 +6,15 @@
 //! in `deploy/tools/requirements.txt` and installed with pip into a virtualenv
 //! under `target/`, as `tests/examples.rs` does for the Python example.
 
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
-#[test]
-fn deploy_manifests_pass_validate_sh() {
+#[tokio::test]
+async fn deploy_manifests_pass_validate_sh() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     match Command::new("python3").arg("--version").output() {
         Ok(out) if out.status.success() => {}
@@ -42,6 +46,152 @@ fn deploy_manifests_pass_validate_sh() {
     );
     // In the same test: validate.sh rewrites the folder the configs are in.
     rendered_config_files_are_accepted_by_the_gateway();
+    the_gateway_runs_as_the_chart_configures_it().await;
+}
+
+/// The chart's declared-clients render, run: the sidecar's own args, the
+/// image's environment and the rendered config.toml, with every mount path
+/// moved under a temporary folder, the Secret's files written there, and only
+/// the addresses (loopback, port 0) and the upstream (the dev upstream) given
+/// as flags. The metrics listener then serves /metrics and nothing else, and
+/// each declared client's credentials file appears, group-readable, with a
+/// secret the upstream accepts.
+async fn the_gateway_runs_as_the_chart_configures_it() {
+    let rendered = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/deploy-rendered");
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(rendered.join("sidecar-helm-declared-clients.json")).unwrap(),
+    )
+    .unwrap();
+    let pod = tempfile::tempdir().unwrap();
+    let local = |path: &str| pod.path().join(path.trim_start_matches('/'));
+    let mounts: Vec<&str> = sidecar["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    // Longest first, so a mount inside another maps to its own folder.
+    let mut by_length = mounts.clone();
+    by_length.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    let relocate = |text: &str| {
+        by_length.iter().fold(text.to_owned(), |t, m| {
+            t.replace(&format!("\"{m}"), &format!("\"{}", local(m).display()))
+        })
+    };
+    for m in &mounts {
+        std::fs::create_dir_all(local(m)).unwrap();
+    }
+    // What the Secret volume holds (kubectl create secret --from-file keeps
+    // the final newline).
+    let secrets = local("/var/run/secrets/dcr-gateway");
+    for (key, value) in [
+        (
+            "token-store-keys",
+            "k1=MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=\n",
+        ),
+        ("initial-access-token", "dev-initial-access-token\n"),
+    ] {
+        std::fs::write(secrets.join(key), value).unwrap();
+        std::fs::set_permissions(secrets.join(key), std::fs::Permissions::from_mode(0o440))
+            .unwrap();
+    }
+    let config = relocate(
+        &std::fs::read_to_string(rendered.join("config-helm-declared-clients.toml")).unwrap(),
+    );
+    let args: Vec<String> = sidecar["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(args[..2], ["serve", "--config"], "{args:?}");
+    std::fs::write(local(&args[2]), &config).unwrap();
+    let cfg: toml::Table = config.parse().unwrap();
+    let credentials = PathBuf::from(cfg["credentials_dir"].as_str().unwrap());
+
+    let dev = support::dev_upstream().await;
+    let base = dev.base_url();
+    let config_file = local(&args[2]).display().to_string();
+    let env: Vec<(String, String)> = [&sidecar["image_env"], &sidecar["env"]]
+        .into_iter()
+        .flat_map(|e| e.as_object().unwrap().clone())
+        .map(|(k, v)| {
+            let v = v.as_str().unwrap();
+            let moved = relocate(&format!("\"{v}"))
+                .trim_start_matches('"')
+                .to_owned();
+            (k, moved)
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let served = support::process::serve_with(
+        &[
+            "--config",
+            &config_file,
+            "--upstream",
+            &base,
+            "--require-upstream-tls",
+            "false",
+            "--health-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &env,
+    )
+    .await;
+
+    for client in cfg["clients"].as_array().unwrap() {
+        let name = client["name"].as_str().unwrap();
+        let file = credentials.join(format!("{name}.json"));
+        let text = support::eventually(Duration::from_secs(30), || {
+            let file = file.clone();
+            async move { std::fs::read_to_string(&file).ok() }
+        })
+        .await;
+        let creds: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (id, secret) = (
+            creds["client_id"].as_str().unwrap_or_default(),
+            creds["client_secret"].as_str().unwrap_or_default(),
+        );
+        assert!(!id.is_empty() && !secret.is_empty(), "{name}.json: {creds}");
+        assert!(
+            support::secret_works(&base, id, secret).await,
+            "{name}: the upstream refuses its secret"
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o640,
+            "{name}.json is {mode:o}, the chart asks for 0640"
+        );
+    }
+
+    let metrics = support::eventually(Duration::from_secs(10), || async {
+        served.logged_addr("metrics")
+    })
+    .await;
+    let page = support::http_get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("dcr_"), "no dcr_ series on /metrics:\n{body}");
+    // Readiness stays private to the pod: the scrape port serves /metrics only.
+    for path in ["/readyz", "/healthz"] {
+        let other = support::http_get(format!("http://{metrics}{path}"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 404, "{path} on the metrics listener");
+    }
+    assert!(
+        served
+            .log
+            .lock()
+            .unwrap()
+            .lines()
+            .all(|l| !l.contains("MDAwMDAw")),
+        "the keyring reached the log"
+    );
 }
 
 /// Every render's `config.toml` (written by validate.sh) loads with the
@@ -59,7 +209,7 @@ fn rendered_config_files_are_accepted_by_the_gateway() {
         })
         .collect();
     configs.sort();
-    assert!(configs.len() >= 5, "validate.sh wrote {configs:?}");
+    assert!(configs.len() >= 9, "validate.sh wrote {configs:?}");
     let mut declared = 0;
     for path in &configs {
         let raw = dcr_gateway::config::RawConfig::from_file(path)
@@ -95,7 +245,7 @@ fn rendered_config_files_are_accepted_by_the_gateway() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
     assert_eq!(
-        declared, 2,
-        "the declared-clients render has its two [[clients]]"
+        declared, 4,
+        "[[clients]]: two in the declared-clients render, one in each team example"
     );
 }

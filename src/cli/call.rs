@@ -19,14 +19,16 @@ use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistration
 /// Flags of `call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The RPC to call (the operation table's names, then the managed-client
-    /// RPCs): register needs --metadata; get, update, delete, rotate-secret and
+    /// The RPC to call (the operation table's names, the managed-client RPCs,
+    /// then health: grpc.health.v1 Check of the service, failing unless
+    /// SERVING): register needs --metadata; get, update, delete, rotate-secret and
     /// rotate-token need --client-id; update needs --metadata too, and takes
     /// --mask for a partial update. ensure needs --name and --metadata; watch
     /// and forget need --name; watch prints a JSON line per message.
     #[arg(value_parser = rpc_parser(), value_name = "RPC")]
     pub rpc: CallRpc,
-    /// The gateway's address.
+    /// The gateway's address; `HOST:PORT` means `http://HOST:PORT`, as the
+    /// manifests set it for the app.
     #[arg(
         long,
         env = "DCR_GATEWAY_ADDR",
@@ -71,20 +73,27 @@ pub enum CallRpc {
     Operation(Operation),
     /// EnsureClient, WatchClient, ListClients or ForgetClient.
     Managed(ManagedRpc),
+    /// grpc.health.v1 Check of dcr.v1.DynamicClientRegistration.
+    Health,
 }
+
+/// `call health`'s command-line name.
+const HEALTH: &str = "health";
 
 /// Parses an RPC by its command-line name, listing every name in `--help`.
 fn rpc_parser() -> impl clap::builder::TypedValueParser<Value = CallRpc> {
     let names = Operation::ALL
         .map(|op| op.spec().cli)
         .into_iter()
-        .chain(ManagedRpc::ALL.map(|(_, name)| name));
+        .chain(ManagedRpc::ALL.map(|(_, name)| name))
+        .chain([HEALTH]);
     clap::builder::PossibleValuesParser::new(names).map(|name| {
         let op = Operation::ALL.into_iter().find(|op| op.spec().cli == name);
         let managed = ManagedRpc::ALL.into_iter().find(|(_, n)| *n == name);
         match (op, managed) {
             (Some(op), _) => CallRpc::Operation(op),
             (None, Some((rpc, _))) => CallRpc::Managed(rpc),
+            (None, None) if name == HEALTH => CallRpc::Health,
             (None, None) => unreachable!("the parser accepts only the tables' names"),
         }
     })
@@ -107,6 +116,14 @@ pub enum CallError {
     /// The gateway answered with an error.
     #[error("{:?}: {}", .0.code(), .0.message())]
     Status(Box<tonic::Status>),
+    /// The health check answered, but not SERVING (starting or draining).
+    #[error("{service} is {status:?}")]
+    NotServing {
+        /// The service checked.
+        service: &'static str,
+        /// What the gateway reported.
+        status: tonic_health::pb::health_check_response::ServingStatus,
+    },
 }
 
 impl From<tonic::Status> for CallError {
@@ -117,7 +134,11 @@ impl From<tonic::Status> for CallError {
 
 /// Makes the call and returns the reply as pretty JSON.
 pub async fn run(args: CallArgs) -> Result<String, CallError> {
-    let endpoint = Endpoint::from_shared(args.addr.clone())
+    let addr = match args.addr.contains("://") {
+        true => args.addr.clone(),
+        false => format!("http://{}", args.addr),
+    };
+    let endpoint = Endpoint::from_shared(addr)
         .map_err(|e| CallError::Usage(format!("--addr: {e}")))?
         .timeout(args.timeout)
         .connect_timeout(args.timeout);
@@ -125,11 +146,15 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         addr: args.addr.clone(),
         reason: e.to_string(),
     })?;
-    let mut client = DynamicClientRegistrationClient::new(channel);
     let op = match args.rpc {
         CallRpc::Operation(op) => op,
-        CallRpc::Managed(rpc) => return super::call_managed::run(&mut client, rpc, &args).await,
+        CallRpc::Managed(rpc) => {
+            let mut client = DynamicClientRegistrationClient::new(channel);
+            return super::call_managed::run(&mut client, rpc, &args).await;
+        }
+        CallRpc::Health => return health(channel).await,
     };
+    let mut client = DynamicClientRegistrationClient::new(channel);
     let id = || {
         args.client_id
             .clone()
@@ -198,6 +223,27 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         None => Map::new(),
     };
     Ok(serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default())
+}
+
+/// `call health`: grpc.health.v1 Check of the gateway's service, so a probe
+/// or a `helm test` pod can check a gateway with the image's own binary.
+async fn health(channel: tonic::transport::Channel) -> Result<String, CallError> {
+    use tonic::server::NamedService as _;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    type Server = pb::dynamic_client_registration_server::DynamicClientRegistrationServer<()>;
+    let service = Server::NAME;
+    let reply = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await?
+        .into_inner();
+    match reply.status() {
+        ServingStatus::Serving => {
+            Ok(serde_json::json!({ "service": service, "status": "SERVING" }).to_string())
+        }
+        status => Err(CallError::NotServing { service, status }),
+    }
 }
 
 /// Parses `--metadata` (RFC 7591 JSON) into the protobuf form.

@@ -189,6 +189,9 @@ pub struct RawConfig {
     /// Admin HTTP listener for /metrics, /healthz and /readyz, or `off` [default: 127.0.0.1:9464].
     #[arg(long, env = "DCR_GATEWAY_ADMIN_LISTEN", value_name = "ADDR|off")]
     pub admin_listen: Option<String>,
+    /// HTTP listener serving /metrics only, for a scraper outside the pod (probes stay on the admin and health listeners), or `off` [default: off].
+    #[arg(long, env = "DCR_GATEWAY_METRICS_LISTEN", value_name = "ADDR|off")]
+    pub metrics_listen: Option<String>,
     /// Log line format: text or json [default: text].
     #[arg(long, env = "DCR_GATEWAY_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -310,7 +313,7 @@ impl RawConfig {
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
             queue_timeout, max_concurrent_calls, max_streams_per_connection, max_deadline, max_detached,
-            header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, log_format,
+            header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, metrics_listen, log_format,
             otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
             discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri,
             reconcile_interval, credentials_dir, credentials_file_mode;

@@ -1,7 +1,8 @@
 //! The admin HTTP listener: `/metrics` (Prometheus text), `/healthz` (the
 //! process is up) and `/readyz` (serving; 503 once shutdown starts), for tools
 //! that do not speak gRPC health. Loopback by default; `--admin-listen off`
-//! turns it off.
+//! turns it off. `--metrics-listen` serves `/metrics` alone on an address a
+//! scraper outside the pod can reach, so readiness stays private to the pod.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,15 +59,26 @@ pub struct Timeouts {
     pub connection: Duration,
 }
 
-/// Serves the admin endpoints on `listener` until the task is dropped. Each
-/// connection runs in its own task under `timeouts`, so silent or idle
-/// sockets are closed rather than held.
-pub async fn serve(listener: TcpListener, state: AdminState, timeouts: Timeouts) {
-    let app = Router::new()
+/// Every admin endpoint, for the loopback admin listener.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(state)
+}
+
+/// `/metrics` alone (anything else is 404), for the listener a scraper reaches.
+pub fn metrics_only(state: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until the task is dropped. Each connection runs
+/// in its own task under `timeouts`, so silent or idle sockets are closed
+/// rather than held.
+pub async fn serve(listener: TcpListener, app: Router, timeouts: Timeouts) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,

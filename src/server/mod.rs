@@ -62,9 +62,11 @@ pub enum ServeError {
     /// The registration endpoint could not be discovered.
     #[error("--upstream: {0}")]
     Discovery(String),
-    /// The admin address could not be bound.
-    #[error("--admin-listen {addr}: cannot bind: {source}")]
-    AdminBind {
+    /// An HTTP listener's address (admin or metrics) could not be bound.
+    #[error("{setting} {addr}: cannot bind: {source}")]
+    HttpBind {
+        /// The setting that names the address.
+        setting: &'static str,
         /// The address.
         addr: SocketAddr,
         /// Why.
@@ -134,11 +136,29 @@ fn lease_ttl(config: &Config) -> std::time::Duration {
     (attempt * config.retry.max_attempts) * 2 + config.shed.queue_timeout + LEASE_SLACK
 }
 
+/// Binds an HTTP listener (admin or metrics), when it is on.
+async fn bind_http(
+    setting: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<TcpListener>, ServeError> {
+    let Some(addr) = addr else { return Ok(None) };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| ServeError::HttpBind {
+            setting,
+            addr,
+            source,
+        })
+}
+
 /// A gateway with its listener bound, ready to serve.
 pub struct Gateway {
     listener: Bound,
     health: Option<TcpListener>,
     admin: Option<TcpListener>,
+    /// The metrics-only listener, reachable from outside the pod.
+    metrics_listener: Option<TcpListener>,
     config: Config,
     stack: GatewayService,
     managed: Managed,
@@ -197,14 +217,8 @@ impl Gateway {
                 (url, Some(dev))
             }
         };
-        let admin = match config.admin_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServeError::AdminBind { addr, source })?,
-            ),
-            None => None,
-        };
+        let admin = bind_http("--admin-listen", config.admin_listen).await?;
+        let metrics_listener = bind_http("--metrics-listen", config.metrics_listen).await?;
         let http = http_client(&config.http, &base_url)?;
         let (registration, discovered) = registration_endpoint(&config, &http, &base_url).await?;
         let registration = RegistrationEndpoint::new(registration);
@@ -268,6 +282,7 @@ impl Gateway {
             listener,
             health,
             admin,
+            metrics_listener,
             config,
             stack,
             managed,
@@ -292,6 +307,13 @@ impl Gateway {
     /// The bound admin address (`/metrics`), when `--admin-listen` is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound metrics-only address, when `--metrics-listen` is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
@@ -356,19 +378,27 @@ impl Gateway {
 
         let _refresh = self.refresh.map(|r| AbortOnDrop(tokio::spawn(r.run())));
         let ready = Arc::new(AtomicBool::new(true));
+        let admin_state = AdminState {
+            metrics: self.metrics.clone(),
+            ready: ready.clone(),
+        };
+        let timeouts = admin::Timeouts {
+            header_read: edge.header_read_timeout,
+            connection: edge.idle_timeout,
+        };
         let _admin = self.admin.map(|listener| {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!("admin listening on {addr}");
             }
-            let state = AdminState {
-                metrics: self.metrics.clone(),
-                ready: ready.clone(),
-            };
-            let timeouts = admin::Timeouts {
-                header_read: edge.header_read_timeout,
-                connection: edge.idle_timeout,
-            };
-            AbortOnDrop(tokio::spawn(admin::serve(listener, state, timeouts)))
+            let app = admin::router(admin_state.clone());
+            AbortOnDrop(tokio::spawn(admin::serve(listener, app, timeouts)))
+        });
+        let _metrics = self.metrics_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("metrics listening on {addr}");
+            }
+            let app = admin::metrics_only(admin_state);
+            AbortOnDrop(tokio::spawn(admin::serve(listener, app, timeouts)))
         });
         let draining = Arc::new(Notify::new());
         let delay = self.config.shutdown_delay;

@@ -78,6 +78,10 @@ upstream_ca_file = "/etc/dcr-gateway/upstream-ca/ca.crt"
 upstream_client_cert = "/etc/dcr-gateway/upstream-client/tls.crt"
 upstream_client_key = "/etc/dcr-gateway/upstream-client/tls.key"
 {{- end }}
+{{- if .Values.metrics.enabled }}
+# /metrics alone on the pod address, for Prometheus; /readyz stays on loopback.
+metrics_listen = {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
+{{- end }}
 {{- with .Values.telemetry.otlpEndpoint }}
 otlp_endpoint = {{ . | quote }}
 otlp_protocol = {{ $.Values.telemetry.otlpProtocol | default "grpc" | quote }}
@@ -95,12 +99,18 @@ credentials_file_mode = "0640"
 
 [token_store]
 backend = {{ .Values.store.backend | quote }}
+{{- if eq .Values.store.backend "redis" }}
+# From the Secret's redis-url key: a URL with a password never in the environment.
+redis_url_file = "/var/run/secrets/dcr-gateway/redis-url"
+{{- end }}
 {{- with .Values.store.redisPrefix }}
 redis_prefix = {{ . | quote }}
 {{- end }}
-{{- if .Values.store.encryption }}
+{{- if eq .Values.store.backend "memory" }}
+{{- /* Nothing at rest to seal. */}}
+{{- else if .Values.store.encryption }}
 keys_file = "/var/run/secrets/dcr-gateway/token-store-keys"
-{{- else if ne .Values.store.backend "memory" }}
+{{- else }}
 allow_plaintext_store = true
 {{- end }}
 {{- range .Values.clients }}

@@ -1,0 +1,200 @@
+{{/*
+The sidecar as named templates, so any workload gets it from one definition:
+this chart's own Deployment, and a team's Deployment, StatefulSet or Job in a
+chart that depends on this one. Each takes this chart's scope: `.` here, and
+`(index .Subcharts "dcr-gateway")` from a parent chart (Helm 3.7 or later), so
+the values, names and image are this chart's in both places.
+
+  initContainers:
+    {{- include "dcr-gateway.sidecar" $gw | nindent 4 }}
+  containers:
+    - name: app
+      env:
+        {{- include "dcr-gateway.appEnv" $gw | nindent 8 }}
+      volumeMounts:
+        {{- include "dcr-gateway.appVolumeMounts" $gw | nindent 8 }}
+  volumes:
+    {{- include "dcr-gateway.volumes" $gw | nindent 4 }}
+
+plus `dcr-gateway.podAnnotations` and `dcr-gateway.podSecurityContext` for the
+pod. deploy/helm/examples/ holds a Deployment and a Job built this way.
+*/}}
+
+{{/* The native sidecar: an init container with restartPolicy Always. It starts
+before the app containers (which wait for its startup probe), runs beside
+them, and stops after them; a Job's pod still completes. */}}
+{{- define "dcr-gateway.sidecar" -}}
+{{- include "dcr-gateway.check" . -}}
+- name: dcr-gateway
+  image: {{ include "dcr-gateway.image" . | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  restartPolicy: Always
+  args: ["serve", "--config", "/etc/dcr-gateway/config/config.toml"]
+  {{- with .Values.gateway.extraEnv }}
+  env:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    {{- if .Values.tls.enabled }}
+    - name: grpc
+      containerPort: {{ .Values.gateway.grpcPort }}
+      protocol: TCP
+    {{- end }}
+    - name: health
+      containerPort: {{ .Values.gateway.healthPort }}
+      protocol: TCP
+    {{- if .Values.metrics.enabled }}
+    # /metrics only; the admin listener (/readyz) stays on 127.0.0.1.
+    - name: metrics
+      containerPort: {{ .Values.metrics.port }}
+      protocol: TCP
+    {{- end }}
+  # grpc.health.v1 on the plaintext health listener.
+  startupProbe:
+    grpc:
+      port: {{ .Values.gateway.healthPort }}
+      service: dcr.v1.DynamicClientRegistration
+    {{- toYaml .Values.gateway.probes.startup | nindent 4 }}
+  readinessProbe:
+    grpc:
+      port: {{ .Values.gateway.healthPort }}
+      service: dcr.v1.DynamicClientRegistration
+    {{- toYaml .Values.gateway.probes.readiness | nindent 4 }}
+  # The server as a whole: a drain (service NOT_SERVING) is not a hang.
+  livenessProbe:
+    grpc:
+      port: {{ .Values.gateway.healthPort }}
+      service: ""
+    {{- toYaml .Values.gateway.probes.liveness | nindent 4 }}
+  resources:
+    {{- toYaml .Values.gateway.resources | nindent 4 }}
+  securityContext:
+    {{- include "dcr-gateway.containerSecurityContext" . | nindent 4 }}
+  volumeMounts:
+    - name: dcr-gateway-config
+      mountPath: /etc/dcr-gateway/config
+      readOnly: true
+    - name: dcr-gateway-secrets
+      mountPath: /var/run/secrets/dcr-gateway
+      readOnly: true
+    # DCR_GATEWAY_TOKEN_STORE_PATH (set in the image) points here.
+    - name: dcr-gateway-token-store
+      mountPath: /var/lib/dcr-gateway
+    {{- if .Values.clients }}
+    # The declared clients' credentials files, which the app reads.
+    - name: dcr-gateway-credentials
+      mountPath: {{ .Values.credentials.mountPath }}
+    {{- end }}
+    {{- if .Values.tls.enabled }}
+    - name: dcr-gateway-tls
+      mountPath: /etc/dcr-gateway/tls
+      readOnly: true
+    {{- end }}
+    {{- if .Values.upstreamTls.caSecretName }}
+    - name: dcr-gateway-upstream-ca
+      mountPath: /etc/dcr-gateway/upstream-ca
+      readOnly: true
+    {{- end }}
+    {{- if .Values.upstreamTls.clientCertSecretName }}
+    - name: dcr-gateway-upstream-client
+      mountPath: /etc/dcr-gateway/upstream-client
+      readOnly: true
+    {{- end }}
+    {{- with .Values.gateway.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{/* The app container's environment: where the gateway listens. */}}
+{{- define "dcr-gateway.appEnv" -}}
+- name: DCR_GATEWAY_ADDR
+  value: {{ printf "127.0.0.1:%d" (int .Values.gateway.grpcPort) | quote }}
+{{- end -}}
+
+{{/* The app container's mounts: the credentials files, read-only (empty
+without declared clients). */}}
+{{- define "dcr-gateway.appVolumeMounts" -}}
+{{- if .Values.clients }}
+# <name>.json per declared client: client_id, client_secret, ...
+- name: dcr-gateway-credentials
+  mountPath: {{ .Values.credentials.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The sidecar's volumes, each named dcr-gateway-* so they cannot clash
+with the workload's own. */}}
+{{- define "dcr-gateway.volumes" -}}
+{{- $fullname := include "dcr-gateway.fullname" . -}}
+- name: dcr-gateway-config
+  configMap:
+    name: {{ .ConfigMapName | default (printf "%s-config" $fullname) }}
+- name: dcr-gateway-secrets
+  secret:
+    secretName: {{ .Values.secret.name }}
+    defaultMode: 288   # 0440
+{{- if .Values.clients }}
+- name: dcr-gateway-credentials
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.credentials.sizeLimit }}
+{{- end }}
+- name: dcr-gateway-token-store
+  {{- if and (eq .Values.store.backend "file") .Values.store.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.store.persistence.existingClaim | default (printf "%s-tokens" $fullname) }}
+  {{- else }}
+  # memory or redis backend, or no persistence: scratch space, gone with the pod.
+  emptyDir:
+    sizeLimit: 64Mi
+  {{- end }}
+{{- if .Values.tls.enabled }}
+- name: dcr-gateway-tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    defaultMode: 288
+{{- end }}
+{{- with .Values.upstreamTls.caSecretName }}
+- name: dcr-gateway-upstream-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 288
+{{- end }}
+{{- with .Values.upstreamTls.clientCertSecretName }}
+- name: dcr-gateway-upstream-client
+  secret:
+    secretName: {{ . }}
+    defaultMode: 288
+{{- end }}
+{{- end -}}
+
+{{/* Pod annotations: a config checksum (settings changes roll the pods), the
+prometheus.io/* scrape hints, the mesh's start-order switches, and
+podAnnotations. */}}
+{{- define "dcr-gateway.podAnnotations" -}}
+checksum/dcr-gateway-config: {{ include "dcr-gateway.config" . | sha256sum }}
+{{- if and .Values.metrics.enabled .Values.metrics.annotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- if eq .Values.mesh "istio" }}
+# The proxy as a native sidecar ahead of dcr-gateway, so the gateway's first
+# upstream call already has it; the app waits for it too.
+sidecar.istio.io/nativeSidecar: "true"
+proxy.istio.io/config: '{"holdApplicationUntilProxyStarts": true}'
+{{- else if eq .Values.mesh "linkerd" }}
+# linkerd-proxy as a native sidecar, started ahead of dcr-gateway.
+config.alpha.linkerd.io/proxy-enable-native-sidecar: "true"
+config.linkerd.io/proxy-await: enabled
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod's security context: non-root, RuntimeDefault seccomp, and the
+fsGroup that lets the app's group read the credentials files. */}}
+{{- define "dcr-gateway.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext -}}
+{{- end -}}
