@@ -71,6 +71,10 @@ step "values.schema.json"
 for f in "$CHART"/ci/*.yaml; do
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/values-$(basename "$f")" -f "$f"
 done
+# The team chart's values for this one (its dcr-gateway: key) too.
+"$PY" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["dcr-gateway"], open(sys.argv[2], "w"))' \
+  deploy/helm/examples/billing/values.yaml "$OUT/billing-subchart-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/values-billing.yaml" -f "$OUT/billing-subchart-values.yaml"
 "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$CHART/values.yaml" "$OUT"/values-*.yaml \
   || fail "$CHART: values do not match values.schema.json"
 # The schema must bite: each of these is wrong and must be rejected, by
@@ -79,7 +83,9 @@ bad=$OUT/bad-values.yaml
 for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
              'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
              'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]' \
-             'terminationGracePeriodSeconds: "45"' 'gateway: {probes: {startup: {periodSeconds: 0}}}' 'podLabels: {team: 1}'; do
+             'terminationGracePeriodSeconds: "45"' 'containerSecurityContext: {readOnlyRootFilesystem: false}' \
+             'containerSecurityContext: {capabilities: {drop: [ALL], add: [NET_ADMIN]}}' 'podSecurityContext: {runAsNonRoot: false}' \
+             'mesh: consul' 'metrics: {port: 0}' 'gateway: {probes: {startup: {periodSeconds: 0}}}' 'podLabels: {team: 1}'; do
   printf '%s\n' "$wrong" >"$bad"
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
   if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then

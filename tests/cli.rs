@@ -317,6 +317,28 @@ async fn serve_dev_upstream_and_call_every_rpc() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
 
+    // health and list as the helm test pod calls them: the address from
+    // DCR_GATEWAY_ADDR, bare HOST:PORT as the manifests give it to the app.
+    for (rpc, field) in [("health", "status"), ("list", "clients")] {
+        let out = gateway()
+            .args(["call", rpc])
+            .env("DCR_GATEWAY_ADDR", &addr)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "call {rpc}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(reply.get(field).is_some(), "call {rpc}: {reply}");
+        if rpc == "health" {
+            assert_eq!(reply["status"], "SERVING");
+            assert_eq!(reply["service"], "dcr.v1.DynamicClientRegistration");
+        }
+    }
+
     // SIGTERM: a clean, prompt exit.
     let pid = child.id().unwrap().to_string();
     let killed = Command::new("kill")

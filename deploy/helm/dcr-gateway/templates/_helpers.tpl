@@ -134,16 +134,8 @@ as JSON (a JSON string, number or boolean is a valid TOML one). */}}
 {{- end -}}
 {{- end -}}
 
-{{/* Every container: non-root, no privilege, read-only root, no capabilities. */}}
+{{/* Every container: non-root, no privilege, read-only root, no capabilities
+(containerSecurityContext; the schema keeps those fields hardened). */}}
 {{- define "dcr-gateway.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-privileged: false
-capabilities:
-  drop: ["ALL"]
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.containerSecurityContext -}}
 {{- end -}}
