@@ -102,6 +102,7 @@ step "helm"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-declared-clients.yaml" -f "$CHART/ci/declared-clients-values.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-istio.yaml" -f "$CHART/ci/istio-values.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-linkerd.yaml" -f "$CHART/ci/linkerd-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-spiffe.yaml" -f "$CHART/ci/spiffe-values.yaml"
 # A team's chart that depends on this one and includes the sidecar into its own
 # Deployment and Job. `helm dependency update` would vendor the chart into
 # charts/; a copy does the same offline.
@@ -201,6 +202,7 @@ check "$OUT/helm-declared-clients.yaml" --store file --workloads 1 --metrics --m
 check "$OUT/helm-istio.yaml" --store file --workloads 1 --metrics --mesh istio
 check "$OUT/helm-linkerd.yaml" --store file --workloads 1 --metrics --monitor --mesh linkerd
 check "$OUT/helm-billing.yaml" --store redis --workloads 2 --metrics --monitor
+check "$OUT/helm-spiffe.yaml" --store file --workloads 1
 [ "$failed" = 0 ] || fail "semantic checks failed (see above)"
 for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do
   grep -q REPLACE_ME "$s" || fail "$s: an example Secret must hold only REPLACE_ME placeholders"

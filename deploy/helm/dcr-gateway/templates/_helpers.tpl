@@ -37,8 +37,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and (ne .Values.gateway.listenHost "127.0.0.1") (not .Values.tls.enabled) -}}
 {{- fail "gateway.listenHost other than 127.0.0.1 needs tls.enabled: the gRPC port would be plaintext beyond the pod" -}}
 {{- end -}}
-{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
-{{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret)" -}}
+{{- if and .Values.tls.enabled (not (or .Values.tls.secretName .Values.tls.volume)) -}}
+{{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret) or tls.volume (e.g. csi-driver-spiffe)" -}}
 {{- end -}}
 {{- if and .Values.service.enabled (eq .Values.gateway.listenHost "127.0.0.1") -}}
 {{- fail "service.enabled needs gateway.listenHost 0.0.0.0 (and tls.enabled)" -}}
@@ -64,10 +64,10 @@ log_format = {{ .Values.gateway.logFormat | quote }}
 initial_access_token_file = "/var/run/secrets/dcr-gateway/initial-access-token"
 {{- end }}
 {{- if .Values.tls.enabled }}
-tls_cert = "/etc/dcr-gateway/tls/tls.crt"
-tls_key = "/etc/dcr-gateway/tls/tls.key"
+tls_cert = {{ printf "/etc/dcr-gateway/tls/%s" .Values.tls.certFile | quote }}
+tls_key = {{ printf "/etc/dcr-gateway/tls/%s" .Values.tls.keyFile | quote }}
 {{- if .Values.tls.clientAuth }}
-tls_client_ca = "/etc/dcr-gateway/tls/ca.crt"
+tls_client_ca = {{ printf "/etc/dcr-gateway/tls/%s" .Values.tls.caFile | quote }}
 {{- end }}
 tls_reload_interval = {{ .Values.tls.reloadInterval | default "10s" | quote }}
 {{- end }}

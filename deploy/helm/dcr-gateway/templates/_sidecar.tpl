@@ -150,9 +150,13 @@ with the workload's own. */}}
   {{- end }}
 {{- if .Values.tls.enabled }}
 - name: dcr-gateway-tls
+  {{- if .Values.tls.volume }}
+  {{- toYaml .Values.tls.volume | nindent 2 }}
+  {{- else }}
   secret:
     secretName: {{ .Values.tls.secretName }}
     defaultMode: 288
+  {{- end }}
 {{- end }}
 {{- with .Values.upstreamTls.caSecretName }}
 - name: dcr-gateway-upstream-ca
