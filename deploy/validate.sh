@@ -77,6 +77,8 @@ done
 "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/values-billing.yaml" -f "$OUT/billing-subchart-values.yaml"
 "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$CHART/values.yaml" "$OUT"/values-*.yaml \
   || fail "$CHART: values do not match values.schema.json"
+"$PY" deploy/tools/check_values_schema.py "$CHART/values.yaml" "$CHART/values.schema.json" --self-test \
+  || fail "$CHART/values.schema.json: does not describe every value"
 # The schema must bite: each of these is wrong and must be rejected, by
 # check-jsonschema and by Helm itself.
 bad=$OUT/bad-values.yaml

@@ -19,9 +19,10 @@ import urllib.parse
 import yaml
 
 import settings
+from breakages import mutations
+from cross_object import check_metrics_objects, check_test_hook
+from manifests import SERVICE, SIDECAR, egress_ports, image_env, is_hook, pod_spec, port_of, under, workloads
 
-SERVICE = "dcr.v1.DynamicClientRegistration"
-SIDECAR = "dcr-gateway"
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
     "callers_file", "initial_access_token_file", "tls_cert", "tls_key", "tls_client_ca",
@@ -38,55 +39,6 @@ ENUMS = {
     "log_format": {"text", "json"},
     "otlp_protocol": {"grpc", "http/protobuf"},
 }
-
-
-def image_env(root):
-    """ENV DCR_GATEWAY_* of the runtime image, from deploy/Dockerfile."""
-    env = {}
-    for line in (root / "deploy/Dockerfile").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "ENV":
-            for item in parts[1:]:
-                if "=" in item:
-                    k, v = item.split("=", 1)
-                    env[k] = v
-    return env
-
-
-def under(path, mounts):
-    """The volumeMount whose mountPath contains `path`, or None."""
-    best = None
-    for m in mounts:
-        mp = m["mountPath"].rstrip("/")
-        if path == mp or path.startswith(mp + "/"):
-            if best is None or len(mp) > len(best["mountPath"]):
-                best = m
-    return best
-
-
-def port_of(addr):
-    return int(addr.rsplit(":", 1)[1])
-
-
-def egress_ports(np):
-    return {(p.get("protocol", "TCP"), p.get("port")) for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
-
-
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
-
-
-def is_hook(d):
-    return "helm.sh/hook" in d.get("metadata", {}).get("annotations", {})
-
-
-def pod_spec(d):
-    return d["spec"]["template"]["spec"]
-
-
-def workloads(docs):
-    """Every Deployment, StatefulSet or Job (not a Helm hook) whose pod has the sidecar."""
-    return [d for d in docs if d["kind"] in WORKLOAD_KINDS and not is_hook(d)
-            and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []))]
 
 
 def check(docs, opts):
@@ -360,152 +312,6 @@ def check_workload(dep, by_kind, opts):
     return errs
 
 
-def selects(selector, labels):
-    want = selector.get("matchLabels", {})
-    return bool(want) and all(labels.get(k) == v for k, v in want.items())
-
-
-def check_metrics_objects(docs, found, opts):
-    """PodMonitors (or ServiceMonitors) exist exactly when metrics are on, and
-    scrape the port named metrics of every workload with the sidecar."""
-    errs = []
-    pms = [d for d in docs if d["kind"] == "PodMonitor"]
-    sms = [d for d in docs if d["kind"] == "ServiceMonitor"]
-    if not opts.monitor:
-        if pms or sms:
-            errs.append("this render should have no PodMonitor or ServiceMonitor, yet has one")
-        return errs
-    if not pms and not sms:
-        return ["metrics: no PodMonitor or ServiceMonitor in the render"]
-    for pm in pms:
-        name = f"PodMonitor {pm['metadata']['name']}"
-        ends = pm["spec"].get("podMetricsEndpoints", [])
-        if not ends or any(e.get("port") != "metrics" or e.get("path", "/metrics") != "/metrics" for e in ends):
-            errs.append(f"{name}: must scrape port metrics at /metrics")
-        for w in found:
-            if not selects(pm["spec"].get("selector", {}), w["spec"]["template"]["metadata"].get("labels", {})):
-                errs.append(f"{name}: its selector does not select {w['kind']} {w['metadata']['name']}'s pods")
-    for sm in sms:
-        if any(e.get("port") != "metrics" for e in sm["spec"].get("endpoints", [])):
-            errs.append(f"ServiceMonitor {sm['metadata']['name']}: must scrape port metrics")
-    return errs
-
-
-def check_test_hook(docs):
-    """The `helm test` pod: the same native sidecar, with a config that holds
-    nothing (memory store, no declared clients), and calls of health and list."""
-    errs = []
-    for pod in (d for d in docs if d["kind"] == "Pod" and is_hook(d)):
-        name = f"test Pod {pod['metadata']['name']}"
-        gw = next((c for c in pod["spec"].get("initContainers", []) if c["name"] == SIDECAR), None)
-        if gw is None or gw.get("restartPolicy") != "Always":
-            errs.append(f"{name}: needs the native sidecar {SIDECAR}")
-            continue
-        calls = sorted(tuple(c.get("args", [])) for c in pod["spec"].get("containers", []))
-        if calls != [("call", "health"), ("call", "list")]:
-            errs.append(f"{name}: its containers must call health and list, call {calls}")
-        cm_name = next((v["configMap"]["name"] for v in pod["spec"].get("volumes", []) if "configMap" in v), None)
-        cm = next((d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == cm_name), None)
-        if cm is None or not is_hook(cm):
-            errs.append(f"{name}: its ConfigMap {cm_name!r} must be a test hook of its own")
-            continue
-        cfg = tomllib.loads(cm["data"]["config.toml"])
-        if cfg.get("token_store", {}).get("backend") != "memory" or cfg.get("clients"):
-            errs.append(f"{name}: its config must use a memory store and declare no clients (it must not touch the release's state)")
-    return errs
-
-
-def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None):
-    """Ways to break a render; each must be caught (more when the render
-    declares clients, has metrics on or a test hook)."""
-    def gw(d):
-        return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
-
-    def config(docs, f):
-        for d in docs:
-            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}):
-                d["data"]["config.toml"] = f(d["data"]["config.toml"])
-
-    def dep(docs):
-        return next(d for d in docs if d["kind"] == "Deployment")
-
-    def np(docs):
-        return next(d for d in docs if d["kind"] == "NetworkPolicy" and "Egress" in d["spec"].get("policyTypes", []))
-
-    def sidecar_to_containers(docs):
-        p = dep(docs)["spec"]["template"]["spec"]
-        c = gw(dep(docs))
-        p["initContainers"].remove(c)
-        c.pop("restartPolicy")
-        p["containers"].append(c)
-
-    def app_mount(docs, f):
-        for c in dep(docs)["spec"]["template"]["spec"]["containers"]:
-            c["volumeMounts"] = [f(m) for m in c.get("volumeMounts", []) if f(m) is not None]
-
-    breakages = {
-        "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
-        "sidecar restartPolicy removed": lambda docs: gw(dep(docs)).pop("restartPolicy"),
-        "sidecar moved to containers": sidecar_to_containers,
-        "pod runAsNonRoot false": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].update(runAsNonRoot=False),
-        "capabilities not dropped": lambda docs: gw(dep(docs))["securityContext"].pop("capabilities"),
-        "pod seccomp removed": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].pop("seccompProfile"),
-        "liveness probe over HTTP": lambda docs: gw(dep(docs)).update(livenessProbe={"httpGet": {"path": "/healthz", "port": 9464}}),
-        "Egress policy type dropped": lambda docs: np(docs)["spec"].update(policyTypes=["Ingress"]),
-        "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
-        "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
-        "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
-        "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
-        "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
-        "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
-    }
-    if clients_declared:
-        breakages.update({
-            "credentials mounted writable in the app": lambda docs: app_mount(docs, lambda m: {**m, "readOnly": False} if m["name"] == "dcr-gateway-credentials" else m),
-            "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == "dcr-gateway-credentials" else m),
-            "credentials files owner-only": lambda docs: config(docs, lambda t: t.replace('credentials_file_mode = "0640"', 'credentials_file_mode = "0600"')),
-            "unknown [[clients]] key": lambda docs: config(docs, lambda t: t.replace("[[clients]]\n", "[[clients]]\nrotate_every = \"1d\"\n", 1)),
-        })
-    def no_monitors(docs):
-        docs[:] = [d for d in docs if d["kind"] not in ("PodMonitor", "ServiceMonitor")]
-
-    if metrics:
-        def no_scrape_ingress(docs):
-            for d in docs:
-                if d["kind"] == "NetworkPolicy":
-                    d["spec"]["ingress"] = []
-
-        def metrics_on_loopback(docs):
-            config(docs, lambda t: t.replace('metrics_listen = "0.0.0.0', 'metrics_listen = "127.0.0.1'))
-            for c in dep(docs)["spec"]["template"]["spec"]["initContainers"]:
-                for e in c.get("env", []):
-                    if e["name"] == "DCR_GATEWAY_METRICS_LISTEN":
-                        e["value"] = e["value"].replace("0.0.0.0", "127.0.0.1")
-
-        breakages.update({
-            "metrics port renamed": lambda docs: [p.update(name="prom") for p in gw(dep(docs))["ports"] if p["name"] == "metrics"],
-            "scrapers' ingress dropped": no_scrape_ingress,
-            "metrics_listen on loopback": metrics_on_loopback,
-            "scrape annotations dropped": lambda docs: dep(docs)["spec"]["template"]["metadata"]["annotations"].pop("prometheus.io/scrape"),
-        })
-    if monitor:
-        breakages["PodMonitor dropped"] = no_monitors
-    if mesh:
-        breakages["mesh annotation dropped"] = lambda docs: [
-            dep(docs)["spec"]["template"]["metadata"]["annotations"].pop(k, None)
-            for k in ("sidecar.istio.io/nativeSidecar", "config.alpha.linkerd.io/proxy-enable-native-sidecar")]
-    if test_hook:
-        def test_pod_keeps_state(docs):
-            for d in docs:
-                if d["kind"] == "ConfigMap" and is_hook(d):
-                    d["data"]["config.toml"] = d["data"]["config.toml"].replace('backend = "memory"', 'backend = "file"')
-
-        breakages["test pod with the release's store"] = test_pod_keeps_state
-        breakages["test pod calls only health"] = lambda docs: [
-            d["spec"]["containers"].pop() for d in docs if d["kind"] == "Pod" and is_hook(d)]
-    return breakages
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("rendered")
@@ -529,7 +335,8 @@ def main():
         declared = any(tomllib.loads(d["data"]["config.toml"]).get("clients")
                        for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
         hook = any(d["kind"] == "Pod" and is_hook(d) for d in docs)
-        chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh)
+        job = any(w["kind"] == "Job" for w in workloads(docs))
+        chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job)
         for what, breakit in chosen.items():
             broken = copy.deepcopy(docs)
             breakit(broken)

@@ -1,0 +1,102 @@
+"""Ways to break a rendered set of manifests, for check_manifests.py
+--self-test: each must be caught, so the checks are known to bite."""
+
+from manifests import SIDECAR, is_hook, pod_spec
+
+
+def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False):
+    """Ways to break a render; each must be caught (more when the render
+    declares clients, has metrics on or a test hook)."""
+    def gw(d):
+        return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
+
+    def config(docs, f):
+        for d in docs:
+            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}):
+                d["data"]["config.toml"] = f(d["data"]["config.toml"])
+
+    def dep(docs):
+        return next(d for d in docs if d["kind"] == "Deployment")
+
+    def np(docs):
+        return next(d for d in docs if d["kind"] == "NetworkPolicy" and "Egress" in d["spec"].get("policyTypes", []))
+
+    def sidecar_to_containers(docs):
+        p = dep(docs)["spec"]["template"]["spec"]
+        c = gw(dep(docs))
+        p["initContainers"].remove(c)
+        c.pop("restartPolicy")
+        p["containers"].append(c)
+
+    def app_mount(docs, f):
+        for c in dep(docs)["spec"]["template"]["spec"]["containers"]:
+            c["volumeMounts"] = [f(m) for m in c.get("volumeMounts", []) if f(m) is not None]
+
+    def job_sidecar_plain(docs):
+        for d in docs:
+            if d["kind"] == "Job":
+                next(c for c in pod_spec(d)["initContainers"] if c["name"] == SIDECAR).pop("restartPolicy")
+
+    breakages = {
+        "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
+        "sidecar restartPolicy removed": lambda docs: gw(dep(docs)).pop("restartPolicy"),
+        "sidecar moved to containers": sidecar_to_containers,
+        "pod runAsNonRoot false": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].update(runAsNonRoot=False),
+        "capabilities not dropped": lambda docs: gw(dep(docs))["securityContext"].pop("capabilities"),
+        "pod seccomp removed": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].pop("seccompProfile"),
+        "liveness probe over HTTP": lambda docs: gw(dep(docs)).update(livenessProbe={"httpGet": {"path": "/healthz", "port": 9464}}),
+        "Egress policy type dropped": lambda docs: np(docs)["spec"].update(policyTypes=["Ingress"]),
+        "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
+        "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
+        "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
+        "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
+        "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
+        "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
+    }
+    if clients_declared:
+        breakages.update({
+            "credentials mounted writable in the app": lambda docs: app_mount(docs, lambda m: {**m, "readOnly": False} if m["name"] == "dcr-gateway-credentials" else m),
+            "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == "dcr-gateway-credentials" else m),
+            "credentials files owner-only": lambda docs: config(docs, lambda t: t.replace('credentials_file_mode = "0640"', 'credentials_file_mode = "0600"')),
+            "unknown [[clients]] key": lambda docs: config(docs, lambda t: t.replace("[[clients]]\n", "[[clients]]\nrotate_every = \"1d\"\n", 1)),
+        })
+    def no_monitors(docs):
+        docs[:] = [d for d in docs if d["kind"] not in ("PodMonitor", "ServiceMonitor")]
+
+    if metrics:
+        def no_scrape_ingress(docs):
+            for d in docs:
+                if d["kind"] == "NetworkPolicy":
+                    d["spec"]["ingress"] = []
+
+        def metrics_on_loopback(docs):
+            config(docs, lambda t: t.replace('metrics_listen = "0.0.0.0', 'metrics_listen = "127.0.0.1'))
+            for c in dep(docs)["spec"]["template"]["spec"]["initContainers"]:
+                for e in c.get("env", []):
+                    if e["name"] == "DCR_GATEWAY_METRICS_LISTEN":
+                        e["value"] = e["value"].replace("0.0.0.0", "127.0.0.1")
+
+        breakages.update({
+            "metrics port renamed": lambda docs: [p.update(name="prom") for p in gw(dep(docs))["ports"] if p["name"] == "metrics"],
+            "scrapers' ingress dropped": no_scrape_ingress,
+            "metrics_listen on loopback": metrics_on_loopback,
+            "scrape annotations dropped": lambda docs: dep(docs)["spec"]["template"]["metadata"]["annotations"].pop("prometheus.io/scrape"),
+        })
+    if monitor:
+        breakages["PodMonitor dropped"] = no_monitors
+    if job:
+        breakages["a Job's sidecar without restartPolicy Always"] = job_sidecar_plain
+    if mesh:
+        breakages["mesh annotation dropped"] = lambda docs: [
+            dep(docs)["spec"]["template"]["metadata"]["annotations"].pop(k, None)
+            for k in ("sidecar.istio.io/nativeSidecar", "config.alpha.linkerd.io/proxy-enable-native-sidecar")]
+    if test_hook:
+        def test_pod_keeps_state(docs):
+            for d in docs:
+                if d["kind"] == "ConfigMap" and is_hook(d):
+                    d["data"]["config.toml"] = d["data"]["config.toml"].replace('backend = "memory"', 'backend = "file"')
+
+        breakages["test pod with the release's store"] = test_pod_keeps_state
+        breakages["test pod calls only health"] = lambda docs: [
+            d["spec"]["containers"].pop() for d in docs if d["kind"] == "Pod" and is_hook(d)]
+    return breakages

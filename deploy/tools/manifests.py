@@ -1,0 +1,52 @@
+"""What the deploy checks share: the names the manifests use, and how to find
+the workloads, mounts and ports in a rendered set of manifests."""
+
+SERVICE = "dcr.v1.DynamicClientRegistration"
+SIDECAR = "dcr-gateway"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+
+
+def image_env(root):
+    """ENV DCR_GATEWAY_* of the runtime image, from deploy/Dockerfile."""
+    env = {}
+    for line in (root / "deploy/Dockerfile").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "ENV":
+            for item in parts[1:]:
+                if "=" in item:
+                    k, v = item.split("=", 1)
+                    env[k] = v
+    return env
+
+
+def under(path, mounts):
+    """The volumeMount whose mountPath contains `path`, or None."""
+    best = None
+    for m in mounts:
+        mp = m["mountPath"].rstrip("/")
+        if path == mp or path.startswith(mp + "/"):
+            if best is None or len(mp) > len(best["mountPath"]):
+                best = m
+    return best
+
+
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+
+def egress_ports(np):
+    return {(p.get("protocol", "TCP"), p.get("port")) for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
+
+
+def is_hook(d):
+    return "helm.sh/hook" in d.get("metadata", {}).get("annotations", {})
+
+
+def pod_spec(d):
+    return d["spec"]["template"]["spec"]
+
+
+def workloads(docs):
+    """Every Deployment, StatefulSet or Job (not a Helm hook) whose pod has the sidecar."""
+    return [d for d in docs if d["kind"] in WORKLOAD_KINDS and not is_hook(d)
+            and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []))]
