@@ -130,7 +130,7 @@ for r in "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml; do
   "$PY" - "$r" "$OUT/config-$(basename "$r" .yaml).toml" "$OUT/sidecar-$(basename "$r" .yaml).json" <<'PY'
 import json, sys, yaml
 sys.path.insert(0, "deploy/tools")
-from check_manifests import image_env, is_hook, pod_spec, workloads, SIDECAR
+from manifests import SIDECAR, image_env, is_hook, pod_spec, workloads
 import pathlib
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_hook(d)]

@@ -21,7 +21,7 @@ import yaml
 import settings
 from breakages import mutations
 from cross_object import check_metrics_objects, check_test_hook
-from manifests import SERVICE, SIDECAR, egress_ports, image_env, is_hook, pod_spec, port_of, under, workloads
+from manifests import SERVICE, SIDECAR, egress_ports, image_env, is_hook, port_of, under, workloads
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {

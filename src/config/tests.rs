@@ -17,6 +17,12 @@ fn defaults_apply() {
     assert_eq!(c.shed.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
     assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
     assert_eq!(c.http.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+    // Only the loopback admin listener is on unless a scraper is asked for.
+    assert_eq!(
+        c.admin_listen.map(|a| a.to_string()).as_deref(),
+        Some(DEFAULT_ADMIN_LISTEN)
+    );
+    assert_eq!(c.metrics_listen, None);
 }
 
 #[test]
@@ -60,6 +66,13 @@ fn each_problem_names_its_setting() {
                 ..raw()
             },
             "--listen",
+        ),
+        (
+            RawConfig {
+                metrics_listen: Some("0.0.0.0".into()),
+                ..raw()
+            },
+            "--metrics-listen",
         ),
         (
             RawConfig {
