@@ -120,6 +120,8 @@ printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nser
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "service.enabled needs tls.clientAuth"
 printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
+printf 'deployment: {enabled: false}\nmetrics: {enabled: true, podMonitor: {enabled: true}}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "metrics.podMonitor.selector is required"
 printf 'metrics: {enabled: true, serviceMonitor: {enabled: true}}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "metrics.serviceMonitor.enabled needs the chart's Service"
 
@@ -130,10 +132,10 @@ for r in "$OUT"/kustomize-*.yaml "$OUT"/helm-*.yaml; do
   "$PY" - "$r" "$OUT/config-$(basename "$r" .yaml).toml" "$OUT/sidecar-$(basename "$r" .yaml).json" <<'PY'
 import json, sys, yaml
 sys.path.insert(0, "deploy/tools")
-from manifests import SIDECAR, image_env, is_hook, pod_spec, workloads
+from manifests import SIDECAR, image_env, is_test_hook, pod_spec, workloads
 import pathlib
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_hook(d)]
+cms = [d["data"]["config.toml"] for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_test_hook(d)]
 assert len(cms) == 1, f"{sys.argv[1]}: {len(cms)} ConfigMaps with config.toml"
 open(sys.argv[2], "w").write(cms[0])
 gw = next(c for c in pod_spec(workloads(docs)[0])["initContainers"] if c["name"] == SIDECAR)
@@ -198,13 +200,13 @@ check() { "$PY" deploy/tools/check_manifests.py --root "$ROOT" --self-test "$@" 
 check "$OUT/kustomize-base.yaml" --store file --workloads 1
 check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2 --workloads 1
 check "$OUT/kustomize-plain-deployment.yaml" --store redis --workloads 2 --metrics --monitor
-check "$OUT/helm-default.yaml" --store file --workloads 1
-check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2 --workloads 1 --metrics --monitor
-check "$OUT/helm-declared-clients.yaml" --store file --workloads 1 --metrics --monitor
-check "$OUT/helm-istio.yaml" --store file --workloads 1 --metrics --mesh istio
-check "$OUT/helm-linkerd.yaml" --store file --workloads 1 --metrics --monitor --mesh linkerd
+check "$OUT/helm-default.yaml" --store file --workloads 1 --test-hook
+check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2 --workloads 1 --metrics --monitor --test-hook
+check "$OUT/helm-declared-clients.yaml" --store file --workloads 1 --metrics --monitor --test-hook
+check "$OUT/helm-istio.yaml" --store file --workloads 1 --metrics --mesh istio --test-hook
+check "$OUT/helm-linkerd.yaml" --store file --workloads 1 --metrics --monitor --mesh linkerd --test-hook
 check "$OUT/helm-billing.yaml" --store redis --workloads 2 --metrics --monitor
-check "$OUT/helm-spiffe.yaml" --store file --workloads 1
+check "$OUT/helm-spiffe.yaml" --store file --workloads 1 --test-hook
 [ "$failed" = 0 ] || fail "semantic checks failed (see above)"
 for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do
   grep -q REPLACE_ME "$s" || fail "$s: an example Secret must hold only REPLACE_ME placeholders"

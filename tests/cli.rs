@@ -242,6 +242,18 @@ async fn secret_values_have_no_flag_only_a_file_or_the_environment() {
     .await;
 }
 
+#[tokio::test]
+async fn call_refuses_a_unix_socket_address_by_name() {
+    let out = gateway()
+        .args(["call", "health", "--addr", "unix:/run/dcr-gateway/dcr.sock"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--addr") && err.contains("TCP only"), "{err}");
+}
+
 async fn call(addr: &str, args: &[&str]) -> serde_json::Value {
     let out = gateway()
         .arg("call")

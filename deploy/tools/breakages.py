@@ -1,7 +1,7 @@
 """Ways to break a rendered set of manifests, for check_manifests.py
 --self-test: each must be caught, so the checks are known to bite."""
 
-from manifests import SIDECAR, is_hook, pod_spec
+from manifests import SIDECAR, is_test_hook, pod_spec
 
 
 def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False):
@@ -38,6 +38,7 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
                 next(c for c in pod_spec(d)["initContainers"] if c["name"] == SIDECAR).pop("restartPolicy")
 
     breakages = {
+        "a mount without its volume": lambda docs: gw(dep(docs)).setdefault("volumeMounts", []).append({"name": "nowhere", "mountPath": "/nowhere"}),
         "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
         "sidecar restartPolicy removed": lambda docs: gw(dep(docs)).pop("restartPolicy"),
         "sidecar moved to containers": sidecar_to_containers,
@@ -47,6 +48,9 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
         "liveness probe over HTTP": lambda docs: gw(dep(docs)).update(livenessProbe={"httpGet": {"path": "/healthz", "port": 9464}}),
         "Egress policy type dropped": lambda docs: np(docs)["spec"].update(policyTypes=["Ingress"]),
         "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
+        "DNS egress split over two rules": lambda docs: np(docs)["spec"]["egress"].__setitem__(
+            0, {**np(docs)["spec"]["egress"][0], "ports": [{"protocol": "UDP", "port": 53}]}) or np(docs)["spec"]["egress"].append(
+            {"to": [{"ipBlock": {"cidr": "192.0.2.1/32"}}], "ports": [{"protocol": "TCP", "port": 53}]}),
         "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
         "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
         "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
@@ -93,10 +97,15 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
     if test_hook:
         def test_pod_keeps_state(docs):
             for d in docs:
-                if d["kind"] == "ConfigMap" and is_hook(d):
+                if d["kind"] == "ConfigMap" and is_test_hook(d):
                     d["data"]["config.toml"] = d["data"]["config.toml"].replace('backend = "memory"', 'backend = "file"')
 
         breakages["test pod with the release's store"] = test_pod_keeps_state
+        breakages["test pod on the release's selector"] = lambda docs: [
+            d["metadata"]["labels"].update(next(x for x in docs if x["kind"] == "Deployment")["spec"]["selector"]["matchLabels"])
+            for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
+        breakages["test pod mount without its volume"] = lambda docs: [
+            d["spec"]["volumes"].pop() for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
         breakages["test pod calls only health"] = lambda docs: [
-            d["spec"]["containers"].pop() for d in docs if d["kind"] == "Pod" and is_hook(d)]
+            d["spec"]["containers"].pop() for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
     return breakages

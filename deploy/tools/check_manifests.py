@@ -21,7 +21,7 @@ import yaml
 import settings
 from breakages import mutations
 from cross_object import check_metrics_objects, check_test_hook
-from manifests import SERVICE, SIDECAR, egress_ports, image_env, is_hook, port_of, under, workloads
+from manifests import SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, under, workloads
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
@@ -54,7 +54,7 @@ def check(docs, opts):
     for w in found:
         errs += [f"{w['kind']} {w['metadata']['name']}: {e}" for e in check_workload(w, by_kind, opts)]
     errs += check_metrics_objects(docs, found, opts)
-    errs += check_test_hook(docs)
+    errs += check_test_hook(docs, opts.test_hook)
     return errs
 
 
@@ -121,6 +121,10 @@ def check_workload(dep, by_kind, opts):
     # --- the config file, from its ConfigMap
     mounts = gw.get("volumeMounts", [])
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for c in list(inits.values()) + list(mains.values()):
+        for vm in c.get("volumeMounts", []):
+            if vm["name"] not in volumes:
+                err(f"container {c['name']}: mounts {vm['name']!r}, which is not a volume of the pod")
     m = under(config_path, mounts)
     cm_name = volumes.get(m["name"], {}).get("configMap", {}).get("name") if m else None
     cm = by_kind.get("ConfigMap", {}).get(cm_name)
@@ -265,8 +269,9 @@ def check_workload(dep, by_kind, opts):
     for np in full:
         name = f"NetworkPolicy {np['metadata']['name']}"
         ports = egress_ports(np)
-        if not {("UDP", 53), ("TCP", 53)} <= ports:
-            err(f"{name}: egress must allow DNS on port 53 UDP and TCP")
+        dns = [r for r in np["spec"].get("egress", []) if {("UDP", 53), ("TCP", 53)} <= rule_ports(r)]
+        if not any("k8s-app" in str(r.get("to")) for r in dns):
+            err(f"{name}: egress must allow DNS, port 53 UDP and TCP, to kube-dns in one rule")
         if any(not r.get("to") for r in np["spec"].get("egress", [])):
             err(f"{name}: an egress rule without `to` allows every destination")
         wanted = []
@@ -300,7 +305,7 @@ def check_workload(dep, by_kind, opts):
                 err(f"initContainer {SIDECAR}: no port named metrics at metrics_listen's {mp}")
             if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(mp):
                 err(f"pod annotations: prometheus.io/scrape \"true\" and prometheus.io/port \"{mp}\" are missing")
-            if not any(("TCP", mp) in {(x.get("protocol", "TCP"), x.get("port")) for x in r.get("ports", [])} and r.get("from")
+            if not any(("TCP", mp) in rule_ports(r) and r.get("from")
                        for n in nps for r in n["spec"].get("ingress", [])):
                 err(f"no NetworkPolicy admits the scrapers to the metrics port {mp}")
     mesh_key = {"istio": "sidecar.istio.io/nativeSidecar", "linkerd": "config.alpha.linkerd.io/proxy-enable-native-sidecar"}
@@ -322,6 +327,7 @@ def main():
     ap.add_argument("--metrics", action="store_true", help="metrics are on: metrics_listen, port, annotations, NetworkPolicy")
     ap.add_argument("--monitor", action="store_true", help="with a PodMonitor or ServiceMonitor for them")
     ap.add_argument("--mesh", choices=["istio", "linkerd"], help="the mesh whose native-sidecar annotation the pods carry")
+    ap.add_argument("--test-hook", action="store_true", help="the render has the `helm test` pod")
     ap.add_argument("--self-test", action="store_true")
     opts = ap.parse_args()
     docs = [d for d in yaml.safe_load_all(open(opts.rendered)) if d]
@@ -334,7 +340,7 @@ def main():
         missed = []
         declared = any(tomllib.loads(d["data"]["config.toml"]).get("clients")
                        for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
-        hook = any(d["kind"] == "Pod" and is_hook(d) for d in docs)
+        hook = opts.test_hook
         job = any(w["kind"] == "Job" for w in workloads(docs))
         chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job)
         for what, breakit in chosen.items():

@@ -3,7 +3,7 @@ that scrape the sidecar, and the `helm test` pod."""
 
 import tomllib
 
-from manifests import SIDECAR, is_hook
+from manifests import SIDECAR, is_test_hook
 
 
 def selects(selector, labels):
@@ -32,16 +32,27 @@ def check_metrics_objects(docs, found, opts):
             if not selects(pm["spec"].get("selector", {}), w["spec"]["template"]["metadata"].get("labels", {})):
                 errs.append(f"{name}: its selector does not select {w['kind']} {w['metadata']['name']}'s pods")
     for sm in sms:
-        if any(e.get("port") != "metrics" for e in sm["spec"].get("endpoints", [])):
-            errs.append(f"ServiceMonitor {sm['metadata']['name']}: must scrape port metrics")
+        name = f"ServiceMonitor {sm['metadata']['name']}"
+        ends = sm["spec"].get("endpoints", [])
+        if not ends or any(e.get("port") != "metrics" for e in ends):
+            errs.append(f"{name}: must scrape port metrics")
+        services = [s for s in docs if s["kind"] == "Service"
+                    and selects(sm["spec"].get("selector", {}), s["metadata"].get("labels", {}))]
+        if not any(p.get("name") == "metrics" for s in services for p in s["spec"].get("ports", [])):
+            errs.append(f"{name}: selects no Service with a port named metrics")
     return errs
 
 
-def check_test_hook(docs):
-    """The `helm test` pod: the same native sidecar, with a config that holds
-    nothing (memory store, no declared clients), and calls of health and list."""
+def check_test_hook(docs, expected):
+    """The `helm test` pod, there exactly when expected: the same native
+    sidecar, with a config that holds nothing (memory store, no declared
+    clients), calls of health and list, every mount a volume of the pod, and
+    no Deployment, Service, PodDisruptionBudget or PodMonitor selecting it."""
     errs = []
-    for pod in (d for d in docs if d["kind"] == "Pod" and is_hook(d)):
+    pods = [d for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
+    if bool(pods) != expected:
+        return [f"expected {'a' if expected else 'no'} `helm test` pod, found {len(pods)}"]
+    for pod in pods:
         name = f"test Pod {pod['metadata']['name']}"
         gw = next((c for c in pod["spec"].get("initContainers", []) if c["name"] == SIDECAR), None)
         if gw is None or gw.get("restartPolicy") != "Always":
@@ -50,9 +61,25 @@ def check_test_hook(docs):
         calls = sorted(tuple(c.get("args", [])) for c in pod["spec"].get("containers", []))
         if calls != [("call", "health"), ("call", "list")]:
             errs.append(f"{name}: its containers must call health and list, call {calls}")
+        labels = pod["metadata"].get("labels", {})
+        # A ReplicaSet would adopt it, a Service route to it.
+        for d in docs:
+            if d["kind"] == "Service":
+                sel = {"matchLabels": d["spec"].get("selector", {})}
+            elif d["kind"] in ("Deployment", "PodDisruptionBudget", "PodMonitor"):
+                sel = d["spec"].get("selector", {})
+            else:
+                continue
+            if selects(sel, labels):
+                errs.append(f"{name}: {d['kind']} {d['metadata']['name']} selects it")
+        volumes = {v["name"] for v in pod["spec"].get("volumes", [])}
+        for c in pod["spec"].get("initContainers", []) + pod["spec"].get("containers", []):
+            for vm in c.get("volumeMounts", []):
+                if vm["name"] not in volumes:
+                    errs.append(f"{name}: container {c['name']} mounts {vm['name']!r}, not a volume of the pod")
         cm_name = next((v["configMap"]["name"] for v in pod["spec"].get("volumes", []) if "configMap" in v), None)
         cm = next((d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == cm_name), None)
-        if cm is None or not is_hook(cm):
+        if cm is None or not is_test_hook(cm):
             errs.append(f"{name}: its ConfigMap {cm_name!r} must be a test hook of its own")
             continue
         cfg = tomllib.loads(cm["data"]["config.toml"])

@@ -34,12 +34,18 @@ def port_of(addr):
     return int(addr.rsplit(":", 1)[1])
 
 
+def rule_ports(rule):
+    """The (protocol, port) pairs one NetworkPolicy rule allows."""
+    return {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports", [])}
+
+
 def egress_ports(np):
-    return {(p.get("protocol", "TCP"), p.get("port")) for rule in np["spec"].get("egress", []) for p in rule.get("ports", [])}
+    return {pp for rule in np["spec"].get("egress", []) for pp in rule_ports(rule)}
 
 
-def is_hook(d):
-    return "helm.sh/hook" in d.get("metadata", {}).get("annotations", {})
+def is_test_hook(d):
+    """A `helm test` object: not part of the release's workloads."""
+    return "test" in d.get("metadata", {}).get("annotations", {}).get("helm.sh/hook", "").split(",")
 
 
 def pod_spec(d):
@@ -47,6 +53,7 @@ def pod_spec(d):
 
 
 def workloads(docs):
-    """Every Deployment, StatefulSet or Job (not a Helm hook) whose pod has the sidecar."""
-    return [d for d in docs if d["kind"] in WORKLOAD_KINDS and not is_hook(d)
-            and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []))]
+    """Every Deployment, StatefulSet or Job (not a `helm test` one) whose pod
+    has the sidecar, as an init container or (wrongly) a container."""
+    return [d for d in docs if d["kind"] in WORKLOAD_KINDS and not is_test_hook(d)
+            and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []) + pod_spec(d).get("containers", []))]

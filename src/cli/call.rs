@@ -134,6 +134,11 @@ impl From<tonic::Status> for CallError {
 
 /// Makes the call and returns the reply as pretty JSON.
 pub async fn run(args: CallArgs) -> Result<String, CallError> {
+    if args.addr.starts_with("unix:") {
+        return Err(CallError::Usage(
+            "--addr: call speaks TCP only; give the gateway's HOST:PORT, not a Unix socket".into(),
+        ));
+    }
     let addr = match args.addr.contains("://") {
         true => args.addr.clone(),
         false => format!("http://{}", args.addr),

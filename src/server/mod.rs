@@ -309,13 +309,6 @@ impl Gateway {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// The bound metrics-only address, when `--metrics-listen` is on.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-    }
-
     /// Serves until `shutdown` completes, then reports NOT_SERVING, stops
     /// accepting, and gives in-flight calls up to the configured grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {

@@ -170,31 +170,31 @@ with the workload's own. */}}
     secretName: {{ . }}
     defaultMode: 288
 {{- end }}
+{{- /* The volumes gateway.extraVolumeMounts (and app.extraVolumeMounts) name. */}}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Pod annotations: a config checksum (settings changes roll the pods), the
 prometheus.io/* scrape hints, the mesh's start-order switches, and
 podAnnotations. */}}
 {{- define "dcr-gateway.podAnnotations" -}}
-checksum/dcr-gateway-config: {{ include "dcr-gateway.config" . | sha256sum }}
+{{- $a := dict "checksum/dcr-gateway-config" (include "dcr-gateway.config" . | sha256sum) }}
 {{- if and .Values.metrics.enabled .Values.metrics.annotations }}
-prometheus.io/scrape: "true"
-prometheus.io/port: {{ .Values.metrics.port | quote }}
-prometheus.io/path: /metrics
+{{- $_ := set $a "prometheus.io/scrape" "true" }}
+{{- $_ = set $a "prometheus.io/port" (toString .Values.metrics.port) }}
+{{- $_ = set $a "prometheus.io/path" "/metrics" }}
 {{- end }}
+{{- /* The mesh's proxy as a native sidecar: injected ahead of dcr-gateway, so
+the gateway's first upstream call already has it. */}}
 {{- if eq .Values.mesh "istio" }}
-# The proxy as a native sidecar ahead of dcr-gateway, so the gateway's first
-# upstream call already has it; the app waits for it too.
-sidecar.istio.io/nativeSidecar: "true"
-proxy.istio.io/config: '{"holdApplicationUntilProxyStarts": true}'
+{{- $_ := set $a "sidecar.istio.io/nativeSidecar" "true" }}
 {{- else if eq .Values.mesh "linkerd" }}
-# linkerd-proxy as a native sidecar, started ahead of dcr-gateway.
-config.alpha.linkerd.io/proxy-enable-native-sidecar: "true"
-config.linkerd.io/proxy-await: enabled
+{{- $_ := set $a "config.alpha.linkerd.io/proxy-enable-native-sidecar" "true" }}
 {{- end }}
-{{- with .Values.podAnnotations }}
-{{ toYaml . }}
-{{- end }}
+{{- /* podAnnotations win over the generated ones, with no duplicate keys. */}}
+{{- toYaml (merge (deepCopy .Values.podAnnotations) $a) }}
 {{- end -}}
 
 {{/* The pod's security context: non-root, RuntimeDefault seccomp, and the
