@@ -101,6 +101,9 @@ pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENT
 
 /// Default admin listener: loopback, the port Prometheus exporters commonly use.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9464";
+/// The metrics-only listener is off unless asked for: only a scraper outside
+/// the pod needs it, and it must be admitted to the pod explicitly.
+pub const DEFAULT_METRICS_LISTEN: &str = "off";
 
 /// Shortest timeout accepted.
 const MIN_DURATION: Duration = Duration::from_millis(1);
@@ -477,7 +480,9 @@ impl RawConfig {
             )?,
             metrics_listen: listen_or_off(
                 "--metrics-listen",
-                self.metrics_listen.as_deref().unwrap_or("off"),
+                self.metrics_listen
+                    .as_deref()
+                    .unwrap_or(DEFAULT_METRICS_LISTEN),
             )?,
             telemetry: TelemetryConfig {
                 log_format: self.log_format.unwrap_or_default(),

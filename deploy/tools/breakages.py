@@ -37,6 +37,12 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
             if d["kind"] == "Job":
                 next(c for c in pod_spec(d)["initContainers"] if c["name"] == SIDECAR).pop("restartPolicy")
 
+    def dns_split(docs):
+        """UDP 53 to kube-dns, TCP 53 to somewhere else."""
+        egress = np(docs)["spec"]["egress"]
+        egress[0] = {**egress[0], "ports": [{"protocol": "UDP", "port": 53}]}
+        egress.append({"to": [{"ipBlock": {"cidr": "192.0.2.1/32"}}], "ports": [{"protocol": "TCP", "port": 53}]})
+
     breakages = {
         "a mount without its volume": lambda docs: gw(dep(docs)).setdefault("volumeMounts", []).append({"name": "nowhere", "mountPath": "/nowhere"}),
         "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
@@ -48,9 +54,7 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
         "liveness probe over HTTP": lambda docs: gw(dep(docs)).update(livenessProbe={"httpGet": {"path": "/healthz", "port": 9464}}),
         "Egress policy type dropped": lambda docs: np(docs)["spec"].update(policyTypes=["Ingress"]),
         "DNS egress dropped": lambda docs: np(docs)["spec"]["egress"].pop(0),
-        "DNS egress split over two rules": lambda docs: np(docs)["spec"]["egress"].__setitem__(
-            0, {**np(docs)["spec"]["egress"][0], "ports": [{"protocol": "UDP", "port": 53}]}) or np(docs)["spec"]["egress"].append(
-            {"to": [{"ipBlock": {"cidr": "192.0.2.1/32"}}], "ports": [{"protocol": "TCP", "port": 53}]}),
+        "DNS egress split over two rules": dns_split,
         "unknown config key": lambda docs: config(docs, lambda t: "no_such_setting = 1\n" + t),
         "bad upstream profile": lambda docs: config(docs, lambda t: t.replace('upstream_profile = "', 'upstream_profile = "x')),
         "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
