@@ -6,7 +6,6 @@
 //! never a failure on the first call.
 
 mod check;
-mod duration;
 mod edge;
 mod listen;
 mod managed;
@@ -21,9 +20,9 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use crate::duration::{DurationError, format_duration, parse_duration};
 pub use check::read_text;
 use check::{bytes, count, duration, invalid, upstream_url};
-pub use duration::{DurationError, format_duration, parse_duration};
 pub use edge::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
@@ -31,7 +30,9 @@ pub use edge::{
 };
 pub use listen::{DEFAULT_UNIX_SOCKET_MODE, Listen};
 pub use managed::{
-    DEFAULT_CREDENTIALS_FILE_MODE, DEFAULT_RECONCILE_INTERVAL, MAX_DECLARED_CLIENTS, RawClient,
+    DEFAULT_CREDENTIALS_FILE_MODE, DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE,
+    DEFAULT_MAX_WATCHES_PER_NAMESPACE, DEFAULT_RECONCILE_INTERVAL, DEFAULT_RETIRED_CLIENT_GRACE,
+    MAX_DECLARED_CLIENTS, RawClient,
 };
 pub use raw::{RawConfig, RawStoreConfig};
 pub use secret::{CALLERS_ENV, INITIAL_ACCESS_TOKEN_ENV, Secret, TOKEN_STORE_KEYS_ENV};
@@ -192,9 +193,9 @@ pub enum ConfigError {
         store: String,
     },
     /// A declared client (`[[clients]]` in the config file) is invalid.
-    #[error("[[clients]] {index} ({name}): {field}: {reason}")]
+    #[error("clients[{index}] ({name}): {field}: {reason}")]
     Client {
-        /// Its position among the tables, from 1.
+        /// Its position among the tables, from 0.
         index: usize,
         /// Its name as written.
         name: String,
@@ -437,12 +438,16 @@ impl RawConfig {
                 MIN_DURATION,
             )?,
             store: store_config(self.token_store, dev)?,
-            managed: managed::managed_settings(
-                self.clients,
-                self.reconcile_interval,
-                self.credentials_dir,
-                self.credentials_file_mode,
-            )?,
+            managed: managed::managed_settings(managed::RawManaged {
+                clients: self.clients,
+                reconcile_interval: self.reconcile_interval,
+                credentials_dir: self.credentials_dir,
+                credentials_file_mode: self.credentials_file_mode,
+                credentials_dir_create: self.credentials_dir_create,
+                retired_client_grace: self.retired_client_grace,
+                max_names_per_namespace: self.max_managed_clients_per_namespace,
+                max_watches_per_namespace: self.max_watches_per_namespace,
+            })?,
             callers: callers(self.callers_file, self.callers)?,
             profile: match self.upstream_profile.as_deref().unwrap_or("sharkauth") {
                 "sharkauth" => Profile::SharkAuth {

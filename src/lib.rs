@@ -28,6 +28,7 @@ mod api;
 pub mod cli;
 pub mod config;
 mod dcr;
+mod duration;
 mod files;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -16,9 +16,13 @@ use tower::util::BoxCloneSyncService;
 use url::Url;
 
 use crate::api::{Admission, Custody, DcrService};
-use crate::config::{DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED};
+use crate::config::{
+    DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
+    DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE, DEFAULT_MAX_WATCHES_PER_NAMESPACE,
+    DEFAULT_RETIRED_CLIENT_GRACE,
+};
 use crate::dcr::{Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation};
-use crate::managed::{Managed, ManagedConfig};
+use crate::managed::{Managed, ManagedConfig, ManagedLimits};
 use crate::middleware::GatewayService;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::MemoryStore;
@@ -109,6 +113,7 @@ pub async fn serve(kind: Reference) {
         reads_may_rotate: false,
     };
     // Managed clients are not benchmarked; they get a store of their own.
+    let metrics = Metrics::local();
     let managed = Managed::new(
         stack.clone(),
         Arc::new(MemoryStore::default()),
@@ -121,6 +126,12 @@ pub async fn serve(kind: Reference) {
             lease_ttl: Duration::from_secs(60),
             tails,
             policies: Default::default(),
+            limits: ManagedLimits {
+                names_per_namespace: DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE,
+                watches_per_namespace: DEFAULT_MAX_WATCHES_PER_NAMESPACE,
+            },
+            metrics: metrics.clone(),
+            retired_grace: DEFAULT_RETIRED_CLIENT_GRACE,
         },
     );
     let service = DcrService::new(
@@ -128,7 +139,7 @@ pub async fn serve(kind: Reference) {
         managed,
         Duration::from_secs(30),
         None,
-        Metrics::local(),
+        metrics,
         admission,
         custody,
     );

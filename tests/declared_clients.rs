@@ -226,7 +226,7 @@ async fn a_missing_credentials_folder_is_a_start_error_naming_the_setting() {
     bad.token_store.backend = Some("memory".into());
     let bad = bad.validate().unwrap_err();
     assert!(
-        bad.to_string().contains("[[clients]] 1 (Bad Name): name"),
+        bad.to_string().contains("clients[0] (Bad Name): name"),
         "{bad}"
     );
 }

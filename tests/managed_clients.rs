@@ -294,7 +294,7 @@ async fn names_belong_to_their_callers_namespace() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let listed = c
-        .list_clients(support::as_caller(pb::ListClientsRequest {}, b))
+        .list_clients(support::as_caller(pb::ListClientsRequest::default(), b))
         .await
         .unwrap()
         .into_inner()

@@ -10,12 +10,20 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto};
 use super::service::{DcrService, Rpc};
-use crate::managed::{Change, Managed, Outcome, Published, Watch, check_name};
+use super::status::to_status;
+use crate::dcr::DcrError;
+use crate::managed::{
+    Change, Managed, Outcome, Published, Status as ClientStatus, Watch, WatchSlot, check_name,
+};
 use crate::pb::v1 as pb;
 
 /// How often a watch reads its client's record again, to see what another
 /// replica changed.
 const WATCH_REFRESH: Duration = Duration::from_secs(5);
+/// ListClients' page size when the caller sets none.
+const DEFAULT_PAGE_SIZE: usize = 500;
+/// ListClients' largest page (about 100 KiB).
+const MAX_PAGE_SIZE: usize = 1000;
 
 /// The WatchClient stream.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchClientResponse, Status>> + Send>>;
@@ -109,11 +117,15 @@ impl DcrService {
     ) -> Result<Response<WatchStream>, Status> {
         let (metadata, ext, r) = request.into_parts();
         let name = r.name;
-        let (namespace, (current, rx)) = self
+        let (namespace, slot, (current, rx)) = self
             .serve(&metadata, &ext, WATCH, "", |cx| async {
                 check_name("name", &name)?;
+                if self.managed().is_stopping() {
+                    return Err(DcrError::ShuttingDown);
+                }
+                let slot = self.managed().watch_slot(&cx.namespace)?;
                 let watch = self.managed().watch(&cx.namespace, &name).await?;
-                Ok((cx.namespace, watch))
+                Ok((cx.namespace, slot, watch))
             })
             .await?;
         let follow = Follow {
@@ -123,6 +135,7 @@ impl DcrService {
             rx,
             first: Some(current),
             seen: None,
+            slot: Some(slot),
         };
         Ok(Response::new(Box::pin(futures_util::stream::unfold(
             follow,
@@ -134,36 +147,29 @@ impl DcrService {
         &self,
         request: Request<pb::ListClientsRequest>,
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
-        let (metadata, ext, _) = request.into_parts();
-        let statuses = self
+        let (metadata, ext, r) = request.into_parts();
+        let page = self
             .serve(&metadata, &ext, LIST, "", |cx| async move {
-                self.managed().list(&cx.namespace).await
+                let limit = match usize::try_from(r.page_size) {
+                    Ok(0) => DEFAULT_PAGE_SIZE,
+                    Ok(n) => n.min(MAX_PAGE_SIZE),
+                    Err(_) => return Err(DcrError::invalid("page_size", "must not be negative")),
+                };
+                let after = match r.page_token.as_str() {
+                    "" => None,
+                    token => {
+                        check_name("page_token", token)?;
+                        Some(token)
+                    }
+                };
+                self.managed().list(&cx.namespace, after, limit).await
             })
             .await?;
-        let clients = statuses
-            .into_iter()
-            .map(|s| pb::ManagedClient {
-                name: s.name,
-                client_id: s.client_id,
-                last_outcome: outcome(s.outcome).into(),
-                last_ensured_at: timestamp(s.ensured_at),
-                secret_issued_at: timestamp(s.secret_issued_at),
-                client_secret_expires_at: s
-                    .secret_expires_at
-                    .and_then(|t| timestamp(u64::try_from(t).unwrap_or(0))),
-                next_rotation_at: s.next_rotation_at.and_then(timestamp),
-                last_error: s.last_error.unwrap_or_default(),
-                replaced: s
-                    .replaced
-                    .into_iter()
-                    .map(|r| pb::ReplacedClient {
-                        client_id: r.client_id,
-                        replaced_at: timestamp(r.at),
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Response::new(pb::ListClientsResponse { clients }))
+        Ok(Response::new(pb::ListClientsResponse {
+            clients: page.clients.into_iter().map(managed_client).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+            credentials_dir_warning: page.folder_warning.unwrap_or_default(),
+        }))
     }
 
     pub(super) async fn forget(
@@ -182,6 +188,37 @@ impl DcrService {
     }
 }
 
+/// A managed client's state as ListClients shows it.
+fn managed_client(s: ClientStatus) -> pb::ManagedClient {
+    pb::ManagedClient {
+        name: s.name,
+        client_id: s.client_id,
+        last_outcome: outcome(s.outcome).into(),
+        last_ensured_at: timestamp(s.ensured_at),
+        secret_issued_at: timestamp(s.secret_issued_at),
+        client_secret_expires_at: s
+            .secret_expires_at
+            .and_then(|t| timestamp(u64::try_from(t).unwrap_or(0))),
+        next_rotation_at: s.next_rotation_at.and_then(timestamp),
+        last_error: s.last_error.unwrap_or_default(),
+        replaced: s
+            .replaced
+            .into_iter()
+            .map(|r| pb::ReplacedClient {
+                client_id: r.client_id,
+                replaced_at: timestamp(r.at),
+            })
+            .collect(),
+        declared: s.declared,
+        retired_at: s.retired_at.and_then(timestamp),
+        delete_at: s.delete_at.and_then(timestamp),
+        credentials_file: s.file.map(|f| pb::CredentialsFile {
+            error: f.error.unwrap_or_default(),
+            changed_at: timestamp(f.changed_at),
+        }),
+    }
+}
+
 /// A WatchClient stream's state.
 struct Follow {
     managed: Managed,
@@ -192,13 +229,18 @@ struct Follow {
     first: Option<Published>,
     /// The last state sent.
     seen: Option<Arc<Published>>,
+    /// Counts the stream against its namespace's limit while it is open;
+    /// `None` once it has ended.
+    slot: Option<WatchSlot>,
 }
 
 impl Follow {
     /// The next message: the current state first, then each change, reading
     /// the record again every [`WATCH_REFRESH`] for other replicas' changes.
-    /// The stream ends when the client is no longer managed.
+    /// The stream ends when the client is no longer managed, and with
+    /// UNAVAILABLE when the gateway shuts down.
     async fn next(mut self) -> Option<(Result<pb::WatchClientResponse, Status>, Self)> {
+        self.slot.as_ref()?;
         if let Some(first) = self.first.take() {
             let message = watched(&first, true);
             self.seen = Some(Arc::new(first));
@@ -217,6 +259,10 @@ impl Follow {
                 return Some((Ok(message), self));
             }
             tokio::select! {
+                () = self.managed.stopped() => {
+                    self.slot = None;
+                    return Some((Err(to_status(&DcrError::ShuttingDown, None)), self));
+                }
                 changed = self.rx.changed() => changed.ok()?,
                 () = tokio::time::sleep(WATCH_REFRESH) => {
                     let seen = self.seen.clone()?;

@@ -77,7 +77,18 @@ fn classify(
         DcrError::Transport(_) => (Code::Unavailable, "UPSTREAM_CONNECTION_FAILED"),
         DcrError::MalformedResponse(_) => (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE"),
         DcrError::ClientMismatch => (Code::Internal, "UPSTREAM_CLIENT_MISMATCH"),
+        // A full store stays full: retrying cannot help, so no RetryInfo and
+        // not UNAVAILABLE.
+        DcrError::Store(crate::dcr::StoreError::Full(_)) => {
+            (Code::ResourceExhausted, "TOKEN_STORE_FULL")
+        }
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
+        DcrError::LimitReached { what, max } => {
+            meta.insert("limit".to_owned(), (*what).to_owned());
+            meta.insert("max".to_owned(), max.to_string());
+            (Code::ResourceExhausted, "NAMESPACE_LIMIT_REACHED")
+        }
+        DcrError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
         DcrError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
         DcrError::DeadlinePassedAfterSend => {
             (Code::DeadlineExceeded, "DEADLINE_EXCEEDED_AFTER_SEND")

@@ -82,30 +82,24 @@ pub async fn run(client: &mut Grpc, rpc: ManagedRpc, args: &CallArgs) -> Result<
             return Ok(String::new());
         }
         ManagedRpc::List => {
-            let r = client
-                .list_clients(pb::ListClientsRequest {})
-                .await?
-                .into_inner();
-            let clients: Vec<Value> = r
-                .clients
-                .into_iter()
-                .map(|m| {
-                    let outcome = m
-                        .last_outcome()
-                        .as_str_name()
-                        .trim_start_matches("ENSURE_OUTCOME_");
-                    json!({
-                        "name": m.name,
-                        "client_id": m.client_id,
-                        "last_outcome": outcome,
-                        "last_ensured_at": m.last_ensured_at.map(|t| t.seconds),
-                        "secret_issued_at": m.secret_issued_at.map(|t| t.seconds),
-                        "client_secret_expires_at": m.client_secret_expires_at.map(|t| t.seconds),
-                        "last_error": m.last_error,
-                    })
-                })
-                .collect();
-            json!({ "clients": clients })
+            // Every page, in order.
+            let (mut clients, mut token) = (Vec::new(), String::new());
+            let warning = loop {
+                let req = pb::ListClientsRequest {
+                    page_size: 0,
+                    page_token: std::mem::take(&mut token),
+                };
+                let r = client.list_clients(req).await?.into_inner();
+                clients.extend(r.clients.into_iter().map(listed));
+                match r.next_page_token.is_empty() {
+                    true => break r.credentials_dir_warning,
+                    false => token = r.next_page_token,
+                }
+            };
+            match warning.is_empty() {
+                true => json!({ "clients": clients }),
+                false => json!({ "clients": clients, "credentials_dir_warning": warning }),
+            }
         }
         ManagedRpc::Forget => {
             let req = pb::ForgetClientRequest {
@@ -117,4 +111,28 @@ pub async fn run(client: &mut Grpc, rpc: ManagedRpc, args: &CallArgs) -> Result<
         }
     };
     Ok(serde_json::to_string_pretty(&out).unwrap_or_default())
+}
+
+/// A managed client as `call list` prints it (never a secret).
+fn listed(m: pb::ManagedClient) -> Value {
+    let outcome = m
+        .last_outcome()
+        .as_str_name()
+        .trim_start_matches("ENSURE_OUTCOME_");
+    json!({
+        "name": m.name,
+        "client_id": m.client_id,
+        "last_outcome": outcome,
+        "last_ensured_at": m.last_ensured_at.map(|t| t.seconds),
+        "secret_issued_at": m.secret_issued_at.map(|t| t.seconds),
+        "client_secret_expires_at": m.client_secret_expires_at.map(|t| t.seconds),
+        "last_error": m.last_error,
+        "declared": m.declared,
+        "retired_at": m.retired_at.map(|t| t.seconds),
+        "delete_at": m.delete_at.map(|t| t.seconds),
+        "credentials_file": m.credentials_file.map(|f| json!({
+            "error": f.error,
+            "changed_at": f.changed_at.map(|t| t.seconds),
+        })),
+    })
 }

@@ -76,10 +76,12 @@ pub fn list(entries: &[ManagedEntry], now: u64) -> String {
     out
 }
 
-/// An exported record checked for import: its key and its record.
+/// An exported record checked for import: its key, its record, and the
+/// client it holds (the store indexes it).
 pub struct Checked {
     key: ManagedKey,
     json: SecretString,
+    client_id: String,
 }
 
 /// Checks an export's managed clients before anything is written; the
@@ -102,7 +104,7 @@ pub fn check(entries: Vec<ManagedEntry>) -> Result<(Vec<Checked>, usize), (usize
         check_key(&parts).map_err(|err| refuse(err.to_string()))?;
         check_name("name", &e.name).map_err(|err| refuse(err.to_string()))?;
         let json = SecretString::from(record.to_string());
-        ManagedRecord::from_json(&json).map_err(|err| refuse(err.to_string()))?;
+        let record = ManagedRecord::from_json(&json).map_err(|err| refuse(err.to_string()))?;
         out.push(Checked {
             key: ManagedKey {
                 upstream: e.upstream,
@@ -110,6 +112,7 @@ pub fn check(entries: Vec<ManagedEntry>) -> Result<(Vec<Checked>, usize), (usize
                 name: e.name,
             },
             json,
+            client_id: record.client.client_id,
         });
     }
     Ok((out, skipped))
@@ -128,7 +131,10 @@ pub async fn import(
             true => store.get_record(&r.key).await?.map(|s| s.generation),
             false => None,
         };
-        match store.put_record(&r.key, expected, &r.json).await? {
+        match store
+            .put_record(&r.key, expected, &r.json, &r.client_id)
+            .await?
+        {
             Cas::Stored(_) => stored += 1,
             Cas::Conflict => kept += 1,
         }

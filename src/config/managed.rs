@@ -1,17 +1,19 @@
 //! Managed-client settings: the declared clients (`[[clients]]` tables of the
-//! config file), how often they are reconciled, and where their credentials
-//! are written.
+//! config file), how often they are reconciled, where their credentials are
+//! written, and what one caller namespace may hold.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::check::{duration_within, octal_mode};
 use super::{ConfigError, invalid};
 use crate::dcr::{DEFAULT_NAMESPACE, json, limits};
-use crate::managed::{CredentialsDir, DeclaredClient, ManagedSettings, RotationPolicy};
+use crate::managed::{
+    CredentialsDir, DeclaredClient, ManagedLimits, ManagedSettings, RotationPolicy,
+};
 
 /// Default interval between reconciles of the declared clients.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
@@ -26,6 +28,40 @@ const ROTATION_RANGE: (Duration, Duration) =
 pub const MAX_DECLARED_CLIENTS: usize = 256;
 /// Longest namespace a declared client may name.
 const MAX_NAMESPACE_BYTES: usize = 2048;
+/// Default time a client no longer declared (or replaced) stays registered:
+/// longer than a rollout, during which replicas of the older configuration
+/// still use it.
+pub const DEFAULT_RETIRED_CLIENT_GRACE: Duration = Duration::from_secs(3600);
+/// Shortest and longest retired-client grace.
+const RETIRED_GRACE_RANGE: (Duration, Duration) =
+    (Duration::ZERO, Duration::from_secs(366 * 86_400));
+/// Default most managed clients per caller namespace.
+pub const DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE: usize = 1000;
+/// Default most open WatchClient streams per caller namespace (each holds
+/// about 17 KiB).
+pub const DEFAULT_MAX_WATCHES_PER_NAMESPACE: usize = 100;
+/// Largest per-namespace limit accepted.
+const MAX_LIMIT: usize = 1_000_000;
+
+/// The managed-client settings as written, before they are checked.
+pub struct RawManaged {
+    /// The `[[clients]]` tables.
+    pub clients: Vec<RawClient>,
+    /// `--reconcile-interval`.
+    pub reconcile_interval: Option<String>,
+    /// `--credentials-dir`.
+    pub credentials_dir: Option<String>,
+    /// `--credentials-file-mode`.
+    pub credentials_file_mode: Option<String>,
+    /// `--credentials-dir-create`.
+    pub credentials_dir_create: Option<bool>,
+    /// `--retired-client-grace`.
+    pub retired_client_grace: Option<String>,
+    /// `--max-managed-clients-per-namespace`.
+    pub max_names_per_namespace: Option<usize>,
+    /// `--max-watches-per-namespace`.
+    pub max_watches_per_namespace: Option<usize>,
+}
 
 /// One `[[clients]]` table as written.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -50,61 +86,50 @@ pub struct RawClient {
     pub credentials_file: Option<bool>,
 }
 
+/// Reads the `[[clients]]` tables one by one, so that an error in one
+/// (an unknown key, a value of the wrong type) names its place and name:
+/// `clients[2] (billing-api): unknown field ...`.
+pub fn clients_in_place<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RawClient>, D::Error> {
+    let tables = Vec::<toml::Value>::deserialize(d)?;
+    tables
+        .into_iter()
+        .enumerate()
+        .map(|(i, table)| {
+            let name = table
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("unnamed")
+                .to_owned();
+            RawClient::deserialize(table).map_err(|e| {
+                serde::de::Error::custom(format!("clients[{i}] ({name}): {}", e.message()))
+            })
+        })
+        .collect()
+}
+
 /// Checks the managed-client settings. A declared client's error names its
-/// table and field, e.g. `[[clients]] 2 (billing-api): metadata.grant_types`.
-pub fn managed_settings(
-    clients: Vec<RawClient>,
-    reconcile_interval: Option<String>,
-    credentials_dir: Option<String>,
-    credentials_file_mode: Option<String>,
-) -> Result<ManagedSettings, ConfigError> {
+/// table and field, e.g. `clients[2] (billing-api): metadata.grant_types`.
+pub fn managed_settings(raw: RawManaged) -> Result<ManagedSettings, ConfigError> {
+    let clients = raw.clients;
     if clients.len() > MAX_DECLARED_CLIENTS {
         return Err(invalid(
             "[[clients]]",
             format!("at most {MAX_DECLARED_CLIENTS} clients may be declared"),
         ));
     }
-    let credentials = match credentials_dir {
-        Some(dir) if dir.is_empty() => {
-            return Err(invalid("--credentials-dir", "must not be empty"));
-        }
-        Some(dir) => {
-            let mode = match credentials_file_mode {
-                Some(m) => octal_mode("--credentials-file-mode", &m, "0640")?,
-                None => DEFAULT_CREDENTIALS_FILE_MODE,
-            };
-            if mode & 0o600 != 0o600 || mode & 0o137 != 0 {
-                return Err(invalid(
-                    "--credentials-file-mode",
-                    "must let the owner read and write, may let the group read, and nothing more (0600 or 0640)",
-                ));
-            }
-            Some(CredentialsDir {
-                dir: PathBuf::from(dir),
-                mode,
-            })
-        }
-        None if credentials_file_mode.is_some() => {
-            return Err(invalid(
-                "--credentials-file-mode",
-                "needs --credentials-dir",
-            ));
-        }
-        None => None,
-    };
+    let credentials = credentials_dir(
+        raw.credentials_dir,
+        raw.credentials_file_mode,
+        raw.credentials_dir_create,
+    )?;
     let mut checked: Vec<DeclaredClient> = Vec::with_capacity(clients.len());
     for (i, raw) in clients.into_iter().enumerate() {
-        let client = declared(i + 1, raw, credentials.is_some())?;
+        let client = declared(i, raw, credentials.is_some())?;
         if checked
             .iter()
             .any(|c| c.name == client.name && c.namespace == client.namespace)
         {
-            return Err(client_error(
-                i + 1,
-                &client.name,
-                "name",
-                "is declared twice",
-            ));
+            return Err(client_error(i, &client.name, "name", "is declared twice"));
         }
         if client.credentials_file
             && checked
@@ -112,7 +137,7 @@ pub fn managed_settings(
                 .any(|c| c.credentials_file && c.name == client.name)
         {
             return Err(client_error(
-                i + 1,
+                i,
                 &client.name,
                 "credentials_file",
                 "another declared client of this name writes the same file",
@@ -120,16 +145,77 @@ pub fn managed_settings(
         }
         checked.push(client);
     }
+    let limit = |setting, value: Option<usize>, default| match value.unwrap_or(default) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        _ => Err(invalid(setting, format!("must be 1 to {MAX_LIMIT}"))),
+    };
     Ok(ManagedSettings {
         clients: checked,
         reconcile_interval: duration_within(
             "--reconcile-interval",
-            reconcile_interval,
+            raw.reconcile_interval,
             DEFAULT_RECONCILE_INTERVAL,
             RECONCILE_RANGE,
         )?,
         credentials,
+        retired_grace: duration_within(
+            "--retired-client-grace",
+            raw.retired_client_grace,
+            DEFAULT_RETIRED_CLIENT_GRACE,
+            RETIRED_GRACE_RANGE,
+        )?,
+        limits: ManagedLimits {
+            names_per_namespace: limit(
+                "--max-managed-clients-per-namespace",
+                raw.max_names_per_namespace,
+                DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE,
+            )?,
+            watches_per_namespace: limit(
+                "--max-watches-per-namespace",
+                raw.max_watches_per_namespace,
+                DEFAULT_MAX_WATCHES_PER_NAMESPACE,
+            )?,
+        },
     })
+}
+
+/// The credentials folder settings, checked.
+fn credentials_dir(
+    dir: Option<String>,
+    mode: Option<String>,
+    create: Option<bool>,
+) -> Result<Option<CredentialsDir>, ConfigError> {
+    let Some(dir) = dir else {
+        return match (mode, create) {
+            (Some(_), _) => Err(invalid(
+                "--credentials-file-mode",
+                "needs --credentials-dir",
+            )),
+            (_, Some(true)) => Err(invalid(
+                "--credentials-dir-create",
+                "needs --credentials-dir",
+            )),
+            _ => Ok(None),
+        };
+    };
+    if dir.is_empty() {
+        return Err(invalid("--credentials-dir", "must not be empty"));
+    }
+    let mode = match mode {
+        Some(m) => octal_mode("--credentials-file-mode", &m, "0640")?,
+        None => DEFAULT_CREDENTIALS_FILE_MODE,
+    };
+    if mode & 0o600 != 0o600 || mode & 0o137 != 0 {
+        return Err(invalid(
+            "--credentials-file-mode",
+            "must let the owner read and write, may let the group read, and nothing more (0600 or 0640)",
+        ));
+    }
+    Ok(Some(CredentialsDir {
+        dir: PathBuf::from(dir),
+        mode,
+        create: create.unwrap_or(false),
+    }))
 }
 
 fn client_error(
@@ -164,8 +250,8 @@ fn declared(index: usize, raw: RawClient, files: bool) -> Result<DeclaredClient,
         ));
     }
     let metadata = json::metadata_from_json(raw.metadata)
-        .map_err(|e| client_error(index, &name, "metadata", e))?;
-    limits::check_metadata("metadata", &metadata).map_err(|e| match e {
+        .map_err(|e| client_error(index, &name, &format!("metadata.{}", e.field), e.reason))?;
+    limits::check_metadata_in("metadata", "metadata", &metadata).map_err(|e| match e {
         crate::dcr::DcrError::InvalidArgument { field, reason } => {
             client_error(index, &name, &field, reason)
         }

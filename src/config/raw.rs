@@ -213,6 +213,26 @@ pub struct RawConfig {
     /// Mode of the credentials files, octal: 0600, or 0640 for a group-shared volume [default: 0600].
     #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_FILE_MODE", value_name = "MODE")]
     pub credentials_file_mode: Option<String>,
+    /// Create --credentials-dir (its parent must exist) mode 0750, so only the gateway can write in it, even inside a volume every container can write (a pod's emptyDir) [default: false].
+    #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_DIR_CREATE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub credentials_dir_create: Option<bool>,
+    /// How long a client no longer declared (or replaced after the server lost it) stays registered and listed before it is deleted at the server [default: 1h].
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_RETIRED_CLIENT_GRACE",
+        value_name = "DURATION"
+    )]
+    pub retired_client_grace: Option<String>,
+    /// Most managed clients one caller namespace may hold; EnsureClient of one more is RESOURCE_EXHAUSTED [default: 1000].
+    #[arg(
+        long,
+        env = "DCR_GATEWAY_MAX_MANAGED_CLIENTS_PER_NAMESPACE",
+        value_name = "N"
+    )]
+    pub max_managed_clients_per_namespace: Option<usize>,
+    /// Most WatchClient streams one caller namespace may hold open [default: 100].
+    #[arg(long, env = "DCR_GATEWAY_MAX_WATCHES_PER_NAMESPACE", value_name = "N")]
+    pub max_watches_per_namespace: Option<usize>,
     /// Where registration access tokens are kept (the `[token_store]` table in the file).
     #[command(flatten)]
     #[serde(default)]
@@ -220,7 +240,7 @@ pub struct RawConfig {
     /// Declared clients: the `[[clients]]` tables of the config file, ensured
     /// at start and every --reconcile-interval. No flag.
     #[arg(skip)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::managed::clients_in_place")]
     pub clients: Vec<super::RawClient>,
 }
 
@@ -316,7 +336,8 @@ impl RawConfig {
             header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, metrics_listen, log_format,
             otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
             discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri,
-            reconcile_interval, credentials_dir, credentials_file_mode;
+            reconcile_interval, credentials_dir, credentials_file_mode, credentials_dir_create,
+            retired_client_grace, max_managed_clients_per_namespace, max_watches_per_namespace;
             token_store: token_store,
             // Declared clients come whole from one source: the first that has any.
             clients: if self.clients.is_empty() { lower.clients } else { self.clients }

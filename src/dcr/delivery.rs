@@ -53,6 +53,8 @@ impl DcrError {
             | Self::ForeignClientUri(_)
             | Self::DeadlineExceeded
             | Self::TooManyCalls
+            | Self::LimitReached { .. }
+            | Self::ShuttingDown
             | Self::Overloaded(_)
             | Self::Internal(_) => Delivery::NeverSent,
         }

@@ -126,6 +126,17 @@ pub enum DcrError {
     /// Load shedding: every upstream slot and queue place is taken.
     #[error("the gateway is at its limit of {0} concurrent upstream calls and its queue is full")]
     Overloaded(usize),
+    /// A per-namespace limit: the caller holds as many as it may.
+    #[error("this caller namespace holds {max} {what}, the most it may")]
+    LimitReached {
+        /// What is limited, e.g. `managed clients`.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// The gateway is shutting down; the call (a watch stream) ends.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
     /// No managed client of that name in the caller's namespace.
     #[error("no managed client is named {0:?} in this caller's namespace")]
     ManagedClientNotFound(String),

@@ -95,6 +95,17 @@ fn check_list(field: &str, items: &[String]) -> Result<(), DcrError> {
 /// member that shadows a typed field or a server-managed member. `prefix` is the
 /// request path of the metadata, e.g. `metadata`.
 pub fn check_metadata(prefix: &str, m: &ClientMetadata) -> Result<(), DcrError> {
+    check_metadata_in(prefix, &format!("{prefix}.additional_metadata"), m)
+}
+
+/// [`check_metadata`], with additional members named under `additional`: a
+/// protobuf request holds them in `metadata.additional_metadata`, a JSON or
+/// TOML object beside the others (`metadata.tenant`).
+pub fn check_metadata_in(
+    prefix: &str,
+    additional: &str,
+    m: &ClientMetadata,
+) -> Result<(), DcrError> {
     for (name, value) in m.strings() {
         let max = match name {
             "software_statement" => MAX_SOFTWARE_STATEMENT_BYTES,
@@ -108,7 +119,7 @@ pub fn check_metadata(prefix: &str, m: &ClientMetadata) -> Result<(), DcrError> 
         check_list(&format!("{prefix}.{name}"), items)?;
     }
     for key in m.additional.keys() {
-        let field = format!("{prefix}.additional_metadata.{key}");
+        let field = format!("{additional}.{key}");
         if json::TYPED_METADATA.contains(&key.as_str()) {
             return Err(DcrError::invalid(
                 field,

@@ -1,16 +1,22 @@
-//! EnsureClient: register once, apply changed metadata, and register anew
-//! only when the server proves it lost the client.
+//! EnsureClient: register once, apply changed metadata, put back what was
+//! changed at the server, and register anew only when the server proves it
+//! lost the client (or the gateway itself deleted it).
+//!
+//! A reconcile that finds everything as it should be writes nothing: not the
+//! record (when it was found is kept in memory, see `board`), and so not the
+//! credentials file either.
 
 use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::drift::{drifted, observed};
 use super::record::{MAX_REPLACED, ManagedRecord, Outcome, Replaced};
 use super::watch::{Change, Published};
 use super::{Managed, target, unix_now};
 use crate::dcr::json::metadata_to_json;
-use crate::dcr::{Client, ClientMetadata, DcrCall, DcrError, DcrResponse};
+use crate::dcr::{Client, ClientMetadata, ClientRef, DcrCall, DcrError, DcrResponse};
 use crate::store::{ManagedKey, TokenKey};
 
 /// What an ensure returns: the client with its current secret, and what the
@@ -23,8 +29,24 @@ pub struct Ensured {
     pub outcome: Outcome,
 }
 
+/// Who asks for an ensure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asker {
+    /// A caller's EnsureClient: the namespace's limit of names applies.
+    Caller,
+    /// A declared client's reconcile: the name is marked declared.
+    Declared,
+}
+
+/// A registration's answer: the client, and the registration access token
+/// it brought (kept to delete the client again if it cannot be stored).
+struct Registered {
+    client: Client,
+    token: Option<SecretString>,
+}
+
 impl Managed {
-    /// Makes sure `name` in `namespace` exists with `desired`.
+    /// Makes sure `name` in `namespace` exists with `desired`, for a caller.
     ///
     /// The work runs in a task of its own, holding a tail permit: once a
     /// registration may have been sent, it completes and its record is stored
@@ -48,7 +70,7 @@ impl Managed {
         let task = tokio::spawn(
             async move {
                 let _permit = permit;
-                this.ensure_now(key, desired, initial_access_token, deadline)
+                this.ensure_now(key, desired, initial_access_token, deadline, Asker::Caller)
                     .await
             }
             .in_current_span(),
@@ -60,16 +82,32 @@ impl Managed {
         }
     }
 
+    /// Makes sure declared client `name` exists with `desired`. Its loop
+    /// awaits it to the end (and shutdown awaits the loop), so nothing sent
+    /// is abandoned.
+    pub(super) async fn ensure_declared(
+        &self,
+        namespace: &str,
+        name: &str,
+        desired: ClientMetadata,
+        deadline: Instant,
+    ) -> Result<Ensured, DcrError> {
+        let key = self.key(namespace, name);
+        self.ensure_now(key, desired, None, deadline, Asker::Declared)
+            .await
+    }
+
     async fn ensure_now(
         &self,
         key: ManagedKey,
         desired: ClientMetadata,
         initial_access_token: Option<SecretString>,
         deadline: Instant,
+        asker: Asker,
     ) -> Result<Ensured, DcrError> {
         let held = self.exclusive(&key, deadline).await?;
         let result = self
-            .ensure_held(&key, desired, initial_access_token, deadline)
+            .ensure_held(&key, desired, initial_access_token, deadline, asker)
             .await;
         if let Err(e) = &result {
             self.note_failure(&key, e).await;
@@ -79,13 +117,17 @@ impl Managed {
     }
 
     /// Keeps why the last attempt on `key` failed in its record (ListClients
-    /// shows it), while the caller holds the name. Best effort: the failure
-    /// itself is what the caller gets.
+    /// shows it), while the caller holds the name; the same reason again
+    /// writes nothing. Best effort: the failure itself is what the caller gets.
     pub(super) async fn note_failure(&self, key: &ManagedKey, err: &DcrError) {
         let Ok(Some((mut record, generation))) = self.load(key).await else {
             return;
         };
-        record.last_error = Some(err.to_string());
+        let reason = err.to_string();
+        if record.last_error.as_deref() == Some(reason.as_str()) {
+            return;
+        }
+        record.last_error = Some(reason);
         if let Err(e) = self.save(key, Some(generation), &record).await {
             tracing::warn!(error = %e, name = key.name, "could not keep a managed client's last error");
         }
@@ -97,89 +139,105 @@ impl Managed {
         desired: ClientMetadata,
         initial_access_token: Option<SecretString>,
         deadline: Instant,
+        asker: Asker,
     ) -> Result<Ensured, DcrError> {
-        let desired_json = metadata_to_json(&desired);
         let Some((mut record, generation)) = self.load(key).await? else {
-            let client = self
-                .register(key, desired, initial_access_token, deadline)
-                .await?;
-            let now = unix_now();
-            let record = ManagedRecord {
-                client,
-                desired: desired_json,
-                created_at: now,
-                secret_issued_at: now,
-                ensured_at: now,
-                outcome: Outcome::Created,
-                last_error: None,
-                replaced: Vec::new(),
-            };
-            self.save(key, None, &record).await?;
-            return Ok(Ensured {
-                client: record.client,
-                outcome: Outcome::Created,
-            });
+            return self
+                .create(key, desired, initial_access_token, deadline, asker)
+                .await;
         };
+        let before = record.to_json();
+        let desired_json = metadata_to_json(&desired);
         let id = record.client.client_id.clone();
-        let read = self
-            .call(&key.namespace, deadline, DcrCall::Get(target(&id)))
-            .await;
+        let read = match record.deleted_at {
+            // The gateway deleted it at the server itself: no read needed.
+            Some(_) => None,
+            None => Some(
+                self.call(&key.namespace, deadline, DcrCall::Get(target(&id)))
+                    .await,
+            ),
+        };
         let (outcome, change) = match read {
-            Ok(DcrResponse::Client(server)) if record.desired == desired_json => {
-                let change = merge(&mut record, *server);
-                (Outcome::Unchanged, change)
+            Some(Ok(DcrResponse::Client(server))) => {
+                let seen = observed(&server.metadata);
+                let changed = record
+                    .applied
+                    .as_ref()
+                    .map(|applied| drifted(applied, &seen))
+                    .unwrap_or_default();
+                if !changed.is_empty() {
+                    self.inner.metrics.managed().drifted();
+                    tracing::warn!(
+                        name = key.name,
+                        client_id = id,
+                        changed = changed.join(","),
+                        "a managed client was changed at the authorization server: putting it back"
+                    );
+                }
+                if record.desired == desired_json && changed.is_empty() {
+                    let change = merge(&mut record, *server);
+                    record.applied.get_or_insert(seen);
+                    (Outcome::Unchanged, change)
+                } else {
+                    let update = DcrCall::Update {
+                        target: target(&id),
+                        metadata: desired,
+                        mask: Vec::new(),
+                    };
+                    let DcrResponse::Client(server) =
+                        self.call(&key.namespace, deadline, update).await?
+                    else {
+                        return Err(DcrError::Internal("an update answered as a delete"));
+                    };
+                    record.applied = Some(observed(&server.metadata));
+                    merge(&mut record, *server);
+                    record.desired = desired_json;
+                    (Outcome::Updated, Some(Change::Updated))
+                }
             }
-            Ok(DcrResponse::Client(_)) => {
-                let update = DcrCall::Update {
-                    target: target(&id),
-                    metadata: desired,
-                    mask: Vec::new(),
-                };
-                let DcrResponse::Client(server) =
-                    self.call(&key.namespace, deadline, update).await?
-                else {
-                    return Err(DcrError::Internal("an update answered as a delete"));
-                };
-                merge(&mut record, *server);
-                record.desired = desired_json;
-                (Outcome::Updated, Some(Change::Updated))
-            }
-            Ok(DcrResponse::Deleted) => {
+            Some(Ok(DcrResponse::Deleted)) => {
                 return Err(DcrError::Internal("a read answered as a delete"));
             }
-            Err(e) if self.proves_gone(&e) => {
-                tracing::warn!(
-                    name = key.name,
-                    client_id = id,
-                    "the authorization server lost the managed client: registering it anew"
-                );
-                let client = self
-                    .register(key, desired, initial_access_token, deadline)
-                    .await?;
-                self.forget_token(key, &id).await;
-                let now = unix_now();
-                record.replaced.push(Replaced {
-                    client_id: id,
-                    at: now,
-                });
-                let excess = record.replaced.len().saturating_sub(MAX_REPLACED);
-                record.replaced.drain(..excess);
-                record.client = client;
-                record.desired = desired_json;
-                record.secret_issued_at = now;
-                (Outcome::Recreated, Some(Change::Recreated))
+            None => {
+                self.recreate(key, &mut record, desired, initial_access_token, deadline)
+                    .await?
             }
-            Err(e) if refused(&e) => {
+            Some(Err(e)) if self.proves_gone(&e) => {
+                self.recreate(key, &mut record, desired, initial_access_token, deadline)
+                    .await?
+            }
+            Some(Err(e)) if refused(&e) => {
                 return Err(DcrError::ClientLossNotProven {
                     client_id: id,
                     cause: Box::new(e),
                 });
             }
-            Err(e) => return Err(e),
+            Some(Err(e)) => return Err(e),
         };
-        record.ensured_at = unix_now();
+        match asker {
+            Asker::Declared => {
+                record.declared = true;
+                record.retired_at = None;
+            }
+            // A caller still wants a retired name: it is the caller's now.
+            Asker::Caller if record.retired_at.is_some() => {
+                record.declared = false;
+                record.retired_at = None;
+            }
+            Asker::Caller => {}
+        }
         record.outcome = outcome;
         record.last_error = None;
+        let now = unix_now();
+        self.inner.board.verified(key, now);
+        if record.to_json().expose_secret() == before.expose_secret() {
+            // Found as it was: nothing to write.
+            return Ok(Ensured {
+                client: record.client,
+                outcome,
+            });
+        }
+        record.ensured_at = now;
         let generation = self.save(key, Some(generation), &record).await?;
         if let Some(change) = change {
             self.inner.watchers.publish(
@@ -197,6 +255,92 @@ impl Managed {
         })
     }
 
+    /// Registers a new name: only when the namespace may hold another and
+    /// the store has room for its token and record, so that nothing is
+    /// registered that could not be kept. A registration whose record still
+    /// cannot be written is deleted at the server again.
+    async fn create(
+        &self,
+        key: &ManagedKey,
+        desired: ClientMetadata,
+        initial_access_token: Option<SecretString>,
+        deadline: Instant,
+        asker: Asker,
+    ) -> Result<Ensured, DcrError> {
+        if asker == Asker::Caller {
+            self.check_room_for_name(&key.namespace).await?;
+        }
+        self.inner
+            .store
+            .check_room_for_client()
+            .await
+            .map_err(DcrError::Store)?;
+        let desired_json = metadata_to_json(&desired);
+        let registered = self
+            .register(key, desired, initial_access_token, deadline)
+            .await?;
+        let now = unix_now();
+        let record = ManagedRecord {
+            applied: Some(observed(&registered.client.metadata)),
+            client: registered.client.clone(),
+            desired: desired_json,
+            created_at: now,
+            secret_issued_at: now,
+            ensured_at: now,
+            outcome: Outcome::Created,
+            last_error: None,
+            replaced: Vec::new(),
+            declared: asker == Asker::Declared,
+            retired_at: None,
+            deleted_at: None,
+        };
+        if let Err(e) = self.save(key, None, &record).await {
+            self.undo(key, registered).await;
+            return Err(e);
+        }
+        self.inner.board.verified(key, now);
+        Ok(Ensured {
+            client: record.client,
+            outcome: Outcome::Created,
+        })
+    }
+
+    /// Registers `record`'s name anew after its client was lost; the lost
+    /// one is kept among the replaced.
+    async fn recreate(
+        &self,
+        key: &ManagedKey,
+        record: &mut ManagedRecord,
+        desired: ClientMetadata,
+        initial_access_token: Option<SecretString>,
+        deadline: Instant,
+    ) -> Result<(Outcome, Option<Change>), DcrError> {
+        let id = record.client.client_id.clone();
+        tracing::warn!(
+            name = key.name,
+            client_id = id,
+            "the managed client is gone from the authorization server: registering it anew"
+        );
+        let desired_json = metadata_to_json(&desired);
+        let registered = self
+            .register(key, desired, initial_access_token, deadline)
+            .await?;
+        self.forget_token(key, &id).await;
+        let now = unix_now();
+        record.replaced.push(Replaced {
+            client_id: id,
+            at: now,
+        });
+        let excess = record.replaced.len().saturating_sub(MAX_REPLACED);
+        record.replaced.drain(..excess);
+        record.applied = Some(observed(&registered.client.metadata));
+        record.client = registered.client;
+        record.desired = desired_json;
+        record.secret_issued_at = now;
+        record.deleted_at = None;
+        Ok((Outcome::Recreated, Some(Change::Recreated)))
+    }
+
     /// Registers `desired` for `key`; the tokens layer stores the new RAT.
     async fn register(
         &self,
@@ -204,7 +348,7 @@ impl Managed {
         desired: ClientMetadata,
         initial_access_token: Option<SecretString>,
         deadline: Instant,
-    ) -> Result<Client, DcrError> {
+    ) -> Result<Registered, DcrError> {
         let register = DcrCall::Register {
             metadata: desired,
             initial_access_token: initial_access_token
@@ -213,10 +357,38 @@ impl Managed {
         match self.call(&key.namespace, deadline, register).await? {
             DcrResponse::Client(client) => {
                 let mut client = *client;
-                client.registration_access_token = None;
-                Ok(client)
+                let token = client.registration_access_token.take();
+                Ok(Registered { client, token })
             }
             DcrResponse::Deleted => Err(DcrError::Internal("a registration answered as a delete")),
+        }
+    }
+
+    /// Deletes a client just registered whose record could not be stored,
+    /// with the token its registration brought, so that no client is left
+    /// registered that nobody can manage.
+    async fn undo(&self, key: &ManagedKey, registered: Registered) {
+        let id = registered.client.client_id;
+        let uri = registered.client.registration_client_uri;
+        let delete = DcrCall::Delete(ClientRef {
+            client_id: id.clone(),
+            registration_access_token: registered.token,
+            registration_client_uri: (!uri.is_empty()).then_some(uri),
+        });
+        let deadline = Instant::now() + super::OBSERVE_WAIT;
+        match self.call(&key.namespace, deadline, delete).await {
+            Ok(_) => tracing::warn!(
+                name = key.name,
+                client_id = id,
+                "a new client's record could not be stored: deleted it at the server again"
+            ),
+            Err(e) => tracing::error!(
+                name = key.name,
+                client_id = id,
+                error = %e,
+                "a new client's record could not be stored, nor the client deleted at the server: \
+                 it is registered but not managed"
+            ),
         }
     }
 

@@ -1,16 +1,14 @@
 //! Reading, following and forgetting managed clients.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::board::FileState;
 use super::record::{ManagedRecord, Outcome, Replaced};
 use super::rotate::next_rotation;
-use super::settings::RotationPolicy;
 use super::watch::{Change, Published, Watch, change_between};
 use super::{Managed, target};
 use crate::dcr::{DcrCall, DcrError};
-
-/// How long taking in an observed secret waits for its name.
-const OBSERVE_WAIT: Duration = Duration::from_secs(10);
+use crate::store::ManagedKey;
 
 /// A managed client's state, without any secret.
 #[derive(Clone, Debug)]
@@ -21,7 +19,7 @@ pub struct Status {
     pub client_id: String,
     /// What the last ensure did.
     pub outcome: Outcome,
-    /// When an ensure last succeeded, in Unix seconds.
+    /// When an ensure last found it as it should be, in Unix seconds.
     pub ensured_at: u64,
     /// When the current secret was issued.
     pub secret_issued_at: u64,
@@ -33,61 +31,90 @@ pub struct Status {
     pub next_rotation_at: Option<u64>,
     /// Clients of this name the server lost, oldest first.
     pub replaced: Vec<Replaced>,
+    /// Whether a declared client owns the name.
+    pub declared: bool,
+    /// When it stopped being declared, if it did: its client is deleted at
+    /// `delete_at`.
+    pub retired_at: Option<u64>,
+    /// When a retired client is deleted at the server.
+    pub delete_at: Option<u64>,
+    /// How its credentials file is doing, when this replica writes one.
+    pub file: Option<FileState>,
 }
 
-impl Status {
-    fn of(name: String, record: &ManagedRecord, policy: Option<RotationPolicy>) -> Self {
-        Self {
+/// One page of ListClients.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// The clients, by name.
+    pub clients: Vec<Status>,
+    /// The last name of this page, when more follow.
+    pub next: Option<String>,
+    /// Why the credentials folder is unsafe, if it is.
+    pub folder_warning: Option<String>,
+}
+
+impl Managed {
+    fn status(&self, key: &ManagedKey, record: &ManagedRecord) -> Status {
+        let policy = self
+            .inner
+            .policies
+            .get(&(key.namespace.clone(), key.name.clone()))
+            .copied();
+        let verified = self.inner.board.verified_at(key).unwrap_or(0);
+        Status {
             next_rotation_at: policy.and_then(|p| next_rotation(record, p)),
-            name,
+            name: key.name.clone(),
             client_id: record.client.client_id.clone(),
             outcome: record.outcome,
-            ensured_at: record.ensured_at,
+            ensured_at: record.ensured_at.max(verified),
             secret_issued_at: record.secret_issued_at,
             secret_expires_at: record.client.client_secret_expires_at,
             last_error: record.last_error.clone(),
             replaced: record.replaced.clone(),
+            declared: record.declared,
+            retired_at: record.retired_at,
+            delete_at: record
+                .retired_at
+                .map(|at| at.saturating_add(self.inner.retired_grace.as_secs())),
+            file: self.inner.board.file(key),
         }
     }
-}
 
-impl Managed {
-    /// The managed clients of `namespace` on this upstream, by name. A record
-    /// that cannot be read is listed with the reason as its last error.
-    pub async fn list(&self, namespace: &str) -> Result<Vec<Status>, DcrError> {
-        let records = self
+    /// Up to `limit` managed clients of `namespace` on this upstream, by
+    /// name, after `after`. A record that cannot be read is listed with the
+    /// reason as its last error.
+    pub async fn list(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, DcrError> {
+        let names = self
             .inner
             .store
-            .list_records()
+            .record_names(&self.inner.upstream, namespace)
             .await
             .map_err(DcrError::Store)?;
-        let mut out: Vec<Status> = records
+        let mut rest = names
             .into_iter()
-            .filter(|(k, _)| k.upstream == self.inner.upstream && k.namespace == namespace)
-            .map(|(k, stored)| match ManagedRecord::from_json(&stored.json) {
-                Ok(record) => {
-                    let policy = self
-                        .inner
-                        .policies
-                        .get(&(k.namespace.clone(), k.name.clone()))
-                        .copied();
-                    Status::of(k.name, &record, policy)
-                }
-                Err(e) => Status {
-                    name: k.name,
-                    client_id: String::new(),
-                    outcome: Outcome::Unchanged,
-                    ensured_at: 0,
-                    secret_issued_at: 0,
-                    secret_expires_at: None,
-                    last_error: Some(e.to_string()),
-                    next_rotation_at: None,
-                    replaced: Vec::new(),
-                },
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+            .filter(|n| after.is_none_or(|after| n.as_str() > after));
+        let mut page = Page {
+            folder_warning: self.inner.board.folder_warning(),
+            ..Page::default()
+        };
+        for name in rest.by_ref().take(limit) {
+            let key = self.key(namespace, &name);
+            let status = match self.load(&key).await {
+                Ok(Some((record, _))) => self.status(&key, &record),
+                Ok(None) => continue,
+                Err(e) => unreadable(name, e),
+            };
+            page.clients.push(status);
+        }
+        if rest.next().is_some() {
+            page.next = page.clients.last().map(|s| s.name.clone());
+        }
+        Ok(page)
     }
 
     /// Follows `name`'s credentials: the current state (read now), and a
@@ -138,69 +165,10 @@ impl Managed {
         Ok(true)
     }
 
-    /// Takes a secret that a plain RPC brought back (a caller's own
-    /// RotateClientSecret, or a read on a server that rotates on read) into
-    /// the record of every name of `namespace` that has this client, so the
-    /// record never keeps a secret the server replaced. Best effort: a
-    /// failure is logged, and the caller has the secret in its answer.
-    pub async fn observe_secret(&self, namespace: &str, client: &crate::dcr::Client) {
-        use secrecy::ExposeSecret;
-        let Some(new) = &client.client_secret else {
-            return;
-        };
-        let records = match self.inner.store.list_records().await {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for a managed client to take a new secret");
-                return;
-            }
-        };
-        let deadline = Instant::now() + OBSERVE_WAIT;
-        for (key, _) in records
-            .into_iter()
-            .filter(|(k, _)| k.upstream == self.inner.upstream && k.namespace == namespace)
-        {
-            let result = async {
-                let held = self.exclusive(&key, deadline).await?;
-                let result = async {
-                    let Some((mut record, generation)) = self.load(&key).await? else {
-                        return Ok(());
-                    };
-                    let same = record
-                        .client
-                        .client_secret
-                        .as_ref()
-                        .is_some_and(|old| old.expose_secret() == new.expose_secret());
-                    if record.client.client_id != client.client_id || same {
-                        return Ok(());
-                    }
-                    record.client.client_secret = Some(new.clone());
-                    record.secret_issued_at = crate::store::unix_now();
-                    let generation = self.save(&key, Some(generation), &record).await?;
-                    self.inner.watchers.publish(
-                        &key,
-                        Published {
-                            client: record.client,
-                            change: Change::SecretRotated,
-                            generation,
-                        },
-                    );
-                    Ok::<_, DcrError>(())
-                }
-                .await;
-                held.release().await;
-                result
-            }
-            .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, name = key.name, "could not keep a managed client's new secret");
-            }
-        }
-    }
-
     /// Stops managing `name`; with `delete_upstream`, deletes the client at
     /// the server first (a server that proves it already lost it counts as
-    /// deleted). Its watchers' streams end.
+    /// deleted). Its watchers' streams end; a declared client's loop
+    /// registers it anew at once.
     pub async fn forget(
         &self,
         namespace: &str,
@@ -210,35 +178,61 @@ impl Managed {
     ) -> Result<(), DcrError> {
         let key = self.key(namespace, name);
         let held = self.exclusive(&key, deadline).await?;
-        let result = async {
-            let (record, generation) = self
-                .load(&key)
-                .await?
-                .ok_or_else(|| DcrError::ManagedClientNotFound(name.to_owned()))?;
-            if delete_upstream {
-                let delete = DcrCall::Delete(target(&record.client.client_id));
-                match self.call(namespace, deadline, delete).await {
-                    Ok(_) => {}
-                    Err(e) if self.proves_gone(&e) => {
-                        self.forget_token(&key, &record.client.client_id).await;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if !self
-                .inner
-                .store
-                .delete_record(&key, generation)
-                .await
-                .map_err(DcrError::Store)?
-            {
-                return Err(DcrError::ManagedClientChanged(name.to_owned()));
-            }
-            self.inner.watchers.close(&key);
-            Ok(())
-        }
-        .await;
+        let result = self.forget_held(&key, delete_upstream, deadline).await;
         held.release().await;
         result
+    }
+
+    /// [`Managed::forget`] while holding the name.
+    pub(super) async fn forget_held(
+        &self,
+        key: &ManagedKey,
+        delete_upstream: bool,
+        deadline: Instant,
+    ) -> Result<(), DcrError> {
+        let (record, generation) = self
+            .load(key)
+            .await?
+            .ok_or_else(|| DcrError::ManagedClientNotFound(key.name.clone()))?;
+        if delete_upstream && record.deleted_at.is_none() {
+            let delete = DcrCall::Delete(target(&record.client.client_id));
+            match self.call(&key.namespace, deadline, delete).await {
+                Ok(_) => {}
+                Err(e) if self.proves_gone(&e) => {
+                    self.forget_token(key, &record.client.client_id).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !self
+            .inner
+            .store
+            .delete_record(key, generation)
+            .await
+            .map_err(DcrError::Store)?
+        {
+            return Err(DcrError::ManagedClientChanged(key.name.clone()));
+        }
+        self.inner.watchers.close(key);
+        Ok(())
+    }
+}
+
+/// The status of a record that cannot be read: its reason as its last error.
+fn unreadable(name: String, e: DcrError) -> Status {
+    Status {
+        name,
+        client_id: String::new(),
+        outcome: Outcome::Unchanged,
+        ensured_at: 0,
+        secret_issued_at: 0,
+        secret_expires_at: None,
+        last_error: Some(e.to_string()),
+        next_rotation_at: None,
+        replaced: Vec::new(),
+        declared: false,
+        retired_at: None,
+        delete_at: None,
+        file: None,
     }
 }

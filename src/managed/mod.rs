@@ -10,9 +10,13 @@
 //! RPCs, so registration access tokens are learned, kept and rotated as
 //! always. A record write is a compare-and-set on its generation.
 
+mod board;
 mod deliver;
+mod drift;
 mod ensure;
+mod limits;
 mod manage;
+mod observe;
 mod reconcile;
 mod record;
 mod rotate;
@@ -20,10 +24,15 @@ mod settings;
 mod watch;
 
 pub use crate::dcr::check_name;
-pub use deliver::check_writable;
+pub use deliver::prepare as prepare_credentials_dir;
+pub use limits::WatchSlot;
+pub use manage::Status;
 pub use reconcile::Declared;
 pub use record::{ManagedRecord, Outcome};
-pub use settings::{CredentialsDir, DeclaredClient, ManagedSettings, RotationPolicy};
+pub use rotate::rotation_warnings;
+pub use settings::{
+    CredentialsDir, DeclaredClient, ManagedLimits, ManagedSettings, RotationPolicy,
+};
 pub use watch::{Change, Published, Watch};
 
 use std::collections::HashMap;
@@ -39,8 +48,16 @@ use crate::middleware::GatewayService;
 use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};
 use crate::middleware::lease::LeaseHold;
 use crate::store::{Cas, ManagedKey, TokenKey, TokenStore, unix_now};
+use crate::telemetry::Metrics;
 use crate::upstream::Profile;
+use board::Board;
+use limits::WatchCounts;
 use watch::Watchers;
+
+/// How long taking in what a plain RPC showed (a new secret, a deletion)
+/// waits for its name; also bounds deleting a registration that could not
+/// be stored.
+const OBSERVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Marks the client-id part of a name's lease key: a control character, which
 /// no client id may hold, so a name's lease can never be a client's.
@@ -64,6 +81,14 @@ struct Inner {
     tails: Arc<Semaphore>,
     policies: HashMap<(String, String), RotationPolicy>,
     watchers: Watchers,
+    limits: ManagedLimits,
+    watches: WatchCounts,
+    board: Board,
+    metrics: Arc<Metrics>,
+    /// How long a retired or replaced client stays before it is deleted.
+    retired_grace: Duration,
+    /// Set once shutdown starts: watch streams end, loops stop.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// What [`Managed::new`] needs besides the stack and the store.
@@ -81,6 +106,13 @@ pub struct ManagedConfig {
     /// The declared clients' rotation policies, by (namespace, name), for
     /// ListClients' next rotation.
     pub policies: HashMap<(String, String), RotationPolicy>,
+    /// What one caller namespace may hold.
+    pub limits: ManagedLimits,
+    /// Where drift, limits and watches are counted.
+    pub metrics: Arc<Metrics>,
+    /// How long a client no longer declared, or replaced, stays registered
+    /// and listed before it is deleted.
+    pub retired_grace: Duration,
 }
 
 /// Holds a name for one operation: the in-process lock, and the lease when
@@ -114,8 +146,41 @@ impl Managed {
                 tails: config.tails,
                 policies: config.policies,
                 watchers: Watchers::default(),
+                limits: config.limits,
+                watches: WatchCounts::default(),
+                board: Board::default(),
+                metrics: config.metrics,
+                retired_grace: config.retired_grace,
+                stopping: tokio::sync::watch::channel(false).0,
             }),
         }
+    }
+
+    /// Starts shutdown: every watch stream ends with UNAVAILABLE, and the
+    /// declared clients' loops stop at their next step.
+    pub fn stop(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    /// Records why the credentials folder is unsafe, if it is (ListClients
+    /// and a metric show it).
+    pub fn set_folder_warning(&self, warning: Option<String>) {
+        self.inner
+            .metrics
+            .managed()
+            .folder_unsafe(warning.is_some());
+        self.inner.board.set_folder_warning(warning);
+    }
+
+    /// Completes once shutdown has started.
+    pub async fn stopped(&self) {
+        let mut rx = self.inner.stopping.subscribe();
+        let _ = rx.wait_for(|stopping| *stopping).await;
     }
 
     /// The record key of `name` in `namespace`.
@@ -178,7 +243,8 @@ impl Managed {
         }
     }
 
-    /// Writes `record` over generation `expected`; its new generation.
+    /// Writes `record` over generation `expected` (indexed under its
+    /// client); its new generation.
     async fn save(
         &self,
         key: &ManagedKey,
@@ -188,7 +254,7 @@ impl Managed {
         let cas = self
             .inner
             .store
-            .put_record(key, expected, &record.to_json())
+            .put_record(key, expected, &record.to_json(), &record.client.client_id)
             .await;
         match cas.map_err(DcrError::Store)? {
             Cas::Stored(generation) => Ok(generation),

@@ -69,9 +69,25 @@ pub struct ManagedRecord {
     pub last_error: Option<String>,
     /// Clients of this name the server lost, newest last.
     pub replaced: Vec<Replaced>,
+    /// Whether a declared client (`[[clients]]`) owns the name, so a
+    /// configuration that no longer declares it retires it.
+    pub declared: bool,
+    /// When a replica whose configuration no longer declares the name first
+    /// saw so: its file is removed at once, its client deleted at the server
+    /// a grace period later (replicas of the older configuration may still
+    /// use it during a rollout).
+    pub retired_at: Option<u64>,
+    /// The server's metadata right after the gateway last applied `desired`,
+    /// normalised (`drift::observed`): a later read that differs from it is a
+    /// change made at the server behind the gateway's back.
+    pub applied: Option<Map<String, Value>>,
+    /// When the gateway itself deleted the client at the server (a caller's
+    /// DeleteClient through it): proof enough that it is gone.
+    pub deleted_at: Option<u64>,
 }
 
-/// The stored form; `v` is the format version.
+/// The stored form; `v` is the format version. Members added after the
+/// first version default, and older gateways ignore them.
 #[derive(Serialize, Deserialize)]
 struct Wire {
     v: u32,
@@ -85,6 +101,14 @@ struct Wire {
     last_error: Option<String>,
     #[serde(default)]
     replaced: Vec<Replaced>,
+    #[serde(default)]
+    declared: bool,
+    #[serde(default)]
+    retired_at: Option<u64>,
+    #[serde(default)]
+    applied: Option<Map<String, Value>>,
+    #[serde(default)]
+    deleted_at: Option<u64>,
 }
 
 const VERSION: u32 = 1;
@@ -104,6 +128,10 @@ impl ManagedRecord {
             outcome: self.outcome,
             last_error: self.last_error.clone(),
             replaced: self.replaced.clone(),
+            declared: self.declared,
+            retired_at: self.retired_at,
+            applied: self.applied.clone(),
+            deleted_at: self.deleted_at,
         };
         // A broken invariant must fail loudly, never store an empty record.
         SecretString::from(
@@ -139,6 +167,10 @@ impl ManagedRecord {
             outcome: wire.outcome,
             last_error: wire.last_error,
             replaced: wire.replaced,
+            declared: wire.declared,
+            retired_at: wire.retired_at,
+            applied: wire.applied,
+            deleted_at: wire.deleted_at,
         })
     }
 }
@@ -167,6 +199,10 @@ mod tests {
                 client_id: "old".into(),
                 at: 2,
             }],
+            declared: true,
+            retired_at: Some(4),
+            applied: None,
+            deleted_at: None,
         };
         let json = record.to_json();
         assert!(!json.expose_secret().contains("rat-rat-rat"));
@@ -182,6 +218,13 @@ mod tests {
         assert!(back.client.registration_access_token.is_none());
         assert_eq!((back.outcome, back.replaced.len()), (Outcome::Recreated, 1));
         assert_eq!(back.desired["client_name"], "billing");
+        assert_eq!((back.declared, back.retired_at), (true, Some(4)));
+
+        // A record of the first layout (no members added since) reads on.
+        let first = r#"{"v":1,"client":{"client_id":"c"},"desired":{},"created_at":1,
+            "secret_issued_at":1,"ensured_at":1,"outcome":"CREATED"}"#;
+        let old = ManagedRecord::from_json(&SecretString::from(first.to_owned())).unwrap();
+        assert!(!old.declared && old.retired_at.is_none() && old.applied.is_none());
 
         let err =
             ManagedRecord::from_json(&SecretString::from("{\"v\":9}".to_owned())).unwrap_err();

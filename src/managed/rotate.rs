@@ -7,11 +7,12 @@ use std::time::Instant;
 use secrecy::ExposeSecret;
 
 use super::record::ManagedRecord;
-use super::settings::RotationPolicy;
+use super::settings::{DeclaredClient, RotationPolicy};
 use super::watch::{Change, Published};
 use super::{Managed, target};
 use crate::dcr::json::metadata_from_json;
 use crate::dcr::{Client, DcrCall, DcrError, DcrResponse};
+use crate::duration::format_duration;
 use crate::store::unix_now;
 use crate::upstream::Profile;
 
@@ -32,6 +33,45 @@ pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// One warning per declared client whose rotation cuts readers off before
+/// the server's grace would: SharkAuth keeps only the previous secret, for
+/// an hour, so a period shorter than that ends a reader's secret one
+/// period after it read the file, not one hour; a server without a grace
+/// ends it at once.
+pub fn rotation_warnings(profile: Profile, clients: &[DeclaredClient]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in clients
+        .iter()
+        .filter(|c| c.rotation != RotationPolicy::default())
+    {
+        let period = c.rotation.every;
+        match profile.secret_grace() {
+            Some(grace) => {
+                if let Some(every) = period.filter(|every| *every < grace) {
+                    out.push(format!(
+                        "SHORT ROTATION: declared client {:?} rotates its secret every {}, shorter than \
+                         the server's grace for a previous secret ({}, and only the last one): a reader \
+                         must read its credentials again at least every {} or be refused; rotate at most \
+                         every {}",
+                        c.name,
+                        format_duration(every),
+                        format_duration(grace),
+                        format_duration(every),
+                        format_duration(grace),
+                    ));
+                }
+            }
+            None => out.push(format!(
+                "ROTATION WITHOUT GRACE: declared client {:?} is rotated on a server that keeps no \
+                 previous secret: a reader using the old one is refused until it reads its \
+                 credentials again",
+                c.name
+            )),
+        }
+    }
+    out
 }
 
 impl Managed {

@@ -1,5 +1,6 @@
 //! What an operator sets for managed clients, checked (by `config`): the
-//! declared clients, their rotation policies, and where credentials files go.
+//! declared clients, their rotation policies, where credentials files go,
+//! and how much one caller may hold.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,10 +34,27 @@ pub struct DeclaredClient {
 /// Where credentials files go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialsDir {
-    /// The folder (`--credentials-dir`); it must exist and be writable.
+    /// The folder (`--credentials-dir`); it must exist and be writable,
+    /// unless `create`.
     pub dir: PathBuf,
     /// Each file's mode (`--credentials-file-mode`).
     pub mode: u32,
+    /// Create the folder (its parent must exist), owner-only plus group
+    /// read, so that nobody else can write in it even inside a volume every
+    /// container of the pod can write (`--credentials-dir-create`).
+    pub create: bool,
+}
+
+/// How much one caller namespace may hold, so that one caller cannot
+/// exhaust the sidecar for the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManagedLimits {
+    /// Managed names per namespace (`--max-managed-clients-per-namespace`);
+    /// declared clients count toward it but are never refused.
+    pub names_per_namespace: usize,
+    /// Open WatchClient streams per namespace
+    /// (`--max-watches-per-namespace`).
+    pub watches_per_namespace: usize,
 }
 
 /// The managed-client settings, checked.
@@ -48,4 +66,10 @@ pub struct ManagedSettings {
     pub reconcile_interval: Duration,
     /// Where their credentials files go, if anywhere.
     pub credentials: Option<CredentialsDir>,
+    /// How long a client no longer declared (or replaced after the server
+    /// lost it) stays registered and listed before it is deleted at the
+    /// server (`--retired-client-grace`).
+    pub retired_grace: Duration,
+    /// Per-namespace limits.
+    pub limits: ManagedLimits,
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::dcr::Client;
 use crate::store::ManagedKey;
@@ -40,16 +40,35 @@ pub type Watch = watch::Receiver<Option<Arc<Published>>>;
 
 type Senders = HashMap<ManagedKey, watch::Sender<Option<Arc<Published>>>>;
 
-/// The channels by name; entries live while someone watches.
+/// The channels by name; entries live while someone watches. Beside them,
+/// one wake-up per declared client's loop, woken by every change to its
+/// name (a publish, a close, a nudge).
 #[derive(Clone, Default)]
 pub struct Watchers {
     senders: Arc<Mutex<Senders>>,
+    loops: Arc<Mutex<HashMap<ManagedKey, Arc<Notify>>>>,
 }
 
 impl Watchers {
     fn senders(&self) -> std::sync::MutexGuard<'_, Senders> {
         // Every critical section is a single map operation.
         self.senders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The wake-up of `key`'s declared loop (one per name, kept for the
+    /// process's life: declared names are few and fixed).
+    pub fn wake_up(&self, key: &ManagedKey) -> Arc<Notify> {
+        let mut loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+        loops.entry(key.clone()).or_default().clone()
+    }
+
+    /// Wakes `key`'s declared loop, if it has one: something about its name
+    /// changed that only a new look at its record tells.
+    pub fn nudge(&self, key: &ManagedKey) {
+        let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(wake) = loops.get(key) {
+            wake.notify_one();
+        }
     }
 
     /// Follows `key`, whose state (just read) is `current`. The channel
@@ -81,11 +100,13 @@ impl Watchers {
         rx
     }
 
-    /// Tells `key`'s watchers of a new state, unless they have a newer one.
+    /// Tells `key`'s watchers (and its declared loop) of a new state,
+    /// unless they have a newer one.
     pub fn publish(&self, key: &ManagedKey, state: Published) {
         if let Some(sender) = self.senders().get(key) {
             sender.send_if_modified(|current| newer(current, state));
         }
+        self.nudge(key);
     }
 
     /// Ends `key`'s watches: it is no longer managed.
@@ -93,6 +114,7 @@ impl Watchers {
         if let Some(sender) = self.senders().remove(key) {
             sender.send_replace(None);
         }
+        self.nudge(key);
     }
 }
 

@@ -24,7 +24,9 @@ use tower::util::BoxCloneSyncService;
 
 use crate::api::{Admission, Custody, DcrService};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
-use crate::managed::{Declared, Managed, ManagedConfig, check_writable};
+use crate::managed::{
+    Declared, Managed, ManagedConfig, prepare_credentials_dir, rotation_warnings,
+};
 use crate::middleware::GatewayService;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::lease::LeaseLayer;
@@ -189,6 +191,9 @@ impl Gateway {
         for warning in exposure::warnings(&config) {
             tracing::warn!("{warning}");
         }
+        for warning in rotation_warnings(config.profile, &config.managed.clients) {
+            tracing::warn!("{warning}");
+        }
         let listener = Bound::bind(&config.listen)
             .await
             .map_err(|source| ServeError::Bind {
@@ -220,7 +225,8 @@ impl Gateway {
         let admin = bind_http("--admin-listen", config.admin_listen).await?;
         let metrics_listener = bind_http("--metrics-listen", config.metrics_listen).await?;
         let http = http_client(&config.http, &base_url)?;
-        let (registration, discovered) = registration_endpoint(&config, &http, &base_url).await?;
+        let (registration, discovered, discovered_token) =
+            registration_endpoint(&config, &http, &base_url).await?;
         let registration = RegistrationEndpoint::new(registration);
         let refresh = discovered.then(|| Refresh {
             http: http.clone(),
@@ -241,23 +247,36 @@ impl Gateway {
             config.http.clone(),
             metrics.clone(),
         );
-        if let Some(dir) = &config.managed.credentials {
-            check_writable(dir).map_err(|source| ServeError::Credentials {
-                dir: dir.dir.display().to_string(),
-                source,
-            })?;
-        }
+        let folder_warning = match &config.managed.credentials {
+            Some(dir) => {
+                let safety =
+                    prepare_credentials_dir(dir).map_err(|source| ServeError::Credentials {
+                        dir: dir.dir.display().to_string(),
+                        source,
+                    })?;
+                if let Some(warning) = &safety.warning {
+                    tracing::warn!("--credentials-dir {}: {warning}", dir.dir.display());
+                }
+                safety.warning
+            }
+            None => None,
+        };
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
         // Where a declared client's credentials file says to get tokens:
-        // SharkAuth's route; other servers' is not known here.
+        // SharkAuth's route under the base URL (its path kept), or the
+        // discovered one; otherwise not known here.
         let token_endpoint = match config.profile {
-            Profile::SharkAuth { .. } => upstream
-                .base_url()
-                .join("oauth/token")
-                .ok()
-                .map(String::from),
-            Profile::Rfc7592 => None,
+            Profile::SharkAuth { .. } => {
+                let mut url = upstream.base_url().clone();
+                url.path_segments_mut()
+                    .map(|mut segments| {
+                        segments.pop_if_empty().extend(["oauth", "token"]);
+                    })
+                    .ok()
+                    .map(|()| String::from(url))
+            }
+            Profile::Rfc7592 => discovered_token.map(String::from),
         };
         let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
         let tails = Arc::new(Semaphore::new(config.edge.max_detached));
@@ -276,8 +295,19 @@ impl Gateway {
                     .iter()
                     .map(|c| ((c.namespace.clone(), c.name.clone()), c.rotation))
                     .collect(),
+                limits: config.managed.limits,
+                metrics: metrics.clone(),
+                retired_grace: config.managed.retired_grace,
             },
         );
+        managed.set_folder_warning(folder_warning);
+        match managed.index_records().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "indexed managed client records by client"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not index managed client records by client")
+            }
+        }
         Ok(Self {
             listener,
             health,
@@ -328,13 +358,14 @@ impl Gateway {
         let edge = &self.config.edge;
         let tails = self.tails;
         // The declared clients' loops run while the gateway serves.
-        let _declared = Declared::new(
+        let declared = Declared::new(
             self.managed.clone(),
             self.config.managed.clone(),
             self.token_endpoint.clone(),
             self.metrics.clone(),
         )
         .spawn();
+        let managed = self.managed.clone();
         let dcr = DynamicClientRegistrationServer::new(
             DcrService::new(
                 self.stack,
@@ -399,6 +430,9 @@ impl Gateway {
             let draining = draining.clone();
             async move {
                 shutdown.await;
+                // Watch streams end (UNAVAILABLE), so the drain need not
+                // wait for them; declared loops stop after their step.
+                managed.stop();
                 ready.store(false, Ordering::Release);
                 health
                     .set_not_serving::<DynamicClientRegistrationServer<DcrService>>()
@@ -444,6 +478,7 @@ impl Gateway {
         let all_tails = u32::try_from(edge.max_detached).unwrap_or(u32::MAX);
         let drained = async {
             server.await?;
+            declared.join().await;
             let _ = tails.acquire_many(all_tails).await;
             Ok::<_, ServeError>(())
         };
@@ -493,9 +528,9 @@ async fn registration_endpoint(
     config: &Config,
     http: &reqwest::Client,
     base: &url::Url,
-) -> Result<(url::Url, bool), ServeError> {
+) -> Result<(url::Url, bool, Option<url::Url>), ServeError> {
     if let Some(url) = &config.registration_endpoint {
-        return Ok((url.clone(), false));
+        return Ok((url.clone(), false, None));
     }
     match config.profile {
         Profile::SharkAuth { .. } => {
@@ -504,15 +539,16 @@ async fn registration_endpoint(
                 .map_err(|_| ServeError::Discovery("the base URL cannot carry a path".into()))?
                 .pop_if_empty()
                 .extend(["oauth", "register"]);
-            Ok((url, false))
+            Ok((url, false, None))
         }
         Profile::Rfc7592 => {
             let mut wait = DISCOVERY_BACKOFF_BASE;
             loop {
                 match discover(http, base, &config.allowed_client_uri_origins).await {
-                    Ok(endpoint) => {
+                    Ok(found) => {
+                        let endpoint = found.registration;
                         tracing::info!(%endpoint, "discovered the registration endpoint");
-                        return Ok((endpoint, true));
+                        return Ok((endpoint, true, found.token));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, retry_in = ?wait, "discovery failed; retrying");
@@ -541,9 +577,9 @@ impl Refresh {
         loop {
             tokio::time::sleep(self.every).await;
             match discover(&self.http, &self.issuer, &self.allowed).await {
-                Ok(url) => {
-                    let shown = url.to_string();
-                    if self.endpoint.set(url) {
+                Ok(found) => {
+                    let shown = found.registration.to_string();
+                    if self.endpoint.set(found.registration) {
                         tracing::info!(endpoint = %shown, "the registration endpoint moved");
                     }
                 }

@@ -14,6 +14,7 @@ use secrecy::SecretString;
 
 use super::cipher::Keyring;
 use super::file_cache::{Change, Fill, TokenCache};
+use super::file_records::{CLIENT_RECORDS, RECORD_CLIENTS};
 use super::record::{
     key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
 };
@@ -70,6 +71,8 @@ impl FileStore {
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOKENS).map_err(backend)?;
         txn.open_table(RECORDS).map_err(backend)?;
+        txn.open_table(RECORD_CLIENTS).map_err(backend)?;
+        txn.open_table(CLIENT_RECORDS).map_err(backend)?;
         txn.commit().map_err(backend)?;
         let store = Self {
             db: Arc::new(db),
@@ -142,12 +145,20 @@ impl FileStore {
         table: TableDefinition<&str, &[u8]>,
         work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_txn(|txn| {
+            let mut table = txn.open_table(table).map_err(backend)?;
+            work(&mut table)
+        })
+    }
+
+    /// Commits a write transaction durably; `work` opens the tables it needs.
+    pub(super) fn write_txn<T>(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut txn = self.db.begin_write().map_err(backend)?;
         txn.set_durability(Durability::Immediate).map_err(backend)?;
-        let out = {
-            let mut table = txn.open_table(table).map_err(backend)?;
-            work(&mut table)?
-        };
+        let out = work(&txn)?;
         txn.commit().map_err(backend)?;
         Ok(out)
     }
@@ -348,8 +359,9 @@ impl TokenStore for FileStore {
         key: &ManagedKey,
         expected: Option<u64>,
         json: &SecretString,
+        client_id: &str,
     ) -> Result<Cas, StoreError> {
-        self.store_record(key, expected, json).await
+        self.store_record(key, expected, json, client_id).await
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
@@ -358,5 +370,22 @@ impl TokenStore for FileStore {
 
     async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         self.records().await
+    }
+
+    async fn records_of_client(
+        &self,
+        upstream: &str,
+        namespace: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.names_of_client(upstream, namespace, client_id).await
+    }
+
+    async fn record_names(
+        &self,
+        upstream: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.names(upstream, namespace).await
     }
 }

@@ -1,12 +1,14 @@
 //! An in-process token store: fast, bounded, and gone when the process exits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use super::record::{key_bytes, parse_key, parse_record_key, record_key_bytes};
+use super::record::{
+    client_index_key, key_bytes, parse_key, parse_record_key, record_key_bytes, record_prefix,
+};
 use super::{
     Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
 };
@@ -29,9 +31,43 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<Box<str>, Entry>>,
-    /// Managed client records by store key: (generation, record).
-    records: Mutex<HashMap<Box<str>, (u64, SecretString)>>,
+    /// Managed client records, and the index of their clients.
+    records: Mutex<Records>,
     max_entries: usize,
+}
+
+/// The managed client records: by store key, (generation, record, client
+/// id); and by client index key, the names that hold that client.
+#[derive(Debug, Default)]
+struct Records {
+    by_key: HashMap<Box<str>, (u64, SecretString, Box<str>)>,
+    by_client: HashMap<Box<str>, BTreeSet<Box<str>>>,
+}
+
+impl Records {
+    /// Moves `key`'s index entry from the client it held (if any) to
+    /// `client_id` (if any).
+    fn reindex(&mut self, key: &ManagedKey, old: Option<&str>, new: Option<&str>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            let index = client_index_key(&key.upstream, &key.namespace, old);
+            if let Some(names) = self.by_client.get_mut(index.as_str()) {
+                names.remove(key.name.as_str());
+                if names.is_empty() {
+                    self.by_client.remove(index.as_str());
+                }
+            }
+        }
+        if let Some(new) = new {
+            let index = client_index_key(&key.upstream, &key.namespace, new);
+            self.by_client
+                .entry(index.into_boxed_str())
+                .or_default()
+                .insert(key.name.as_str().into());
+        }
+    }
 }
 
 /// One stored token, laid out small (also the file store's cached copy).
@@ -95,7 +131,7 @@ impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
-            records: Mutex::new(HashMap::new()),
+            records: Mutex::new(Records::default()),
             max_entries,
         }
     }
@@ -106,7 +142,7 @@ impl MemoryStore {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (u64, SecretString)>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -183,10 +219,12 @@ impl TokenStore for MemoryStore {
     async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
         Ok(self
             .records()
+            .by_key
             .get(record_key_bytes(key).as_str())
-            .map(|(generation, json)| StoredRecord {
+            .map(|(generation, json, _)| StoredRecord {
                 json: json.clone(),
                 generation: *generation,
+                client_id: None,
             }))
     }
 
@@ -195,43 +233,93 @@ impl TokenStore for MemoryStore {
         key: &ManagedKey,
         expected: Option<u64>,
         json: &SecretString,
+        client_id: &str,
     ) -> Result<Cas, StoreError> {
         let k = record_key_bytes(key);
-        let mut map = self.records();
-        let current = map.get(k.as_str()).map(|(g, _)| *g);
-        if current != expected {
+        let mut records = self.records();
+        let current = records.by_key.get(k.as_str());
+        if current.map(|(g, _, _)| *g) != expected {
             return Ok(Cas::Conflict);
         }
-        if current.is_none() && map.len() >= self.max_entries {
+        if current.is_none() && records.by_key.len() >= self.max_entries {
             return Err(StoreError::Full(self.max_entries));
         }
-        let generation = current.unwrap_or(0) + 1;
-        map.insert(k.into_boxed_str(), (generation, json.clone()));
+        let generation = expected.unwrap_or(0) + 1;
+        let old = current.map(|(_, _, c)| c.to_string());
+        records.reindex(key, old.as_deref(), Some(client_id));
+        records.by_key.insert(
+            k.into_boxed_str(),
+            (generation, json.clone(), client_id.into()),
+        );
         Ok(Cas::Stored(generation))
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
         let k = record_key_bytes(key);
-        let mut map = self.records();
-        let same = map.get(k.as_str()).is_some_and(|(g, _)| *g == expected);
-        if same {
-            map.remove(k.as_str());
-        }
-        Ok(same)
+        let mut records = self.records();
+        let held = match records.by_key.get(k.as_str()) {
+            Some((g, _, client_id)) if *g == expected => client_id.to_string(),
+            _ => return Ok(false),
+        };
+        records.by_key.remove(k.as_str());
+        records.reindex(key, Some(&held), None);
+        Ok(true)
     }
 
     async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         Ok(self
             .records()
+            .by_key
             .iter()
-            .filter_map(|(k, (generation, json))| {
+            .filter_map(|(k, (generation, json, client_id))| {
                 let record = StoredRecord {
                     json: json.clone(),
                     generation: *generation,
+                    client_id: Some(client_id.to_string()),
                 };
                 Some((parse_record_key(k)?, record))
             })
             .collect())
+    }
+
+    async fn records_of_client(
+        &self,
+        upstream: &str,
+        namespace: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let index = client_index_key(upstream, namespace, client_id);
+        Ok(self
+            .records()
+            .by_client
+            .get(index.as_str())
+            .map(|names| names.iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn record_names(
+        &self,
+        upstream: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = record_prefix(upstream, namespace);
+        let mut names: Vec<String> = self
+            .records()
+            .by_key
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn check_room_for_client(&self) -> Result<(), StoreError> {
+        let tokens = self.lock().len();
+        let records = self.records().by_key.len();
+        match tokens < self.max_entries && records < self.max_entries {
+            true => Ok(()),
+            false => Err(StoreError::Full(self.max_entries)),
+        }
     }
 }
 

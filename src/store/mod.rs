@@ -71,6 +71,10 @@ pub struct StoredRecord {
     pub json: SecretString,
     /// Bumped by every write; the basis of compare-and-set.
     pub generation: u64,
+    /// The client id the record holds, as the store indexes it; `None` for
+    /// a record written before the index (the gateway indexes those at
+    /// start) or when a single record is read.
+    pub client_id: Option<String>,
 }
 
 /// A stored registration access token and what is known about it.
@@ -127,20 +131,49 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Stores `json` under `key` if the record's generation is still
-    /// `expected` (`None`: it must not exist). Durable before it returns, for
-    /// the durable backends.
+    /// `expected` (`None`: it must not exist), and indexes it under
+    /// `client_id`, the client it holds, in the same write. Durable before it
+    /// returns, for the durable backends.
     async fn put_record(
         &self,
         key: &ManagedKey,
         expected: Option<u64>,
         json: &SecretString,
+        client_id: &str,
     ) -> Result<Cas, StoreError>;
 
-    /// Removes the record only if its generation is still `expected`.
+    /// Removes the record (and its index entry) only if its generation is
+    /// still `expected`.
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError>;
 
-    /// Every managed client record. Order is unspecified.
+    /// Every managed client record, with the client id each is indexed
+    /// under. Order is unspecified.
     async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError>;
+
+    /// The names of the records of `namespace` on `upstream` that hold
+    /// `client_id`: one index lookup, whatever the number of records, and no
+    /// record opened. Order is unspecified.
+    async fn records_of_client(
+        &self,
+        upstream: &str,
+        namespace: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The names of every record of `namespace` on `upstream`, sorted; no
+    /// record opened.
+    async fn record_names(
+        &self,
+        upstream: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Checks a new client's token and record would both fit: an error
+    /// ([`StoreError::Full`]) only for a bounded store at its capacity, so
+    /// that nothing is registered that could not be kept.
+    async fn check_room_for_client(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Whether replicas share this store, so that management calls on one
     /// client must also be serialised across processes ([`TokenStore::take_lease`]).

@@ -92,6 +92,25 @@ pub fn parse_record_key(text: &str) -> Option<ManagedKey> {
     })
 }
 
+/// The start of every record key of `namespace` on `upstream`: a record
+/// key is this followed by the name.
+pub fn record_prefix(upstream: &str, namespace: &str) -> String {
+    join(upstream, namespace, "")
+}
+
+/// The key of the index entry that finds the records holding `client_id`
+/// (the records of one client, see `TokenStore::records_of_client`).
+pub fn client_index_key(upstream: &str, namespace: &str, client_id: &str) -> String {
+    join(upstream, namespace, client_id)
+}
+
+/// The start of every index entry of the client with `index_key` (see
+/// [`client_index_key`]), for a store that keeps one entry per record: the
+/// entry is this followed by the name.
+pub fn client_index_entries(index_key: &str) -> String {
+    format!("{index_key}{SEP}")
+}
+
 fn join(a: &str, b: &str, c: &str) -> String {
     format!("{a}{SEP}{b}{SEP}{c}")
 }
@@ -163,6 +182,7 @@ pub fn open_record(
     Ok(StoredRecord {
         json: SecretString::from(json),
         generation,
+        client_id: None,
     })
 }
 

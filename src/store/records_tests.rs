@@ -25,14 +25,14 @@ async fn records_follow_generations(store: &dyn TokenStore) {
     assert!(store.get_record(&k).await.unwrap().is_none());
     assert_eq!(
         store
-            .put_record(&k, None, &json(r#"{"v":1}"#))
+            .put_record(&k, None, &json(r#"{"v":1}"#), "c1")
             .await
             .unwrap(),
         Cas::Stored(1)
     );
     assert_eq!(
         store
-            .put_record(&k, None, &json(r#"{"v":2}"#))
+            .put_record(&k, None, &json(r#"{"v":2}"#), "c1")
             .await
             .unwrap(),
         Cas::Conflict,
@@ -40,7 +40,7 @@ async fn records_follow_generations(store: &dyn TokenStore) {
     );
     assert_eq!(
         store
-            .put_record(&k, Some(1), &json(r#"{"v":2}"#))
+            .put_record(&k, Some(1), &json(r#"{"v":2}"#), "c1")
             .await
             .unwrap(),
         Cas::Stored(2)
@@ -51,7 +51,10 @@ async fn records_follow_generations(store: &dyn TokenStore) {
         (r#"{"v":2}"#, 2)
     );
     assert_eq!(
-        store.put_record(&k, Some(1), &json("stale")).await.unwrap(),
+        store
+            .put_record(&k, Some(1), &json("stale"), "c1")
+            .await
+            .unwrap(),
         Cas::Conflict
     );
 
@@ -67,14 +70,79 @@ async fn records_follow_generations(store: &dyn TokenStore) {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].0, k);
 
+    assert_eq!(all[0].1.client_id.as_deref(), Some("c1"));
+
     assert!(!store.delete_record(&k, 1).await.unwrap(), "stale delete");
     assert!(store.delete_record(&k, 2).await.unwrap());
     assert!(store.get_record(&k).await.unwrap().is_none());
 }
 
+/// The index of records by client: found by one lookup, moved when a
+/// record's client changes, gone with the record, and kept per namespace.
+pub(super) async fn records_are_found_by_client(store: &dyn TokenStore) {
+    let (up, ns) = ("https://as.example", "default");
+    let names = |client: &'static str| async move {
+        let mut n = store.records_of_client(up, ns, client).await.unwrap();
+        n.sort();
+        n
+    };
+    store
+        .put_record(&key("a"), None, &json("{}"), "c1")
+        .await
+        .unwrap();
+    store
+        .put_record(&key("b"), None, &json("{}"), "c1")
+        .await
+        .unwrap();
+    store
+        .put_record(&key("c"), None, &json("{}"), "c2")
+        .await
+        .unwrap();
+    let other_namespace = ManagedKey {
+        namespace: "other".into(),
+        ..key("d")
+    };
+    store
+        .put_record(&other_namespace, None, &json("{}"), "c1")
+        .await
+        .unwrap();
+    assert_eq!(names("c1").await, ["a", "b"]);
+    assert_eq!(names("c2").await, ["c"]);
+    assert!(names("c3").await.is_empty());
+
+    // A record given a new client moves in the index.
+    store
+        .put_record(&key("b"), Some(1), &json("{}"), "c3")
+        .await
+        .unwrap();
+    assert_eq!(names("c1").await, ["a"]);
+    assert_eq!(names("c3").await, ["b"]);
+    // A conflicting write moves nothing.
+    store
+        .put_record(&key("a"), Some(7), &json("{}"), "c3")
+        .await
+        .unwrap();
+    assert_eq!(names("c1").await, ["a"]);
+    // A deleted record leaves the index.
+    assert!(store.delete_record(&key("a"), 1).await.unwrap());
+    assert!(names("c1").await.is_empty());
+
+    assert_eq!(store.record_names(up, ns).await.unwrap(), ["b", "c"]);
+    assert_eq!(store.record_names(up, "other").await.unwrap(), ["d"]);
+    assert!(store.record_names(up, "defaul").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn memory_records_follow_generations() {
     records_follow_generations(&MemoryStore::default()).await;
+    records_are_found_by_client(&MemoryStore::default()).await;
+}
+
+#[tokio::test]
+async fn file_records_are_found_by_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(&dir.path().join("t.redb"), None).unwrap();
+    records_are_found_by_client(&store).await;
 }
 
 #[tokio::test]
@@ -95,6 +163,7 @@ async fn file_records_follow_generations_and_are_sealed_at_rest() {
             &k,
             None,
             &json(&format!(r#"{{"client_secret":"{secret}"}}"#)),
+            "c9",
         )
         .await
         .unwrap();

@@ -47,7 +47,7 @@ return 0
 }
 
 /// Compare-and-set; see [`cas_script`].
-pub(super) const CAS: &str = cas_script!();
+const CAS: &str = cas_script!();
 
 /// `KEYS[1]`; `ARGV[1]` expected generation. Returns 1 if deleted.
 const CAD: &str = r#"
@@ -101,13 +101,9 @@ const FENCED_CAS: &str = concat!(
 );
 
 impl RedisStore {
-    /// Deletes the entry under `rkey` if its generation is still `expected`
-    /// (tokens and records alike); whether it did.
-    pub(super) async fn delete_at_generation(
-        &self,
-        rkey: &str,
-        expected: u64,
-    ) -> Result<bool, StoreError> {
+    /// Deletes the token under `rkey` if its generation is still `expected`;
+    /// whether it did.
+    async fn delete_at_generation(&self, rkey: &str, expected: u64) -> Result<bool, StoreError> {
         let script = Script::new(CAD);
         let deleted: u64 = self
             .with_retry(|mut c| {
@@ -436,8 +432,9 @@ impl TokenStore for RedisStore {
         key: &ManagedKey,
         expected: Option<u64>,
         json: &SecretString,
+        client_id: &str,
     ) -> Result<Cas, StoreError> {
-        self.store_record(key, expected, json).await
+        self.store_record(key, expected, json, client_id).await
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
@@ -446,5 +443,22 @@ impl TokenStore for RedisStore {
 
     async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         self.records().await
+    }
+
+    async fn records_of_client(
+        &self,
+        upstream: &str,
+        namespace: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.names_of_client(upstream, namespace, client_id).await
+    }
+
+    async fn record_names(
+        &self,
+        upstream: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.names(upstream, namespace).await
     }
 }

@@ -87,6 +87,27 @@ impl RedisPrefix {
         format!("{}~client{SEP}*", self.0)
     }
 
+    /// The `SCAN MATCH` pattern of every managed client record whose store
+    /// key starts with `start` (glob characters in it escaped).
+    pub fn record_pattern_from(&self, start: &str) -> String {
+        let mut pattern = format!("{}~client{SEP}", self.0);
+        for c in start.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+
+    /// The Redis key of the set of record names that hold one client, by
+    /// its index key (like [`RedisPrefix::lease_key`], outside every
+    /// prefix's token keyspace).
+    pub fn client_index_key(&self, index_key: &str) -> String {
+        format!("{}~cidx{SEP}{index_key}", self.0)
+    }
+
     /// The store key of a record's Redis key, if it is one of this prefix's.
     pub fn record_store_key<'a>(&self, redis_key: &'a str) -> Option<&'a str> {
         redis_key

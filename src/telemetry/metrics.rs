@@ -10,7 +10,7 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
 
-use super::managed_metrics::ManagedMetrics;
+pub use super::managed_metrics::ManagedMetrics;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -202,24 +202,9 @@ impl Metrics {
         Self::new(None, opentelemetry_sdk::Resource::builder_empty().build())
     }
 
-    /// A declared client was reconciled with `outcome`.
-    pub fn managed_reconciled(&self, outcome: &'static str) {
-        self.managed.reconciled(outcome);
-    }
-
-    /// A scheduled rotation ended with `result` (`ok`, `error`).
-    pub fn managed_rotated(&self, result: &'static str) {
-        self.managed.rotated(result);
-    }
-
-    /// How many declared clients reconciled last time, and how many failed.
-    pub fn managed_clients(&self, ok: u64, failing: u64) {
-        self.managed.clients_by_state(ok, failing);
-    }
-
-    /// Declared client `name`'s secret is `seconds` old.
-    pub fn managed_secret_age(&self, name: &str, seconds: u64) {
-        self.managed.secret_age(name, seconds);
+    /// The managed clients' instruments.
+    pub fn managed(&self) -> &ManagedMetrics {
+        &self.managed
     }
 
     /// An RPC started; returns a guard that counts it in flight.

@@ -32,6 +32,16 @@ pub enum DiscoveryError {
     NotFound(Vec<String>),
 }
 
+/// What discovery found.
+#[derive(Clone, Debug)]
+pub struct Discovered {
+    /// The registration endpoint.
+    pub registration: Url,
+    /// The token endpoint, when the document names one on an origin the
+    /// registration endpoint could be on (credentials files name it).
+    pub token: Option<Url>,
+}
+
 /// The `registration_endpoint` the issuer advertises, fetched through the
 /// upstream's one HTTP client (its CA roots, client certificate, https-only
 /// and no proxy), with the body capped while it is read. The document's
@@ -43,7 +53,7 @@ pub async fn discover(
     http: &reqwest::Client,
     issuer: &Url,
     allowed: &[Origin],
-) -> Result<Url, DiscoveryError> {
+) -> Result<Discovered, DiscoveryError> {
     let mut tried = Vec::new();
     for url in candidates(issuer) {
         match fetch(http, &url, issuer, allowed).await {
@@ -59,7 +69,7 @@ async fn fetch(
     url: &str,
     issuer: &Url,
     allowed: &[Origin],
-) -> Result<Url, String> {
+) -> Result<Discovered, String> {
     let resp = http
         .get(url)
         .header("accept", "application/json")
@@ -81,22 +91,41 @@ async fn fetch(
     if named.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
         return Err("the document's issuer is not the configured --upstream".into());
     }
-    let endpoint = doc
-        .get("registration_endpoint")
-        .and_then(Value::as_str)
+    let registration = endpoint(&doc, "registration_endpoint", issuer, allowed)?
         .ok_or("no registration_endpoint")?;
-    let endpoint = Url::parse(endpoint).map_err(|e| format!("registration_endpoint: {e}"))?;
+    let token = endpoint(&doc, "token_endpoint", issuer, allowed).unwrap_or_else(|e| {
+        tracing::warn!(reason = e, "ignoring the discovered token_endpoint");
+        None
+    });
+    Ok(Discovered {
+        registration,
+        token,
+    })
+}
+
+/// The URL under `member` in the document, if any: http(s), on the issuer's
+/// origin or one of `allowed`.
+fn endpoint(
+    doc: &Value,
+    member: &str,
+    issuer: &Url,
+    allowed: &[Origin],
+) -> Result<Option<Url>, String> {
+    let Some(text) = doc.get(member).and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let endpoint = Url::parse(text).map_err(|e| format!("{member}: {e}"))?;
     if !matches!(endpoint.scheme(), "http" | "https") {
-        return Err("registration_endpoint is not http(s)".into());
+        return Err(format!("{member} is not http(s)"));
     }
     let origin = endpoint.origin();
     if origin != issuer.origin() && !allowed.contains(&origin) {
         return Err(format!(
-            "registration_endpoint is on {}, neither the issuer's origin nor on --allowed-client-uri-origins",
+            "{member} is on {}, neither the issuer's origin nor on --allowed-client-uri-origins",
             origin.ascii_serialization()
         ));
     }
-    Ok(endpoint)
+    Ok(Some(endpoint))
 }
 
 #[cfg(test)]

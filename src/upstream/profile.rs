@@ -44,7 +44,21 @@ pub enum Profile {
     Rfc7592,
 }
 
+/// How long SharkAuth keeps accepting a secret after rotating it (only the
+/// last previous one: a second rotation ends the first one's grace).
+const SHARKAUTH_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Profile {
+    /// How long the server keeps accepting the previous secret after a
+    /// rotation; `None` when it keeps none (or none is known: an RFC 7592
+    /// update that issues a new secret replaces the old one).
+    pub fn secret_grace(self) -> Option<std::time::Duration> {
+        match self {
+            Self::SharkAuth { .. } => Some(SHARKAUTH_SECRET_GRACE),
+            Self::Rfc7592 => None,
+        }
+    }
+
     /// Whether a read or an update may answer with a new registration access
     /// token or secret. SharkAuth's never do (its rotations are their own
     /// routes); a generic RFC 7592 server may (RFC 7592 section 3).

@@ -43,7 +43,7 @@ pub async fn restart_empty(mut dev: DevUpstream) -> DevUpstream {
 
 /// The caller's managed clients.
 pub async fn list(c: &mut Client) -> Vec<pb::ManagedClient> {
-    c.list_clients(pb::ListClientsRequest {})
+    c.list_clients(pb::ListClientsRequest::default())
         .await
         .expect("list succeeds")
         .into_inner()

@@ -76,8 +76,9 @@ impl TokenStore for Leases {
         key: &ManagedKey,
         expected: Option<u64>,
         json: &SecretString,
+        client_id: &str,
     ) -> Result<Cas, StoreError> {
-        self.tokens.put_record(key, expected, json).await
+        self.tokens.put_record(key, expected, json, client_id).await
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
@@ -86,6 +87,25 @@ impl TokenStore for Leases {
 
     async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         self.tokens.list_records().await
+    }
+
+    async fn records_of_client(
+        &self,
+        upstream: &str,
+        namespace: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.tokens
+            .records_of_client(upstream, namespace, client_id)
+            .await
+    }
+
+    async fn record_names(
+        &self,
+        upstream: &str,
+        namespace: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.tokens.record_names(upstream, namespace).await
     }
 
     fn shared(&self) -> bool {

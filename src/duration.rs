@@ -1,4 +1,5 @@
-//! Durations as operators write them: `250ms`, `10s`, `2m`, `1h`.
+//! Durations as operators write them: `250ms`, `10s`, `2m`, `1h`. Below both
+//! `config`, which reads them, and `managed`, which names them in warnings.
 
 use std::time::Duration;
 
