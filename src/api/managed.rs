@@ -1,15 +1,13 @@
 //! The managed-client RPCs at the gRPC edge: EnsureClient, WatchClient,
 //! ListClients and ForgetClient, each in the caller's namespace.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto};
-use super::service::{DcrService, Rpc};
+use super::service::{DcrService, Rpc, WatchStream};
 use super::status::to_status;
 use crate::dcr::DcrError;
 use crate::managed::{
@@ -24,9 +22,6 @@ const WATCH_REFRESH: Duration = Duration::from_secs(5);
 const DEFAULT_PAGE_SIZE: usize = 500;
 /// ListClients' largest page (about 100 KiB).
 const MAX_PAGE_SIZE: usize = 1000;
-
-/// The WatchClient stream.
-pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchClientResponse, Status>> + Send>>;
 
 const fn rpc(method: &'static str, span: &'static str) -> Rpc {
     Rpc {

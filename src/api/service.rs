@@ -13,7 +13,6 @@ use tracing::Instrument;
 use super::callers::Callers;
 use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
-use super::managed::WatchStream;
 use super::peer::PeerInfo;
 use super::status::to_status;
 use crate::dcr::{
@@ -24,6 +23,11 @@ use crate::middleware::GatewayService;
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration;
 use crate::telemetry::{Metrics, propagation, rpc_span};
+
+/// The WatchClient stream (served in `managed`).
+pub type WatchStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<pb::WatchClientResponse, Status>> + Send>,
+>;
 
 /// Implements `dcr.v1.DynamicClientRegistration` over a [`GatewayService`].
 #[derive(Clone)]

@@ -56,6 +56,11 @@ pub fn export(
     Ok(out)
 }
 
+/// A duration in seconds as `1h02m03s` (every `tokens list` age).
+pub fn age(secs: u64) -> String {
+    format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 /// The `tokens list` section of managed clients.
 pub fn list(entries: &[ManagedEntry], now: u64) -> String {
     let mut out = format!(
@@ -63,7 +68,7 @@ pub fn list(entries: &[ManagedEntry], now: u64) -> String {
         entries.len()
     );
     for e in entries {
-        let age = super::tokens::age(now.saturating_sub(e.secret_issued_at));
+        let age = age(now.saturating_sub(e.secret_issued_at));
         let expires = match e.client_secret_expires_at {
             Some(at) => format!("{at}"),
             None => "never".into(),

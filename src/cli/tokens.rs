@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::managed_records::{self, Checked, ManagedEntry};
+use super::managed_records::{self, Checked, ManagedEntry, age};
 use crate::config::{RawConfig, RawStoreConfig, store_config};
 use crate::store::{
     ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore, check_key,
@@ -238,11 +238,6 @@ fn entry(key: TokenKey, value: StoredToken, reveal: bool) -> Entry {
         learned_at: value.learned_at,
         registration_access_token: reveal.then(|| value.token.expose_secret().to_owned()),
     }
-}
-
-/// A duration in seconds as `1h02m03s`.
-pub(super) fn age(secs: u64) -> String {
-    format!("{}h{:02}m{:02}s", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 fn list(entries: &[(TokenKey, StoredToken)], now: u64) -> String {

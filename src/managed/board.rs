@@ -54,6 +54,15 @@ impl Board {
         self.lock().files.get(key).cloned()
     }
 
+    /// How many credentials files this process cannot deliver now.
+    pub fn failing_files(&self) -> usize {
+        self.lock()
+            .files
+            .values()
+            .filter(|f| f.error.is_some())
+            .count()
+    }
+
     /// Forgets `key` (no longer managed here).
     pub fn forget(&self, key: &ManagedKey) {
         let mut inner = self.lock();

@@ -12,12 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
 use super::drift::{drifted, observed};
-use super::record::{MAX_REPLACED, ManagedRecord, Outcome, Replaced};
+use super::record::{ManagedRecord, Outcome};
 use super::watch::{Change, Published};
-use super::{Managed, target, unix_now};
+use super::{Managed, target, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;
-use crate::dcr::{Client, ClientMetadata, ClientRef, DcrCall, DcrError, DcrResponse};
-use crate::store::{ManagedKey, TokenKey};
+use crate::dcr::{Client, ClientMetadata, DcrCall, DcrError, DcrResponse};
+use crate::store::ManagedKey;
 
 /// What an ensure returns: the client with its current secret, and what the
 /// call did.
@@ -36,13 +36,6 @@ pub enum Asker {
     Caller,
     /// A declared client's reconcile: the name is marked declared.
     Declared,
-}
-
-/// A registration's answer: the client, and the registration access token
-/// it brought (kept to delete the client again if it cannot be stored).
-struct Registered {
-    client: Client,
-    token: Option<SecretString>,
 }
 
 impl Managed {
@@ -255,143 +248,6 @@ impl Managed {
         })
     }
 
-    /// Registers a new name: only when the namespace may hold another and
-    /// the store has room for its token and record, so that nothing is
-    /// registered that could not be kept. A registration whose record still
-    /// cannot be written is deleted at the server again.
-    async fn create(
-        &self,
-        key: &ManagedKey,
-        desired: ClientMetadata,
-        initial_access_token: Option<SecretString>,
-        deadline: Instant,
-        asker: Asker,
-    ) -> Result<Ensured, DcrError> {
-        if asker == Asker::Caller {
-            self.check_room_for_name(&key.namespace).await?;
-        }
-        self.inner
-            .store
-            .check_room_for_client()
-            .await
-            .map_err(DcrError::Store)?;
-        let desired_json = metadata_to_json(&desired);
-        let registered = self
-            .register(key, desired, initial_access_token, deadline)
-            .await?;
-        let now = unix_now();
-        let record = ManagedRecord {
-            applied: Some(observed(&registered.client.metadata)),
-            client: registered.client.clone(),
-            desired: desired_json,
-            created_at: now,
-            secret_issued_at: now,
-            ensured_at: now,
-            outcome: Outcome::Created,
-            last_error: None,
-            replaced: Vec::new(),
-            declared: asker == Asker::Declared,
-            retired_at: None,
-            deleted_at: None,
-        };
-        if let Err(e) = self.save(key, None, &record).await {
-            self.undo(key, registered).await;
-            return Err(e);
-        }
-        self.inner.board.verified(key, now);
-        Ok(Ensured {
-            client: record.client,
-            outcome: Outcome::Created,
-        })
-    }
-
-    /// Registers `record`'s name anew after its client was lost; the lost
-    /// one is kept among the replaced.
-    async fn recreate(
-        &self,
-        key: &ManagedKey,
-        record: &mut ManagedRecord,
-        desired: ClientMetadata,
-        initial_access_token: Option<SecretString>,
-        deadline: Instant,
-    ) -> Result<(Outcome, Option<Change>), DcrError> {
-        let id = record.client.client_id.clone();
-        tracing::warn!(
-            name = key.name,
-            client_id = id,
-            "the managed client is gone from the authorization server: registering it anew"
-        );
-        let desired_json = metadata_to_json(&desired);
-        let registered = self
-            .register(key, desired, initial_access_token, deadline)
-            .await?;
-        self.forget_token(key, &id).await;
-        let now = unix_now();
-        record.replaced.push(Replaced {
-            client_id: id,
-            at: now,
-        });
-        let excess = record.replaced.len().saturating_sub(MAX_REPLACED);
-        record.replaced.drain(..excess);
-        record.applied = Some(observed(&registered.client.metadata));
-        record.client = registered.client;
-        record.desired = desired_json;
-        record.secret_issued_at = now;
-        record.deleted_at = None;
-        Ok((Outcome::Recreated, Some(Change::Recreated)))
-    }
-
-    /// Registers `desired` for `key`; the tokens layer stores the new RAT.
-    async fn register(
-        &self,
-        key: &ManagedKey,
-        desired: ClientMetadata,
-        initial_access_token: Option<SecretString>,
-        deadline: Instant,
-    ) -> Result<Registered, DcrError> {
-        let register = DcrCall::Register {
-            metadata: desired,
-            initial_access_token: initial_access_token
-                .or_else(|| self.inner.initial_access_token.clone()),
-        };
-        match self.call(&key.namespace, deadline, register).await? {
-            DcrResponse::Client(client) => {
-                let mut client = *client;
-                let token = client.registration_access_token.take();
-                Ok(Registered { client, token })
-            }
-            DcrResponse::Deleted => Err(DcrError::Internal("a registration answered as a delete")),
-        }
-    }
-
-    /// Deletes a client just registered whose record could not be stored,
-    /// with the token its registration brought, so that no client is left
-    /// registered that nobody can manage.
-    async fn undo(&self, key: &ManagedKey, registered: Registered) {
-        let id = registered.client.client_id;
-        let uri = registered.client.registration_client_uri;
-        let delete = DcrCall::Delete(ClientRef {
-            client_id: id.clone(),
-            registration_access_token: registered.token,
-            registration_client_uri: (!uri.is_empty()).then_some(uri),
-        });
-        let deadline = Instant::now() + super::OBSERVE_WAIT;
-        match self.call(&key.namespace, deadline, delete).await {
-            Ok(_) => tracing::warn!(
-                name = key.name,
-                client_id = id,
-                "a new client's record could not be stored: deleted it at the server again"
-            ),
-            Err(e) => tracing::error!(
-                name = key.name,
-                client_id = id,
-                error = %e,
-                "a new client's record could not be stored, nor the client deleted at the server: \
-                 it is registered but not managed"
-            ),
-        }
-    }
-
     /// Whether `err` proves the server lost the client (the profile's rule).
     pub(super) fn proves_gone(&self, err: &DcrError) -> bool {
         match err {
@@ -404,12 +260,7 @@ impl Managed {
     /// Drops the stored token of a client the server lost; a failure only
     /// leaves a dead token behind.
     pub(super) async fn forget_token(&self, key: &ManagedKey, client_id: &str) {
-        let token_key = TokenKey {
-            upstream: key.upstream.clone(),
-            namespace: key.namespace.clone(),
-            client_id: client_id.to_owned(),
-        };
-        if let Err(e) = self.inner.store.delete(&token_key).await {
+        if let Err(e) = self.inner.store.delete(&token_key(key, client_id)).await {
             tracing::warn!(error = %e, "could not forget a lost client's token");
         }
     }

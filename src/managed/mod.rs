@@ -19,6 +19,7 @@ mod manage;
 mod observe;
 mod reconcile;
 mod record;
+mod register;
 mod rotate;
 mod settings;
 mod watch;
@@ -177,6 +178,12 @@ impl Managed {
         self.inner.board.set_folder_warning(warning);
     }
 
+    /// How many declared clients' credentials files cannot be delivered now
+    /// (readiness fails while any cannot).
+    pub fn failing_files(&self) -> usize {
+        self.inner.board.failing_files()
+    }
+
     /// Completes once shutdown has started.
     pub async fn stopped(&self) {
         let mut rx = self.inner.stopping.subscribe();
@@ -275,5 +282,14 @@ fn target(client_id: &str) -> ClientRef {
         client_id: client_id.to_owned(),
         registration_access_token: None,
         registration_client_uri: None,
+    }
+}
+
+/// The token store key of `client_id` in `key`'s namespace.
+fn token_key(key: &ManagedKey, client_id: &str) -> TokenKey {
+    TokenKey {
+        upstream: key.upstream.clone(),
+        namespace: key.namespace.clone(),
+        client_id: client_id.to_owned(),
     }
 }

@@ -1,5 +1,6 @@
 //! The admin HTTP listener: `/metrics` (Prometheus text), `/healthz` (the
-//! process is up) and `/readyz` (serving; 503 once shutdown starts), for tools
+//! process is up) and `/readyz` (serving; 503 once shutdown starts, or while
+//! a declared client's credentials file cannot be delivered), for tools
 //! that do not speak gRPC health. Loopback by default; `--admin-listen off`
 //! turns it off. `--metrics-listen` serves `/metrics` alone on an address a
 //! scraper outside the pod can reach, so readiness stays private to the pod.
@@ -17,6 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::managed::Managed;
 use crate::telemetry::Metrics;
 
 /// What the admin endpoints read.
@@ -26,6 +28,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// False once shutdown starts.
     pub ready: Arc<AtomicBool>,
+    /// The managed clients, whose credentials files readiness follows.
+    pub managed: Managed,
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
@@ -42,10 +46,16 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    match state.ready.load(Ordering::Acquire) {
-        true => (StatusCode::OK, "ready\n"),
-        false => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    match state.managed.failing_files() {
+        0 => (StatusCode::OK, "ready\n".into()),
+        n => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{n} credentials file(s) cannot be delivered (ListClients says why)\n"),
+        ),
     }
 }
 

@@ -405,6 +405,7 @@ impl Gateway {
         let admin_state = AdminState {
             metrics: self.metrics.clone(),
             ready: ready.clone(),
+            managed: managed.clone(),
         };
         let timeouts = admin::Timeouts {
             header_read: edge.header_read_timeout,

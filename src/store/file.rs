@@ -14,7 +14,6 @@ use secrecy::SecretString;
 
 use super::cipher::Keyring;
 use super::file_cache::{Change, Fill, TokenCache};
-use super::file_records::{CLIENT_RECORDS, RECORD_CLIENTS};
 use super::record::{
     key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
 };
@@ -27,6 +26,12 @@ use super::{
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 /// Managed client records, laid out the same way (`file_records.rs`).
 pub(super) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("managed_clients");
+/// Record key → the client id its record holds.
+pub(super) const RECORD_CLIENTS: TableDefinition<&str, &str> =
+    TableDefinition::new("managed_client_ids");
+/// Client index key, separator, name → nothing: the records of each client.
+pub(super) const CLIENT_RECORDS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("managed_clients_by_client");
 
 /// A stored value's generation and its sealed part.
 pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {

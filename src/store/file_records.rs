@@ -5,22 +5,15 @@
 //! records of one client are one range read, and their client ids change in
 //! the record's own transaction.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable};
 use secrecy::SecretString;
 
-use super::file::{FileStore, RECORDS, backend, split_generation};
+use super::file::{CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, backend, split_generation};
 use super::record::{
     client_index_entries, client_index_key, open_record, parse_record_key, record_key_bytes,
     record_prefix, seal_record,
 };
 use super::{Cas, ManagedKey, StoreError, StoredRecord};
-
-/// Record key → the client id its record holds.
-pub(super) const RECORD_CLIENTS: TableDefinition<&str, &str> =
-    TableDefinition::new("managed_client_ids");
-/// Client index key, separator, name → nothing: the records of each client.
-pub(super) const CLIENT_RECORDS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("managed_clients_by_client");
 
 /// The index entry of `key`'s record holding `client_id`.
 fn index_entry(key: &ManagedKey, client_id: &str) -> String {

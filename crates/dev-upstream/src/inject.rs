@@ -21,12 +21,33 @@ use super::wire;
 #[derive(Clone, Debug)]
 pub struct ConnKill(pub Arc<Notify>);
 
+/// `req` with `base` taken off the front of its path, or `None` when its
+/// path is not under `base`.
+fn under_base_path(base: &str, mut req: Request) -> Option<Request> {
+    if base.is_empty() {
+        return Some(req);
+    }
+    let rest = req.uri().path().strip_prefix(base)?;
+    if !rest.starts_with('/') {
+        return None;
+    }
+    let rest = match req.uri().query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    *req.uri_mut() = rest.parse().ok()?;
+    Some(req)
+}
+
 /// Admin API paths; not SharkAuth's.
 const FAULTS_PATH: &str = "/_dev/faults";
 const STATS_PATH: &str = "/_dev/stats";
 
 /// Handles one request: admin calls, else counters and faults around the route.
 pub async fn dispatch(AxumState(state): AxumState<Arc<State>>, req: Request) -> Response {
+    let Some(req) = under_base_path(&state.base_path, req) else {
+        return wire::not_found();
+    };
     match (req.method(), req.uri().path()) {
         (&Method::POST, FAULTS_PATH) => return add_fault(&state, req).await,
         (&Method::DELETE, FAULTS_PATH) => {

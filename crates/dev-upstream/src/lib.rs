@@ -47,10 +47,23 @@ impl DevUpstream {
     /// Binds `listen` and starts serving. `issuer` is the base of every
     /// `registration_client_uri`; by default `http://<bound address>`.
     pub async fn start(listen: SocketAddr, issuer: Option<String>) -> std::io::Result<Self> {
+        Self::start_under(listen, issuer, "").await
+    }
+
+    /// [`Self::start`], serving every route under `base_path` (e.g.
+    /// `/tenant1`; anything else is 404), as behind an ingress that routes a
+    /// path to the server; the default issuer includes it.
+    pub async fn start_under(
+        listen: SocketAddr,
+        issuer: Option<String>,
+        base_path: &str,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let base_path = base_path.trim_end_matches('/').to_owned();
         let state = Arc::new(State::new(
-            issuer.unwrap_or_else(|| format!("http://{addr}")),
+            issuer.unwrap_or_else(|| format!("http://{addr}{base_path}")),
+            base_path,
         ));
         let (stop, task) = spawn(listener, state.clone());
         Ok(Self {
@@ -85,9 +98,10 @@ impl DevUpstream {
         self.addr
     }
 
-    /// `http://<bound address>`, the base URL to point the gateway at.
+    /// `http://<bound address>` and the base path, the base URL to point the
+    /// gateway at.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}{}", self.addr, self.state.base_path)
     }
 
     /// Moves the server's clock forward (e.g. past the secret grace window).

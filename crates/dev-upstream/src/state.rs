@@ -46,6 +46,9 @@ pub struct State {
     pub tables: Mutex<Tables>,
     clock_offset: Mutex<Duration>,
     pub issuer: String,
+    /// The path every route is served under (`""`: the root), as behind an
+    /// ingress that routes `/<tenant>/...` to the server.
+    pub base_path: String,
     pub faults: Faults,
     /// Issue a new RAT on every read and update, as Keycloak does (not SharkAuth).
     pub rotate_on_read_and_update: AtomicBool,
@@ -53,11 +56,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(issuer: String) -> Self {
+    pub fn new(issuer: String, base_path: String) -> Self {
         Self {
             tables: Mutex::new(Tables::default()),
             clock_offset: Mutex::new(Duration::ZERO),
             issuer,
+            base_path,
             faults: Faults::default(),
             rotate_on_read_and_update: AtomicBool::new(false),
             rng: SystemRandom::new(),
