@@ -39,13 +39,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         .ok_or_else(|| DurationError::TooLong(text.to_owned()))
 }
 
-/// Formats a duration the way [`parse_duration`] reads it, for help and errors.
+/// Formats a duration the way [`parse_duration`] reads it, for help and
+/// errors: in the largest unit that holds it whole (`1h`, not `3600s`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if !ms.is_multiple_of(1_000) {
-        format!("{ms}ms")
-    } else {
-        format!("{}s", ms / 1_000)
+    let units = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    if ms == 0 {
+        return "0s".into();
+    }
+    match units.iter().find(|(size, _)| ms.is_multiple_of(*size)) {
+        Some((size, unit)) => format!("{}{unit}", ms / size),
+        None => format!("{ms}ms"),
     }
 }
 
@@ -77,5 +86,9 @@ mod tests {
             Err(DurationError::TooLong(_))
         ));
         assert_eq!(format_duration(Duration::from_secs(25)), "25s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }

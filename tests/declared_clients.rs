@@ -6,38 +6,16 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dcr_dev_upstream::Route;
 use dcr_gateway::Gateway;
-use dcr_gateway::config::{RawClient, RawConfig};
+use dcr_gateway::config::RawConfig;
 use dcr_gateway::pb::v1 as pb;
-use serde_json::{Map, Value, json};
-use support::managed::{ensure, follow, restart_empty};
+use serde_json::Value;
+use support::managed::{declared, ensure, follow, read_file as read, restart_empty};
 use support::redis::RedisServer;
 use support::{TestGateway, eventually};
-
-fn declared(name: &str, every: Option<&str>) -> RawClient {
-    let metadata = json!({"client_name": name, "grant_types": ["client_credentials"]});
-    RawClient {
-        name: name.into(),
-        namespace: None,
-        metadata: match metadata {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        },
-        rotate_secret_every: every.map(Into::into),
-        rotate_before_expiry: None,
-        credentials_file: None,
-    }
-}
-
-/// The credentials file, once it is there and whole.
-fn read(path: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(serde_json::from_str(&text).expect("a credentials file is never partial"))
-}
 
 #[tokio::test]
 async fn a_declared_client_is_registered_and_its_credentials_written() {

@@ -49,3 +49,41 @@ pub async fn list(c: &mut Client) -> Vec<pb::ManagedClient> {
         .into_inner()
         .clients
 }
+
+/// A `[[clients]]` table for a client_credentials client named `name`, whose
+/// secret is rotated every `every` when given.
+pub fn declared(name: &str, every: Option<&str>) -> dcr_gateway::config::RawClient {
+    let metadata = serde_json::json!({"client_name": name, "grant_types": ["client_credentials"]});
+    dcr_gateway::config::RawClient {
+        name: name.into(),
+        namespace: None,
+        metadata: match metadata {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        },
+        rotate_secret_every: every.map(Into::into),
+        rotate_before_expiry: None,
+        credentials_file: None,
+    }
+}
+
+/// A credentials file, once it is there and whole (a reader never sees part
+/// of one, so a file that does not parse fails the test).
+pub fn read_file(path: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(serde_json::from_str(&text).expect("a credentials file is never partial"))
+}
+
+/// The client id and secret in a credentials file, once it is there.
+pub fn file_client(path: &std::path::Path) -> Option<(String, String)> {
+    let file = read_file(path)?;
+    Some((
+        file["client_id"].as_str()?.to_owned(),
+        file["client_secret"].as_str()?.to_owned(),
+    ))
+}
+
+/// The managed client `name` as ListClients shows it, if listed.
+pub async fn listed(c: &mut Client, name: &str) -> Option<pb::ManagedClient> {
+    list(c).await.into_iter().find(|m| m.name == name)
+}

@@ -56,6 +56,8 @@ pub(super) struct Follower {
     delivery_failed: bool,
     /// When the file last changed, as last seen.
     changed_at: u64,
+    /// How long until the next rotation, as of the last look at the record.
+    due_in: Option<Duration>,
     rng: HasherRng,
 }
 
@@ -72,6 +74,7 @@ impl Follower {
             written: None,
             delivery_failed: false,
             changed_at: 0,
+            due_in: None,
             rng: HasherRng::new(),
         }
     }
@@ -167,7 +170,7 @@ impl Follower {
             }
         }
         let step = self.deliver(true).await;
-        if step != Step::Done(Some(Duration::ZERO)) {
+        if step == Step::Reensure || self.due_in != Some(Duration::ZERO) {
             return step;
         }
         // A rotation is due: only while the new secret can reach the file,
@@ -237,6 +240,7 @@ impl Follower {
         );
         let next = next_rotation(&record, self.client.rotation)
             .map(|at| Duration::from_secs(at.saturating_sub(now)));
+        self.due_in = next;
         let Some(dir) = self.file_dir() else {
             return Step::Done(next);
         };
