@@ -175,7 +175,8 @@ async fn the_folder_is_checked_and_can_be_made_the_gateways_own() {
 
     // Someone who planted a link there first gets a start error, not the files.
     let planted = shared.join("planted");
-    std::os::unix::fs::symlink(support::temp_dir("elsewhere").to_path_buf(), &planted).unwrap();
+    let elsewhere = support::temp_dir("elsewhere");
+    std::os::unix::fs::symlink(&*elsewhere, &planted).unwrap();
     let mut raw = RawConfig {
         credentials_dir_create: Some(true),
         upstream: Some(dev.base_url()),
