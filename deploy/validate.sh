@@ -149,21 +149,33 @@ PY
 done
 
 # One sidecar: the kustomize Component's and the chart's template give the same
-# container for the same settings (the image aside, and the credentials mount,
-# which the chart adds only with declared clients).
-"$PY" - "$OUT/helm-default.yaml" "$OUT/kustomize-base.yaml" <<'PY' || fail "the kustomize Component's sidecar differs from the chart's dcr-gateway.sidecar (see above)"
-import sys, yaml
+# container for the same settings, the image aside. The Component always
+# mounts the credentials volume and the chart only with declared clients, so
+# the chart is rendered here with one (its default values otherwise): the
+# credentials mount, where the gateway creates credentials_dir, is compared too.
+printf 'clients: [{name: app, metadata: {client_name: app}}]\n' >"$OUT/one-client-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/compare-chart-one-client.yaml" -f "$OUT/one-client-values.yaml"
+"$PY" - "$OUT/compare-chart-one-client.yaml" "$OUT/kustomize-base.yaml" <<'PY' || fail "the kustomize Component's sidecar differs from the chart's dcr-gateway.sidecar (see above)"
+import sys, tomllib, yaml
 def sidecar(path):
     docs = [d for d in yaml.safe_load_all(open(path)) if d and d["kind"] == "Deployment"]
     c = next(c for c in docs[0]["spec"]["template"]["spec"]["initContainers"] if c["name"] == "dcr-gateway")
     c.pop("image"); c.pop("imagePullPolicy", None)
-    c["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] != "dcr-gateway-credentials"]
     return c
 a, b = sidecar(sys.argv[1]), sidecar(sys.argv[2])
 for k in sorted(set(a) | set(b)):
     if a.get(k) != b.get(k):
         sys.exit(f"ERROR sidecar {k}: chart {a.get(k)!r} != Component {b.get(k)!r}")
-print("ok   the chart's sidecar and the kustomize Component's are the same container")
+# The base's config.toml puts the files where the chart's does, in the mount above.
+def config(path):
+    docs = [d for d in yaml.safe_load_all(open(path)) if d and d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {})
+            and "helm.sh/hook" not in d["metadata"].get("annotations", {})]
+    return tomllib.loads(docs[0]["data"]["config.toml"])
+a, b = config(sys.argv[1]), config(sys.argv[2])
+for k in ("credentials_dir", "credentials_dir_create", "credentials_file_mode"):
+    if a.get(k) != b.get(k):
+        sys.exit(f"ERROR config.toml {k}: chart {a.get(k)!r} != kustomize base {b.get(k)!r}")
+print("ok   the chart's sidecar and the kustomize Component's are the same container, credentials mount included")
 PY
 
 # --- Kubernetes schemas ----------------------------------------------------------

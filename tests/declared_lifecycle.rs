@@ -370,6 +370,11 @@ async fn a_bad_table_is_named_by_its_place_and_its_key_as_written() {
              metadata = { client_name = \"b\", client_id = \"mine\" }\n",
             ["clients[0] (billing-api)", "metadata.client_id:"],
         ),
+        (
+            "[[clients]]\nname = \"first\"\n[[clients]]\nname = \"second\"\n\
+             [[clients]]\nname = \"billing-api\"\nrotate_secret_every = 30\n",
+            ["clients[2] (billing-api)", "rotate_secret_every:"],
+        ),
     ];
     for (i, (toml, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));

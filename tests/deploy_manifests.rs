@@ -53,9 +53,12 @@ async fn deploy_manifests_pass_validate_sh() {
 /// image's environment and the rendered config.toml, with every mount path
 /// moved under a temporary folder, the Secret's files written there, and only
 /// the addresses (loopback, port 0) and the upstream (the dev upstream) given
-/// as flags. The metrics listener then serves /metrics and nothing else, and
-/// each declared client's credentials file appears, group-readable, with a
-/// secret the upstream accepts.
+/// as flags. The credentials volume's mount is left `0777` without the sticky
+/// bit, as an emptyDir is, so the gateway must create its own folder in it
+/// (`credentials_dir_create`). The metrics listener then serves /metrics and
+/// nothing else, the folder is the gateway's (`0750`, not reported unsafe), and
+/// each declared client's credentials file appears in it, group-readable, with
+/// a secret the upstream accepts.
 async fn the_gateway_runs_as_the_chart_configures_it() {
     let rendered = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/deploy-rendered");
     let sidecar: serde_json::Value = serde_json::from_slice(
@@ -108,6 +111,15 @@ async fn the_gateway_runs_as_the_chart_configures_it() {
     std::fs::write(local(&args[2]), &config).unwrap();
     let cfg: toml::Table = config.parse().unwrap();
     let credentials = PathBuf::from(cfg["credentials_dir"].as_str().unwrap());
+    // The folder is not there yet: the gateway creates it directly inside
+    // the credentials volume's mount, which every container could write.
+    let volume = credentials.parent().unwrap();
+    assert!(
+        mounts.iter().any(|m| local(m) == volume) && !credentials.exists(),
+        "credentials_dir {} must be a new folder directly inside a mount of the sidecar",
+        credentials.display()
+    );
+    std::fs::set_permissions(volume, std::fs::Permissions::from_mode(0o777)).unwrap();
 
     let dev = support::dev_upstream().await;
     let base = dev.base_url();
@@ -181,6 +193,19 @@ async fn the_gateway_runs_as_the_chart_configures_it() {
     assert_eq!(page.status(), 200);
     let body = page.text().await.unwrap();
     assert!(body.contains("dcr_"), "no dcr_ series on /metrics:\n{body}");
+    // The folder the gateway made is its own, inside the open volume.
+    let folder = std::fs::symlink_metadata(&credentials).unwrap();
+    let mode = folder.permissions().mode() & 0o777;
+    assert!(
+        folder.is_dir() && mode == 0o750,
+        "credentials_dir is {mode:o}, not a 0750 folder"
+    );
+    let unsafe_dir = body
+        .lines()
+        .find(|l| l.starts_with("dcr_managed_credentials_dir_unsafe"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no dcr_managed_credentials_dir_unsafe on /metrics:\n{body}"));
+    assert_eq!(unsafe_dir, "0", "the gateway reports its own folder unsafe");
     // Readiness stays private to the pod: the scrape port serves /metrics only.
     for path in ["/readyz", "/healthz"] {
         let other = support::http_get(format!("http://{metrics}{path}"))

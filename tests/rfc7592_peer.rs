@@ -372,3 +372,58 @@ async fn managed_clients_on_the_generic_profile() {
         "deleted at the server: {err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_declared_client_on_the_generic_profile_gets_its_discovered_token_endpoint_and_no_false_drift()
+ {
+    let (_peer, issuer) = oidc_provider(None).await;
+    let dir = support::temp_dir("generic-declared");
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("client_name".into(), "declared".into());
+    metadata.insert(
+        "redirect_uris".into(),
+        serde_json::json!(["https://app.example/cb"]),
+    );
+    let raw = RawConfig {
+        clients: vec![dcr_gateway::config::RawClient {
+            name: "peer-declared".into(),
+            namespace: None,
+            metadata,
+            rotate_secret_every: None,
+            rotate_before_expiry: None,
+            credentials_file: None,
+        }],
+        credentials_dir: Some(dir.to_str().unwrap().into()),
+        reconcile_interval: Some("1s".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        ..generic()
+    };
+    let gw = TestGateway::start_with(&issuer, raw).await;
+    let file = dir.join("peer-declared.json");
+    let written = support::eventually(Duration::from_secs(15), || async {
+        support::managed::read_file(&file)
+    })
+    .await;
+    let discovered: serde_json::Value = serde_json::from_str(
+        &support::http_get(format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(written["token_endpoint"], discovered["token_endpoint"]);
+    // The server's defaults and normalisation are never taken for drift.
+    let unchanged = r#"dcr_managed_reconciles_total{outcome="unchanged"}"#;
+    support::eventually(Duration::from_secs(15), || async {
+        (gw.metric(unchanged).await >= 3.0).then_some(())
+    })
+    .await;
+    assert_eq!(gw.metric("dcr_managed_drift_total").await, 0.0);
+    assert_eq!(
+        gw.metric(r#"dcr_managed_reconciles_total{outcome="updated"}"#)
+            .await,
+        0.0
+    );
+}

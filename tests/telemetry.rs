@@ -373,9 +373,15 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
     // A declared client, for the managed clients' series.
     let dir = support::temp_dir("metrics");
     let config = dir.join("gateway.toml");
+    let credentials = dir.join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
     std::fs::write(
         &config,
-        "[[clients]]\nname = \"measured-app\"\nmetadata = { client_name = \"m\", grant_types = [\"client_credentials\"] }\n",
+        format!(
+            "credentials_dir = {:?}\n[[clients]]\nname = \"measured-app\"\n\
+             metadata = {{ client_name = \"m\", grant_types = [\"client_credentials\"] }}\n",
+            credentials.to_str().unwrap()
+        ),
     )
     .unwrap();
     let gw = serve_with(
@@ -407,8 +413,9 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
             .text()
             .await
             .ok()?;
-        text.contains("dcr_managed_secret_age_seconds{")
-            .then_some(text)
+        (text.contains("dcr_managed_secret_age_seconds{")
+            && text.contains("dcr_managed_credentials_file_age_seconds{"))
+        .then_some(text)
     })
     .await;
     let documented = documented_metrics();

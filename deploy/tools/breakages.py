@@ -1,7 +1,11 @@
 """Ways to break a rendered set of manifests, for check_manifests.py
 --self-test: each must be caught, so the checks are known to bite."""
 
+import re
+
 from manifests import SIDECAR, is_test_hook, pod_spec
+
+CREDENTIALS = "dcr-gateway-credentials"
 
 
 def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False):
@@ -31,6 +35,22 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
     def app_mount(docs, f):
         for c in dep(docs)["spec"]["template"]["spec"]["containers"]:
             c["volumeMounts"] = [f(m) for m in c.get("volumeMounts", []) if f(m) is not None]
+
+    def credentials_mount(docs, f):
+        """f applied to the app's mount of the credentials volume."""
+        app_mount(docs, lambda m: f(m) if m["name"] == CREDENTIALS else m)
+
+    def no_subpath(m):
+        return {k: v for k, v in m.items() if k != "subPath"}
+
+    def credentials_dir_at_volume_root(docs):
+        """The layout before credentials_dir_create: the gateway writes at the
+        root of the emptyDir, which the app mounts whole."""
+        config(docs, lambda t: re.sub(r'(?m)^(credentials_dir = "[^"]*)/[^/"]+"', r'\1"', t))
+        credentials_mount(docs, no_subpath)
+
+    def credentials_volume(docs):
+        return next(v for v in dep(docs)["spec"]["template"]["spec"]["volumes"] if v["name"] == CREDENTIALS)
 
     def job_sidecar_plain(docs):
         for d in docs:
@@ -63,9 +83,17 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
     }
     if clients_declared:
         breakages.update({
-            "credentials mounted writable in the app": lambda docs: app_mount(docs, lambda m: {**m, "readOnly": False} if m["name"] == "dcr-gateway-credentials" else m),
-            "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == "dcr-gateway-credentials" else m),
+            "credentials mounted writable in the app": lambda docs: credentials_mount(docs, lambda m: {**m, "readOnly": False}),
+            "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == CREDENTIALS else m),
+            "app mounts the credentials volume without subPath": lambda docs: credentials_mount(docs, no_subpath),
+            "app mounts another folder of the credentials volume": lambda docs: credentials_mount(docs, lambda m: {**m, "subPath": "other"}),
+            "credentials_dir at the root of its volume": credentials_dir_at_volume_root,
+            "credentials_dir_create off": lambda docs: config(docs, lambda t: t.replace("credentials_dir_create = true", "credentials_dir_create = false")),
+            "credentials read-only in the gateway": lambda docs: [
+                m.update(readOnly=True) for m in gw(dep(docs))["volumeMounts"] if m["name"] == CREDENTIALS],
+            "credentials volume on the node's disk": lambda docs: credentials_volume(docs)["emptyDir"].pop("medium"),
             "credentials files owner-only": lambda docs: config(docs, lambda t: t.replace('credentials_file_mode = "0640"', 'credentials_file_mode = "0600"')),
+            "no pod fsGroup": lambda docs: dep(docs)["spec"]["template"]["spec"]["securityContext"].pop("fsGroup"),
             "unknown [[clients]] key": lambda docs: config(docs, lambda t: t.replace("[[clients]]\n", "[[clients]]\nrotate_every = \"1d\"\n", 1)),
         })
     def no_monitors(docs):

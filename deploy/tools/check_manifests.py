@@ -236,24 +236,7 @@ def check_workload(dep, by_kind, opts):
         if "name" not in c or "metadata" not in c:
             err(f"[[clients]] {i}: needs name and metadata")
     if clients:
-        cdir = cfg.get("credentials_dir")
-        m = under(cdir or "", mounts)
-        if not cdir or m is None or m["mountPath"].rstrip("/") != cdir.rstrip("/"):
-            err(f"credentials_dir = {cdir!r} is not a volumeMount of {SIDECAR}")
-        elif m.get("readOnly"):
-            err(f"credentials_dir {cdir!r}: {SIDECAR} must be able to write it")
-        else:
-            vol = volumes.get(m["name"], {})
-            if vol.get("emptyDir", {}).get("medium") != "Memory":
-                err(f"credentials volume {m['name']!r}: must be an emptyDir in memory (secrets never on a node's disk)")
-            for c in mains.values():
-                am = next((x for x in c.get("volumeMounts", []) if x["name"] == m["name"]), None)
-                if am is None:
-                    err(f"container {c['name']}: does not mount the credentials volume {m['name']!r}")
-                elif am.get("readOnly") is not True:
-                    err(f"container {c['name']}: must mount the credentials volume read-only")
-        if cfg.get("credentials_file_mode") not in ("0640",) or psc.get("fsGroup") is None:
-            err("declared clients: credentials_file_mode must be 0640 with a pod fsGroup, so the app's group can read the files")
+        errs += check_credentials(cfg, env, inits, mains, volumes, psc)
 
     # --- network policy
     nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
@@ -314,6 +297,55 @@ def check_workload(dep, by_kind, opts):
             err(f"pod annotation {key}: {'required' if opts.mesh == mesh else 'unexpected'} (the mesh proxy must start before {SIDECAR})")
     if not opts.metrics and (mlisten != "off" or mport is not None):
         err("metrics are off for this render, yet metrics_listen or a metrics port is set")
+    return errs
+
+
+def check_credentials(cfg, env, inits, mains, volumes, psc):
+    """Where the declared clients' files are written and read. The credentials
+    volume is an emptyDir, 0777 without the sticky bit: any container of the
+    pod could replace files at its root. So credentials_dir is a folder the
+    gateway creates (credentials_dir_create, 0750) directly inside its
+    writable mount of the volume, and every other container mounts only that
+    folder (subPath), read-only; the files are 0640 for the pod's fsGroup."""
+    errs = []
+    err = errs.append
+    gw = inits[SIDECAR]
+
+    def setting(key):
+        """The environment wins over the config file."""
+        e = env.get(f"DCR_GATEWAY_{key.upper()}", {})
+        return e["value"] if "value" in e else cfg.get(key)
+
+    cdir = (setting("credentials_dir") or "").rstrip("/")
+    m = under(cdir, gw.get("volumeMounts", [])) if cdir else None
+    if m is None:
+        return [f"credentials_dir = {cdir!r} is not on a volumeMount of {SIDECAR}"]
+    rel = posixpath.relpath(cdir, m["mountPath"])
+    if rel == "." or "/" in rel:
+        err(f"credentials_dir {cdir!r}: must be a folder directly inside {SIDECAR}'s mount {m['mountPath']!r} "
+            "(the gateway creates it in an existing parent; the volume's root is writable by every container)")
+    if m.get("readOnly"):
+        err(f"credentials_dir {cdir!r}: {SIDECAR} must be able to write it (its mount {m['mountPath']!r} is read-only)")
+    if setting("credentials_dir_create") not in (True, "true"):
+        err("credentials_dir_create must be true: the gateway makes credentials_dir its own (0750) inside the shared volume")
+    if volumes.get(m["name"], {}).get("emptyDir", {}).get("medium") != "Memory":
+        err(f"credentials volume {m['name']!r}: must be an emptyDir in memory (secrets never on a node's disk)")
+    # What the app must see is credentials_dir itself: its path in the volume.
+    sub = posixpath.normpath(posixpath.join(m.get("subPath", ""), rel))
+    for c in list(inits.values()) + list(mains.values()):
+        if c is gw:
+            continue
+        ams = [x for x in c.get("volumeMounts", []) if x["name"] == m["name"]]
+        if not ams and c["name"] in mains:
+            err(f"container {c['name']}: does not mount the credentials volume {m['name']!r}")
+        for am in ams:
+            if am.get("readOnly") is not True:
+                err(f"container {c['name']}: must mount the credentials volume read-only")
+            if posixpath.normpath(am.get("subPath") or ".") != sub:
+                err(f"container {c['name']}: must mount only credentials_dir's folder of {m['name']!r} "
+                    f"(subPath: {sub!r}), mounts subPath {am.get('subPath')!r}")
+    if setting("credentials_file_mode") != "0640" or psc.get("fsGroup") is None:
+        err("declared clients: credentials_file_mode must be 0640 with a pod fsGroup, so the app's group can read the files")
     return errs
 
 

@@ -100,11 +100,28 @@ pub fn clients_in_place<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RawClient
                 .and_then(toml::Value::as_str)
                 .unwrap_or("unnamed")
                 .to_owned();
+            let culprit = mistyped_key(&table).map_or(String::new(), |k| format!("{k}: "));
             RawClient::deserialize(table).map_err(|e| {
-                serde::de::Error::custom(format!("clients[{i}] ({name}): {}", e.message()))
+                serde::de::Error::custom(format!("clients[{i}] ({name}): {culprit}{}", e.message()))
             })
         })
         .collect()
+}
+
+/// The first key of a `[[clients]]` table whose value has the wrong type, as
+/// written: serde's message names the type it wanted, not the key.
+fn mistyped_key(table: &toml::Value) -> Option<&str> {
+    let table = table.as_table()?;
+    table.iter().find_map(|(key, value)| {
+        let right = match key.as_str() {
+            "name" | "namespace" | "rotate_secret_every" | "rotate_before_expiry" => value.is_str(),
+            "metadata" => value.is_table(),
+            "credentials_file" => value.is_bool(),
+            // Unknown keys: serde's message names them.
+            _ => true,
+        };
+        (!right).then_some(key.as_str())
+    })
 }
 
 /// Checks the managed-client settings. A declared client's error names its

@@ -16,13 +16,15 @@
 //! (default `bench-results`). `--soak MINUTES` runs the soak (see `soak.rs`)
 //! and writes `soak.md`. `--focus SECS` only compares (c), (d) and (d-file) at
 //! concurrency 16, for quick A/B runs during speed work; `--memory` only the
-//! memory figures.
+//! memory figures; `--managed-names` whether a plain RPC's latency grows with
+//! the number of managed names (see `names.rs`), written to `names.md`.
 #![forbid(unsafe_code)]
 
 mod compare;
 mod fleet;
 mod load;
 mod memory;
+mod names;
 mod procfs;
 mod report;
 mod servers;
@@ -57,6 +59,10 @@ struct Args {
     /// the run (100,000; 1,000 with --quick) at its highest concurrency.
     #[arg(long, conflicts_with_all = ["focus", "soak"])]
     memory: bool,
+    /// Only measure a plain RPC's latency with 0, 1,000 and 5,000 managed
+    /// names (0, 100 and 400 with --quick), and with one of them busy; write `names.md`.
+    #[arg(long, conflicts_with_all = ["focus", "soak", "memory"])]
+    managed_names: bool,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
@@ -128,6 +134,13 @@ async fn main() {
         },
     };
     let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
+    if args.managed_names {
+        let md = names::run(&gateway_exe, args.quick).await;
+        std::fs::create_dir_all(&out_dir).expect("results folder");
+        std::fs::write(out_dir.join("names.md"), &md).expect("write names.md");
+        println!("{md}\nwrote {}", out_dir.join("names.md").display());
+        return;
+    }
     if args.memory {
         let f = memory::figures(
             &gateway_exe,

@@ -121,3 +121,31 @@ async fn quick_benchmark_writes_a_well_formed_report() {
         "one CDF per path"
     );
 }
+
+#[tokio::test]
+async fn managed_names_benchmark_writes_its_table() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path();
+    let gateway = gateway_binary();
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
+        .args(["--managed-names", "--quick", "--out", out.to_str().unwrap()])
+        .arg("--gateway")
+        .arg(&gateway)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let md = std::fs::read_to_string(out.join("names.md")).unwrap();
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| managed"))
+        .collect();
+    assert_eq!(rows.len(), 3, "one row per number of names:\n{md}");
+    for (row, names) in rows.iter().zip(["0", "100", "400"]) {
+        assert!(row.starts_with(&format!("| {names} |")), "{row}");
+        assert_eq!(row.matches('|').count(), 7, "{row}");
+    }
+    assert!(md.contains("p50 with 400 names / with none:"), "{md}");
+}

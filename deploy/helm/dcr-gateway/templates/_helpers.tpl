@@ -48,6 +48,22 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* The declared clients' credentials: the sidecar mounts the emptyDir
+dcr-gateway-credentials here, writable, and the gateway creates the folder
+`credentialsSubPath` in it at start (credentials_dir_create), before its
+startup probe passes and so before any app container starts. Every container
+of the pod may write the emptyDir itself; only the gateway may write that
+folder, and the app mounts just it (subPath) at credentials.mountPath. */}}
+{{- define "dcr-gateway.credentialsVolumePath" -}}
+/var/run/dcr-gateway/credentials-volume
+{{- end -}}
+{{- define "dcr-gateway.credentialsSubPath" -}}
+files
+{{- end -}}
+{{- define "dcr-gateway.credentialsDir" -}}
+{{- printf "%s/%s" (include "dcr-gateway.credentialsVolumePath" .) (include "dcr-gateway.credentialsSubPath" .) -}}
+{{- end -}}
+
 {{/* config.toml: keys are the flag names with `_` (deploy/README.md). */}}
 {{- define "dcr-gateway.config" -}}
 # Rendered by the dcr-gateway chart. DCR_GATEWAY_* variables win over this file.
@@ -90,7 +106,10 @@ otlp_protocol = {{ $.Values.telemetry.otlpProtocol | default "grpc" | quote }}
 service_name = {{ . | quote }}
 {{- end }}
 {{- if .Values.clients }}
-credentials_dir = {{ .Values.credentials.mountPath | quote }}
+# A folder the gateway creates (0750) inside the shared emptyDir, which is
+# 0777 without the sticky bit; the app mounts only this folder, read-only.
+credentials_dir = {{ include "dcr-gateway.credentialsDir" . | quote }}
+credentials_dir_create = true
 credentials_file_mode = "0640"
 {{- end }}
 {{- range $key, $value := .Values.gateway.extraConfig }}

@@ -81,9 +81,10 @@ them, and stops after them; a Job's pod still completes. */}}
     - name: dcr-gateway-token-store
       mountPath: /var/lib/dcr-gateway
     {{- if .Values.clients }}
-    # The declared clients' credentials files, which the app reads.
+    # The whole credentials emptyDir: the gateway creates its folder
+    # (credentials_dir) in it and writes the declared clients' files there.
     - name: dcr-gateway-credentials
-      mountPath: {{ .Values.credentials.mountPath }}
+      mountPath: {{ include "dcr-gateway.credentialsVolumePath" . }}
     {{- end }}
     {{- if .Values.tls.enabled }}
     - name: dcr-gateway-tls
@@ -112,12 +113,14 @@ them, and stops after them; a Job's pod still completes. */}}
 {{- end -}}
 
 {{/* The app container's mounts: the credentials files, read-only (empty
-without declared clients). */}}
+without declared clients). Only the gateway's folder of the emptyDir
+(subPath), not the volume's root, which any container could write. */}}
 {{- define "dcr-gateway.appVolumeMounts" -}}
 {{- if .Values.clients }}
 # <name>.json per declared client: client_id, client_secret, ...
 - name: dcr-gateway-credentials
   mountPath: {{ .Values.credentials.mountPath }}
+  subPath: {{ include "dcr-gateway.credentialsSubPath" . }}
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -134,6 +137,8 @@ with the workload's own. */}}
     secretName: {{ .Values.secret.name }}
     defaultMode: 288   # 0440
 {{- if .Values.clients }}
+# In memory: credentials never on a node's disk. Its root is 0777 without the
+# sticky bit; the files live in the gateway's own folder inside it.
 - name: dcr-gateway-credentials
   emptyDir:
     medium: Memory
