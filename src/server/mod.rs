@@ -4,6 +4,7 @@
 mod admin;
 mod conn;
 mod dev;
+mod endpoints;
 mod exposure;
 mod listener;
 
@@ -18,6 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use tonic::transport::Server;
 
 use admin::AdminState;
+use endpoints::{Refresh, registration_endpoint, token_endpoint};
 use listener::Bound;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
@@ -38,7 +40,7 @@ use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistration
 use crate::store::{StoreError, TokenStore};
 use crate::telemetry::Metrics;
 use crate::upstream::{
-    Endpoints, HttpClientError, HttpUpstream, Profile, RegistrationEndpoint, discover, http_client,
+    Endpoints, HttpClientError, HttpUpstream, RegistrationEndpoint, http_client,
 };
 
 /// Pause after a failed accept (e.g. out of file descriptors) before the
@@ -263,21 +265,7 @@ impl Gateway {
         };
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
-        // Where a declared client's credentials file says to get tokens:
-        // SharkAuth's route under the base URL (its path kept), or the
-        // discovered one; otherwise not known here.
-        let token_endpoint = match config.profile {
-            Profile::SharkAuth { .. } => {
-                let mut url = upstream.base_url().clone();
-                url.path_segments_mut()
-                    .map(|mut segments| {
-                        segments.pop_if_empty().extend(["oauth", "token"]);
-                    })
-                    .ok()
-                    .map(|()| String::from(url))
-            }
-            Profile::Rfc7592 => discovered_token.map(String::from),
-        };
+        let token_endpoint = token_endpoint(config.profile, upstream.base_url(), discovered_token);
         let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
         let tails = Arc::new(Semaphore::new(config.edge.max_detached));
         let managed = Managed::new(
@@ -511,85 +499,6 @@ fn grpc_server(edge: &EdgeLimits, grace: std::time::Duration) -> Server {
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(edge.idle_timeout)
         .max_connection_age_grace(grace)
-}
-
-/// First wait between discovery attempts at start; doubled up to
-/// [`DISCOVERY_BACKOFF_MAX`].
-const DISCOVERY_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(500);
-/// Longest wait between discovery attempts.
-const DISCOVERY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The registration endpoint: configured, SharkAuth's route under the base
-/// URL, or (rfc7592) discovered from the issuer's metadata through the one
-/// upstream client. Discovery is retried with backoff until it succeeds: a
-/// sidecar that starts before its mesh proxy, or while the server restarts,
-/// must wait, not crash-loop. A document that is wrong (foreign endpoint,
-/// other issuer) is retried too, and each attempt's reason is logged.
-async fn registration_endpoint(
-    config: &Config,
-    http: &reqwest::Client,
-    base: &url::Url,
-) -> Result<(url::Url, bool, Option<url::Url>), ServeError> {
-    if let Some(url) = &config.registration_endpoint {
-        return Ok((url.clone(), false, None));
-    }
-    match config.profile {
-        Profile::SharkAuth { .. } => {
-            let mut url = base.clone();
-            url.path_segments_mut()
-                .map_err(|_| ServeError::Discovery("the base URL cannot carry a path".into()))?
-                .pop_if_empty()
-                .extend(["oauth", "register"]);
-            Ok((url, false, None))
-        }
-        Profile::Rfc7592 => {
-            let mut wait = DISCOVERY_BACKOFF_BASE;
-            loop {
-                match discover(http, base, &config.allowed_client_uri_origins).await {
-                    Ok(found) => {
-                        let endpoint = found.registration;
-                        tracing::info!(%endpoint, "discovered the registration endpoint");
-                        return Ok((endpoint, true, found.token));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?wait, "discovery failed; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(DISCOVERY_BACKOFF_MAX);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Discovers a discovered registration endpoint again every `every`, so a
-/// server that moves it needs no restart of its sidecars. A failed refresh
-/// keeps the endpoint in use; the same checks as at start apply.
-struct Refresh {
-    http: reqwest::Client,
-    issuer: url::Url,
-    allowed: Vec<url::Origin>,
-    endpoint: RegistrationEndpoint,
-    every: std::time::Duration,
-}
-
-impl Refresh {
-    async fn run(self) {
-        loop {
-            tokio::time::sleep(self.every).await;
-            match discover(&self.http, &self.issuer, &self.allowed).await {
-                Ok(found) => {
-                    let shown = found.registration.to_string();
-                    if self.endpoint.set(found.registration) {
-                        tracing::info!(endpoint = %shown, "the registration endpoint moved");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "discovery refresh failed; keeping the endpoint in use");
-                }
-            }
-        }
-    }
 }
 
 /// Aborts a background task when dropped.
