@@ -44,4 +44,4 @@ mod tls;
 mod upstream;
 
 pub use dcr::{Credential, Operation, OperationSpec, StoreEffect};
-pub use server::{Gateway, ServeError, shutdown_signal};
+pub use server::{CREDENTIALS_HEALTH, Gateway, ServeError, shutdown_signal};

@@ -12,9 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use dcr_dev_upstream::{DevUpstream, Route};
+use dcr_gateway::CREDENTIALS_HEALTH;
 use dcr_gateway::Gateway;
-use dcr_gateway::config::{RawConfig, RawStoreConfig};
-use support::managed::{declared, file_client, listed, read_file};
+use dcr_gateway::config::RawConfig;
+use support::managed::{declared, file_client, file_store, health, listed, read_file, requests};
 use support::{TestGateway, eventually};
 
 /// Settings for declared clients `names` writing into `dir`, reconciled
@@ -25,16 +26,6 @@ fn files_config(names: &[&str], dir: &Path) -> RawConfig {
         credentials_dir: Some(dir.to_str().unwrap().into()),
         reconcile_interval: Some("1s".into()),
         admin_listen: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    }
-}
-
-/// A file store in `dir`, sealed.
-fn file_store(dir: &Path) -> RawStoreConfig {
-    RawStoreConfig {
-        backend: Some("file".into()),
-        path: Some(dir.join("tokens.redb").to_str().unwrap().into()),
-        keys: Some(support::redis::K1.parse().unwrap()),
         ..Default::default()
     }
 }
@@ -76,18 +67,23 @@ async fn planted_links_fifos_and_folders_are_never_written_through_nor_block() {
     std::os::unix::fs::symlink(&by_probe, dir.join(probe)).unwrap();
     mkfifo(&dir.join(".gamma.json.tmp"));
     std::os::unix::fs::symlink(store.join("tokens.redb"), dir.join(".zeta.json.tmp")).unwrap();
-    // A FIFO where a file goes is replaced; a folder there cannot be, and
-    // says so.
+    // Folders under temporary names (the gateway's own pattern, and another
+    // program's) neither stop the start nor are removed.
+    std::fs::create_dir(dir.join(".omega.json.0123456789abcdef.tmp")).unwrap();
+    std::fs::create_dir(dir.join(".x.tmp")).unwrap();
+    // A FIFO or a socket where a file goes is replaced; a folder there
+    // cannot be, and says so.
     mkfifo(&dir.join("delta.json"));
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("eta.json")).unwrap();
     std::fs::create_dir(dir.join("epsilon.json")).unwrap();
 
-    let names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"];
     let config = || RawConfig {
         token_store: file_store(&store),
         ..files_config(&names, &dir)
     };
     let mut gw = TestGateway::start_with(&dev.base_url(), config()).await;
-    for name in ["alpha", "beta", "gamma", "delta", "zeta"] {
+    for name in ["alpha", "beta", "gamma", "delta", "zeta", "eta"] {
         let path = dir.join(format!("{name}.json"));
         let (id, secret) =
             eventually(Duration::from_secs(15), || async { file_client(&path) }).await;
@@ -102,7 +98,19 @@ async fn planted_links_fifos_and_folders_are_never_written_through_nor_block() {
         let mode = std::fs::metadata(victim).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644, "{} was chmodded", victim.display());
     }
+    assert!(dir.join(".x.tmp").is_dir());
+    // Links planted while it runs, at the names the old code wrote through,
+    // are not written through when a file changes.
+    let again = victim("d");
+    std::os::unix::fs::symlink(&again, dir.join(".alpha.json.tmp")).unwrap();
     let mut c = gw.client().await;
+    let (id, old) = file_client(&dir.join("alpha.json")).unwrap();
+    support::rotate_secret(&mut c, &id).await;
+    eventually(Duration::from_secs(10), || async {
+        file_client(&dir.join("alpha.json")).filter(|(_, s)| *s != old)
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), "victim\n");
     let failing = eventually(Duration::from_secs(10), || {
         let mut c = c.clone();
         async move {
@@ -261,13 +269,7 @@ async fn with_the_folder_gone_rotation_is_held_and_the_delivered_secret_keeps_wo
     let gw = TestGateway::start_with(&dev.base_url(), config).await;
     let file = dir.join("rotating.json");
     eventually(Duration::from_secs(10), || async { file_client(&file) }).await;
-    let rotations = || {
-        dev.stats()
-            .requests
-            .get(&Route::RotateSecret)
-            .copied()
-            .unwrap_or(0)
-    };
+    let rotations = || requests(&dev, Route::RotateSecret);
     // The folder goes; what readers last had is what the file last held.
     let (id, delivered) = file_client(&file).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -295,6 +297,9 @@ async fn with_the_folder_gone_rotation_is_held_and_the_delivered_secret_keeps_wo
         .error;
     assert!(!error.is_empty());
     assert_eq!(readyz(&gw).await.0, 503);
+    // What a pod's readiness probe asks: not serving; the gateway itself is.
+    assert_eq!(health(gw.addr, CREDENTIALS_HEALTH).await, 2, "NOT_SERVING");
+    assert_eq!(health(gw.addr, "dcr.v1.DynamicClientRegistration").await, 1);
     assert_eq!(
         gw.metric(r#"dcr_managed_clients{state="failing"}"#).await,
         1.0
@@ -306,6 +311,10 @@ async fn with_the_folder_gone_rotation_is_held_and_the_delivered_secret_keeps_wo
     assert!(support::secret_works(&dev.base_url(), &id, &secret).await);
     eventually(Duration::from_secs(10), || async {
         (readyz(&gw).await.0 == 200).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(5), || async {
+        (health(gw.addr, CREDENTIALS_HEALTH).await == 1).then_some(())
     })
     .await;
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use dcr_dev_upstream::DevUpstream;
 use dcr_gateway::config::RawConfig;
 use dcr_gateway::pb::v1 as pb;
-use support::managed::{declared, file_client, listed};
+use support::managed::{declared, file_client, file_store, listed, restart_empty};
 use support::process::{run, serve_with};
 use support::{TestGateway, eventually};
 
@@ -235,13 +235,8 @@ async fn a_client_no_longer_declared_is_retired_its_file_at_once_its_client_afte
     let store = support::temp_dir("retired-store");
     let config = |names: &[&str]| {
         let mut raw = declared_config(names, &dir, "1s");
-        raw.retired_client_grace = Some("3s".into());
-        raw.token_store = dcr_gateway::config::RawStoreConfig {
-            backend: Some("file".into()),
-            path: Some(store.join("t.redb").to_str().unwrap().into()),
-            keys: Some(support::redis::K1.parse().unwrap()),
-            ..Default::default()
-        };
+        raw.retired_client_grace = Some("8s".into());
+        raw.token_store = file_store(&store);
         raw
     };
     let mut gw = TestGateway::start_with(&dev.base_url(), config(&["alpha", "beta"])).await;
@@ -280,7 +275,7 @@ async fn a_client_no_longer_declared_is_retired_its_file_at_once_its_client_afte
         "deleted before its grace"
     );
     // After the grace, it is deleted at the server and no longer listed.
-    eventually(Duration::from_secs(15), || {
+    eventually(Duration::from_secs(30), || {
         let mut c = c.clone();
         async move { listed(&mut c, "beta").await.is_none().then_some(()) }
     })
@@ -392,4 +387,99 @@ async fn a_bad_table_is_named_by_its_place_and_its_key_as_written() {
         }
         assert!(!err.contains("additional_metadata"), "{err}");
     }
+}
+
+#[tokio::test]
+async fn clients_a_name_replaced_are_listed_for_the_grace_then_dropped() {
+    let dev = support::dev_upstream().await;
+    let dir = support::temp_dir("replaced");
+    let mut raw = declared_config(&["alpha"], &dir, "1s");
+    raw.retired_client_grace = Some("4s".into());
+    let gw = TestGateway::start_with(&dev.base_url(), raw).await;
+    let mut c = gw.client().await;
+    let file = dir.join("alpha.json");
+    let (first, _) = eventually(Duration::from_secs(10), || async { file_client(&file) }).await;
+    // The server loses it: a new client, and the lost one listed as replaced.
+    let _dev = restart_empty(dev).await;
+    let replaced = eventually(Duration::from_secs(15), || {
+        let mut c = c.clone();
+        async move {
+            let m = listed(&mut c, "alpha").await?;
+            (!m.replaced.is_empty()).then_some(m.replaced)
+        }
+    })
+    .await;
+    assert_eq!(replaced[0].client_id, first);
+    // Dropped once the grace has passed.
+    eventually(Duration::from_secs(20), || {
+        let mut c = c.clone();
+        async move {
+            listed(&mut c, "alpha")
+                .await?
+                .replaced
+                .is_empty()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(listed(&mut c, "alpha").await.unwrap().retired_at.is_none());
+}
+
+#[tokio::test]
+async fn a_client_moved_to_another_namespace_keeps_its_file() {
+    let dev = support::dev_upstream().await;
+    let dir = support::temp_dir("moved");
+    let store = support::temp_dir("moved-store");
+    let (a, b) = (
+        "Bearer team-a-token-0123456789",
+        "Bearer team-b-token-0123456789",
+    );
+    let config = |namespace: &str| {
+        let mut alpha = declared("alpha", None);
+        alpha.namespace = Some(namespace.into());
+        RawConfig {
+            clients: vec![alpha],
+            callers: Some(
+                "team-a=team-a-token-0123456789,team-b=team-b-token-0123456789"
+                    .parse()
+                    .unwrap(),
+            ),
+            token_store: file_store(&store),
+            // Nothing repairs the file before the next start.
+            ..declared_config(&[], &dir, "1h")
+        }
+    };
+    let mut gw = TestGateway::start_with(&dev.base_url(), config("team-a")).await;
+    let file = dir.join("alpha.json");
+    let (first, _) = eventually(Duration::from_secs(10), || async { file_client(&file) }).await;
+    gw.signal_shutdown();
+    gw.task.await.unwrap();
+    // Now declared in another namespace: a client of its own there, and the
+    // old one retired, which must not take the file the new one writes.
+    let gw = TestGateway::start_with(&dev.base_url(), config("team-b")).await;
+    let c = gw.client().await;
+    let list = |token: &'static str| {
+        let mut c = c.clone();
+        async move {
+            c.list_clients(support::as_caller(pb::ListClientsRequest::default(), token))
+                .await
+                .unwrap()
+                .into_inner()
+                .clients
+        }
+    };
+    eventually(Duration::from_secs(10), || async {
+        let old = list(a).await;
+        old.iter().any(|m| m.retired_at.is_some()).then_some(())
+    })
+    .await;
+    let second = eventually(Duration::from_secs(10), || async {
+        let new = list(b).await;
+        new.first().map(|m| m.client_id.clone())
+    })
+    .await;
+    assert_ne!(second, first);
+    let (id, secret) = file_client(&file).expect("the new client's file is there");
+    assert_eq!(id, second);
+    assert!(works(&dev, &id, &secret).await);
 }

@@ -7,10 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_dev_upstream::{DevUpstream, Fault, FaultKind, Route};
+use dcr_dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::pb::v1 as pb;
-use support::managed::{ensure, ensure_req, follow, list, restart_empty};
+use support::managed::{ensure, ensure_req, follow, list, requests, restart_empty};
 use support::redis::{K1, RedisServer};
 use support::{TestGateway, reason};
 use tonic::Code;
@@ -22,10 +22,6 @@ fn secret(r: &pb::EnsureClientResponse) -> String {
 
 fn id(r: &pb::EnsureClientResponse) -> String {
     r.client.as_ref().expect("a client").client_id.clone()
-}
-
-fn requests(dev: &DevUpstream, route: Route) -> u64 {
-    dev.stats().requests.get(&route).copied().unwrap_or(0)
 }
 
 #[tokio::test]

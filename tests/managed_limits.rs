@@ -257,13 +257,7 @@ async fn sigterm_with_a_watch_open_ends_it_with_unavailable_and_exits_promptly()
     let mut watch = follow(&mut c, "rotating").await;
     watch.message().await.unwrap().unwrap();
 
-    let rotations = || {
-        dev.stats()
-            .requests
-            .get(&Route::RotateSecret)
-            .copied()
-            .unwrap_or(0)
-    };
+    let rotations = || support::managed::requests(&dev, Route::RotateSecret);
     let pid = gw.child.id().unwrap().to_string();
     let at_signal = rotations();
     let started = std::time::Instant::now();

@@ -21,7 +21,7 @@ import yaml
 import settings
 from breakages import mutations
 from cross_object import check_metrics_objects, check_test_hook
-from manifests import SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, under, workloads
+from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, under, workloads
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
@@ -163,7 +163,7 @@ def check_workload(dep, by_kind, opts):
         err("health_listen is not set: kubelet gRPC probes cannot reach a loopback or TLS listener")
     else:
         hport = port_of(cfg["health_listen"])
-        for probe, service in (("startupProbe", SERVICE), ("readinessProbe", SERVICE), ("livenessProbe", "")):
+        for probe, service in (("startupProbe", SERVICE), ("readinessProbe", CREDENTIALS_SERVICE), ("livenessProbe", "")):
             g = gw.get(probe, {}).get("grpc")
             if g is None:
                 err(f"initContainer {SIDECAR}: {probe} must be a grpc probe (grpc.health.v1)")

@@ -2,6 +2,8 @@
 the workloads, mounts and ports in a rendered set of manifests."""
 
 SERVICE = "dcr.v1.DynamicClientRegistration"
+# The health service of the credentials files, which readiness follows.
+CREDENTIALS_SERVICE = "dcr-gateway.credentials"
 SIDECAR = "dcr-gateway"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 

@@ -83,9 +83,10 @@ fn classify(
             (Code::ResourceExhausted, "TOKEN_STORE_FULL")
         }
         DcrError::Store(_) => (Code::Unavailable, "TOKEN_STORE_FAILED"),
-        DcrError::LimitReached { what, max } => {
+        DcrError::LimitReached { what, max, setting } => {
             meta.insert("limit".to_owned(), (*what).to_owned());
             meta.insert("max".to_owned(), max.to_string());
+            meta.insert("setting".to_owned(), (*setting).to_owned());
             (Code::ResourceExhausted, "NAMESPACE_LIMIT_REACHED")
         }
         DcrError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),

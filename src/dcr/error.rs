@@ -127,12 +127,14 @@ pub enum DcrError {
     #[error("the gateway is at its limit of {0} concurrent upstream calls and its queue is full")]
     Overloaded(usize),
     /// A per-namespace limit: the caller holds as many as it may.
-    #[error("this caller namespace holds {max} {what}, the most it may")]
+    #[error("this caller namespace holds {max} {what}, the most it may ({setting})")]
     LimitReached {
         /// What is limited, e.g. `managed clients`.
         what: &'static str,
         /// The limit.
         max: usize,
+        /// The setting that sets it.
+        setting: &'static str,
     },
     /// The gateway is shutting down; the call (a watch stream) ends.
     #[error("the gateway is shutting down")]

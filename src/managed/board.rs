@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use tokio::sync::watch;
+
 use crate::store::ManagedKey;
 
 /// How a declared client's credentials file is doing on this replica.
@@ -25,13 +27,37 @@ struct Inner {
     folder_warning: Option<String>,
 }
 
-/// The board; every critical section is a single map operation.
-#[derive(Default)]
-pub struct Board(Mutex<Inner>);
+/// The board; every critical section is a single map operation. Beside it,
+/// how many credentials files cannot be delivered, for readiness to follow.
+pub struct Board {
+    inner: Mutex<Inner>,
+    failing: watch::Sender<usize>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            failing: watch::channel(0).0,
+        }
+    }
+}
 
 impl Board {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes how many files are failing in `inner`.
+    fn count_failing(&self, inner: &Inner) {
+        let n = inner.files.values().filter(|f| f.error.is_some()).count();
+        self.failing
+            .send_if_modified(|held| std::mem::replace(held, n) != n);
+    }
+
+    /// Follows how many credentials files cannot be delivered now.
+    pub fn failing(&self) -> watch::Receiver<usize> {
+        self.failing.subscribe()
     }
 
     /// `key` was found as it should be at `at`.
@@ -46,7 +72,9 @@ impl Board {
 
     /// Sets how `key`'s credentials file is doing.
     pub fn set_file(&self, key: &ManagedKey, state: FileState) {
-        self.lock().files.insert(key.clone(), state);
+        let mut inner = self.lock();
+        inner.files.insert(key.clone(), state);
+        self.count_failing(&inner);
     }
 
     /// How `key`'s credentials file is doing, when this process writes one.
@@ -56,11 +84,7 @@ impl Board {
 
     /// How many credentials files this process cannot deliver now.
     pub fn failing_files(&self) -> usize {
-        self.lock()
-            .files
-            .values()
-            .filter(|f| f.error.is_some())
-            .count()
+        *self.failing.borrow()
     }
 
     /// Forgets `key` (no longer managed here).
@@ -68,6 +92,7 @@ impl Board {
         let mut inner = self.lock();
         inner.verified.remove(key);
         inner.files.remove(key);
+        self.count_failing(&inner);
     }
 
     /// Sets why the credentials folder is unsafe, if it is.

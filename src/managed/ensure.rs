@@ -150,7 +150,22 @@ impl Managed {
                     .await,
             ),
         };
+        // A new registration in place of a lost client: deleted again if its
+        // record cannot be saved; its predecessor's token forgotten once it is.
+        let mut recreated = None;
+        let gone = match &read {
+            None => true,
+            Some(Err(e)) => self.proves_gone(e),
+            Some(Ok(_)) => false,
+        };
         let (outcome, change) = match read {
+            _ if gone => {
+                let new = self
+                    .recreate(key, &mut record, desired, initial_access_token, deadline)
+                    .await?;
+                recreated = Some(new);
+                (Outcome::Recreated, Some(Change::Recreated))
+            }
             Some(Ok(DcrResponse::Client(server))) => {
                 let seen = observed(&server.metadata);
                 let changed = record
@@ -191,14 +206,6 @@ impl Managed {
             Some(Ok(DcrResponse::Deleted)) => {
                 return Err(DcrError::Internal("a read answered as a delete"));
             }
-            None => {
-                self.recreate(key, &mut record, desired, initial_access_token, deadline)
-                    .await?
-            }
-            Some(Err(e)) if self.proves_gone(&e) => {
-                self.recreate(key, &mut record, desired, initial_access_token, deadline)
-                    .await?
-            }
             Some(Err(e)) if refused(&e) => {
                 return Err(DcrError::ClientLossNotProven {
                     client_id: id,
@@ -206,6 +213,7 @@ impl Managed {
                 });
             }
             Some(Err(e)) => return Err(e),
+            None => return Err(DcrError::Internal("no read of a client not known gone")),
         };
         match asker {
             Asker::Declared => {
@@ -231,7 +239,20 @@ impl Managed {
             });
         }
         record.ensured_at = now;
-        let generation = self.save(key, Some(generation), &record).await?;
+        let generation = match self.save(key, Some(generation), &record).await {
+            Ok(generation) => generation,
+            Err(e) => {
+                if let Some(new) = recreated {
+                    self.undo(key, new).await;
+                }
+                return Err(e);
+            }
+        };
+        if recreated.is_some()
+            && let Some(lost) = record.replaced.last()
+        {
+            self.forget_token(key, &lost.client_id).await;
+        }
         if let Some(change) = change {
             self.inner.watchers.publish(
                 key,

@@ -48,6 +48,7 @@ impl Managed {
                 return Err(DcrError::LimitReached {
                     what: "open WatchClient streams",
                     max,
+                    setting: "--max-watches-per-namespace",
                 });
             }
             *n += 1;
@@ -75,6 +76,7 @@ impl Managed {
             return Err(DcrError::LimitReached {
                 what: "managed clients",
                 max,
+                setting: "--max-managed-clients-per-namespace",
             });
         }
         Ok(())

@@ -102,8 +102,12 @@ impl Managed {
             folder_warning: self.inner.board.folder_warning(),
             ..Page::default()
         };
+        // The page ends after the last name looked at, listed or not (one
+        // forgotten meanwhile), so the next page starts after it.
+        let mut last = None;
         for name in rest.by_ref().take(limit) {
             let key = self.key(namespace, &name);
+            last = Some(name.clone());
             let status = match self.load(&key).await {
                 Ok(Some((record, _))) => self.status(&key, &record),
                 Ok(None) => continue,
@@ -112,7 +116,7 @@ impl Managed {
             page.clients.push(status);
         }
         if rest.next().is_some() {
-            page.next = page.clients.last().map(|s| s.name.clone());
+            page.next = last;
         }
         Ok(page)
     }
@@ -213,6 +217,7 @@ impl Managed {
         {
             return Err(DcrError::ManagedClientChanged(key.name.clone()));
         }
+        self.inner.board.forget(key);
         self.inner.watchers.close(key);
         Ok(())
     }

@@ -184,6 +184,11 @@ impl Managed {
         self.inner.board.failing_files()
     }
 
+    /// Follows [`Managed::failing_files`].
+    pub fn failing_files_changes(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.inner.board.failing()
+    }
+
     /// Completes once shutdown has started.
     pub async fn stopped(&self) {
         let mut rx = self.inner.stopping.subscribe();

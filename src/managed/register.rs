@@ -10,7 +10,6 @@ use secrecy::SecretString;
 use super::drift::observed;
 use super::ensure::{Asker, Ensured};
 use super::record::{MAX_REPLACED, ManagedRecord, Outcome, Replaced};
-use super::watch::Change;
 use super::{Managed, OBSERVE_WAIT, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;
 use crate::dcr::{Client, ClientMetadata, ClientRef, DcrCall, DcrError, DcrResponse};
@@ -18,7 +17,7 @@ use crate::store::{ManagedKey, StoreError};
 
 /// A registration's answer: the client, and the registration access token
 /// it brought (kept to delete the client again if it cannot be stored).
-struct Registered {
+pub(super) struct Registered {
     client: Client,
     token: Option<SecretString>,
 }
@@ -82,7 +81,9 @@ impl Managed {
     }
 
     /// Registers `record`'s name anew after its client was lost; the lost
-    /// one is kept among the replaced.
+    /// one is kept among the replaced. Returns the new registration, which
+    /// the caller deletes again ([`Managed::undo`]) if the record cannot be
+    /// saved, and whose predecessor's token it forgets once it is.
     pub(super) async fn recreate(
         &self,
         key: &ManagedKey,
@@ -90,7 +91,7 @@ impl Managed {
         desired: ClientMetadata,
         initial_access_token: Option<SecretString>,
         deadline: Instant,
-    ) -> Result<(Outcome, Option<Change>), DcrError> {
+    ) -> Result<Registered, DcrError> {
         let id = record.client.client_id.clone();
         tracing::warn!(
             name = key.name,
@@ -101,7 +102,10 @@ impl Managed {
         let registered = self
             .register(key, desired, initial_access_token, deadline)
             .await?;
-        self.forget_token(key, &id).await;
+        if let Err(e) = self.token_kept(key, &registered.client.client_id).await {
+            self.undo(key, registered).await;
+            return Err(e);
+        }
         let now = unix_now();
         record.replaced.push(Replaced {
             client_id: id,
@@ -110,11 +114,11 @@ impl Managed {
         let excess = record.replaced.len().saturating_sub(MAX_REPLACED);
         record.replaced.drain(..excess);
         record.applied = Some(observed(&registered.client.metadata));
-        record.client = registered.client;
+        record.client = registered.client.clone();
         record.desired = desired_json;
         record.secret_issued_at = now;
         record.deleted_at = None;
-        Ok((Outcome::Recreated, Some(Change::Recreated)))
+        Ok(registered)
     }
 
     /// Registers `desired` for `key`; the tokens layer stores the new RAT.
@@ -162,7 +166,7 @@ impl Managed {
     /// Deletes a client just registered whose record could not be stored,
     /// with the token its registration brought, so that no client is left
     /// registered that nobody can manage.
-    async fn undo(&self, key: &ManagedKey, registered: Registered) {
+    pub(super) async fn undo(&self, key: &ManagedKey, registered: Registered) {
         let id = registered.client.client_id;
         let uri = registered.client.registration_client_uri;
         let delete = DcrCall::Delete(ClientRef {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod conn;
+mod credentials_health;
 mod dev;
 mod endpoints;
 mod exposure;
@@ -19,6 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 use tonic::transport::Server;
 
 use admin::AdminState;
+pub use credentials_health::CREDENTIALS_HEALTH;
 use endpoints::{Refresh, registration_endpoint, token_endpoint};
 use listener::Bound;
 use tower::ServiceBuilder;
@@ -341,6 +343,10 @@ impl Gateway {
         health
             .set_serving::<DynamicClientRegistrationServer<DcrService>>()
             .await;
+        let _credentials_health = AbortOnDrop(tokio::spawn(credentials_health::follow(
+            health.clone(),
+            self.managed.clone(),
+        )));
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let edge = &self.config.edge;

@@ -87,3 +87,30 @@ pub fn file_client(path: &std::path::Path) -> Option<(String, String)> {
 pub async fn listed(c: &mut Client, name: &str) -> Option<pb::ManagedClient> {
     list(c).await.into_iter().find(|m| m.name == name)
 }
+
+/// A sealed file store in `dir`.
+pub fn file_store(dir: &std::path::Path) -> dcr_gateway::config::RawStoreConfig {
+    dcr_gateway::config::RawStoreConfig {
+        backend: Some("file".into()),
+        path: Some(dir.join("tokens.redb").to_str().unwrap().into()),
+        keys: Some(super::redis::K1.parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+/// How many requests `dev` has served on `route`.
+pub fn requests(dev: &DevUpstream, route: dcr_dev_upstream::Route) -> u64 {
+    dev.stats().requests.get(&route).copied().unwrap_or(0)
+}
+
+/// The gRPC health of `service` on the gateway at `addr`.
+pub async fn health(addr: std::net::SocketAddr, service: &str) -> i32 {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(super::channel(addr).await);
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .map(|r| r.into_inner().status)
+        .unwrap_or(-1)
+}

@@ -87,12 +87,18 @@ impl Folder {
         // The umask may have narrowed the mode; a folder left by an earlier
         // run may have another. The set-group-ID bit is kept: files made
         // inside then belong to the volume's group.
-        let mode = (meta.permissions().mode() & 0o2000) | CREATED_FOLDER_MODE;
-        rustix::fs::fchmod(&folder.fd, Mode::from_raw_mode(mode))?;
+        let now = meta.permissions().mode() & 0o7777;
+        let mode = (now & 0o2000) | CREATED_FOLDER_MODE;
+        // Only when it differs: a chmod changes the folder's ctime, which
+        // folder watchers see.
+        if now != mode {
+            rustix::fs::fchmod(&folder.fd, Mode::from_raw_mode(mode))?;
+        }
         Ok(folder)
     }
 
     fn metadata(&self) -> std::io::Result<Metadata> {
+        // A second descriptor of the folder, for std's fstat.
         File::from(self.fd.try_clone()?).metadata()
     }
 
@@ -171,10 +177,10 @@ impl Folder {
     /// folder, someone else's file, or nothing).
     pub fn read_own(&self, name: &str, max: u64) -> std::io::Result<Option<Existing>> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        // Whatever cannot be opened (nothing there, a link, someone else's
+        // file, a socket) is not the gateway's file: it is replaced.
+        let Ok(fd) = rustix::fs::openat(&self.fd, name, flags, Mode::empty()) else {
+            return Ok(None);
         };
         let file = File::from(fd);
         let meta = file.metadata()?;
@@ -211,10 +217,22 @@ impl Folder {
     }
 }
 
-/// Whether `name` is a temporary file this module (or an older gateway,
-/// which used `.<name>.json.tmp`) may have left behind after a crash.
+/// Whether `name` is a temporary file this module (`.<stem>.<16 hex>.tmp`)
+/// or an older gateway (`.<name>.json.tmp`) may have left behind after a
+/// crash; anything else in the folder is someone else's.
 pub fn is_leftover_temp(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(TEMP_SUFFIX)
+    let Some(inner) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+    else {
+        return false;
+    };
+    if inner.ends_with(".json") {
+        return true;
+    }
+    inner.rsplit_once('.').is_some_and(|(stem, random)| {
+        !stem.is_empty() && random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// Sixteen random hex digits: a temporary name nobody can plant in advance.
@@ -224,4 +242,29 @@ fn random_hex() -> std::io::Result<String> {
         .fill(&mut bytes)
         .map_err(|_| std::io::Error::other("no randomness for a temporary name"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_leftover_temp;
+
+    #[test]
+    fn only_the_gateways_own_temporary_names_are_leftovers() {
+        for ours in [
+            ".billing.json.0123456789abcdef.tmp",
+            ".dcr-gateway-probe.0123456789abcdef.tmp",
+            ".billing.json.tmp",
+        ] {
+            assert!(is_leftover_temp(ours), "{ours}");
+        }
+        for theirs in [
+            ".x.tmp",
+            ".editor.swp.tmp",
+            "billing.json",
+            ".billing.json.0123.tmp",
+            "..0123456789abcdef.tmp",
+        ] {
+            assert!(!is_leftover_temp(theirs), "{theirs}");
+        }
+    }
 }

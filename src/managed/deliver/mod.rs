@@ -65,8 +65,12 @@ pub fn prepare(dir: &CredentialsDir) -> std::io::Result<Safety> {
     let folder = open(dir)?;
     folder.probe()?;
     for name in folder.names()? {
-        if is_leftover_temp(&name) {
-            folder.remove(&name)?;
+        // A folder planted under such a name, or someone else's file in a
+        // sticky folder, stays: it holds no secret of the gateway's.
+        if is_leftover_temp(&name)
+            && let Err(e) = folder.remove(&name)
+        {
+            tracing::warn!(name, error = %e, "could not remove a leftover temporary file");
         }
     }
     folder.safety()
@@ -175,14 +179,14 @@ pub fn remove_undeclared(dir: &CredentialsDir, keep: &[String]) -> std::io::Resu
         if keep.iter().any(|k| k == name) || crate::dcr::check_name("name", name).is_err() {
             continue;
         }
-        let Some(file) = folder.read_own(&entry, MAX_FILE_BYTES)? else {
+        let Ok(Some(file)) = folder.read_own(&entry, MAX_FILE_BYTES) else {
             continue;
         };
         let ours = matches!(
             serde_json::from_slice::<Value>(&file.bytes),
             Ok(Value::Object(m)) if m.contains_key("client_id") && m.contains_key("client_secret")
         );
-        if ours && folder.remove(&entry)? {
+        if ours && folder.remove(&entry).unwrap_or(false) {
             removed.push(name.to_owned());
         }
     }

@@ -92,6 +92,8 @@ impl Follower {
         let mut next_at = Instant::now();
         loop {
             tokio::select! {
+                biased;
+                () = managed.stopped() => return,
                 () = tokio::time::sleep_until(next_at) => {
                     let step = self.reconcile().await;
                     next_at = Instant::now() + self.wait_after(step);
@@ -104,7 +106,6 @@ impl Follower {
                     }
                     Step::Done(_) => {}
                 },
-                () = managed.stopped() => return,
             }
             if managed.is_stopping() {
                 return;
@@ -151,7 +152,14 @@ impl Follower {
 
     async fn reconcile_step(&mut self) -> Step {
         let shared = self.shared.clone();
-        let Ok(_permit) = shared.permits.acquire().await else {
+        // Shutdown stops a loop still waiting for its turn; a step already
+        // running finishes (what it sent is seen through).
+        let permit = tokio::select! {
+            biased;
+            () = shared.managed.stopped() => return Step::Failed,
+            permit = shared.permits.acquire() => permit,
+        };
+        let Ok(_permit) = permit else {
             return Step::Failed;
         };
         let metrics = shared.metrics.managed();
@@ -170,7 +178,8 @@ impl Follower {
             }
         }
         let step = self.deliver(true).await;
-        if step == Step::Reensure || self.due_in != Some(Duration::ZERO) {
+        let stopping = shared.managed.is_stopping();
+        if stopping || step == Step::Reensure || self.due_in != Some(Duration::ZERO) {
             return step;
         }
         // A rotation is due: only while the new secret can reach the file,

@@ -106,6 +106,9 @@ impl Sweep {
         let grace = managed.inner.retired_grace.as_secs();
         let now = unix_now();
         for (key, stored) in records {
+            if managed.is_stopping() {
+                return Ok(());
+            }
             if key.upstream != managed.inner.upstream {
                 continue;
             }
@@ -116,11 +119,19 @@ impl Sweep {
                 && !self
                     .declared
                     .contains(&(key.namespace.clone(), key.name.clone()));
-            let stale = record.replaced.iter().any(|r| r.at + grace <= now);
+            let stale = record
+                .replaced
+                .iter()
+                .any(|r| r.at.saturating_add(grace) <= now);
             if !undeclared && !stale {
                 continue;
             }
-            let file = self.shared.credentials.clone().filter(|_| undeclared);
+            // The file of a name still declared (in another namespace) stays.
+            let file = self
+                .shared
+                .credentials
+                .clone()
+                .filter(|_| undeclared && !self.files.contains(&key.name));
             let result = managed.retire(&key, undeclared, file).await;
             if let Err(e) = result {
                 tracing::warn!(name = key.name, error = %e, "retiring a managed client failed");
@@ -161,7 +172,11 @@ impl Managed {
         let (grace, now) = (self.inner.retired_grace.as_secs(), unix_now());
         // Read again under the lock: another replica may have taken it back.
         let undeclared = undeclared && record.declared;
-        if undeclared && record.retired_at.is_some_and(|at| at + grace <= now) {
+        if undeclared
+            && record
+                .retired_at
+                .is_some_and(|at| at.saturating_add(grace) <= now)
+        {
             self.forget_held(key, true, deadline).await?;
             self.inner.board.forget(key);
             tracing::warn!(
@@ -172,7 +187,7 @@ impl Managed {
             return Ok(());
         }
         let before = record.to_json();
-        record.replaced.retain(|r| r.at + grace > now);
+        record.replaced.retain(|r| r.at.saturating_add(grace) > now);
         if undeclared && record.retired_at.is_none() {
             record.retired_at = Some(now);
             tracing::warn!(

@@ -55,10 +55,13 @@ them, and stops after them; a Job's pod still completes. */}}
       port: {{ .Values.gateway.healthPort }}
       service: dcr.v1.DynamicClientRegistration
     {{- toYaml .Values.gateway.probes.startup | nindent 4 }}
+  # Ready while serving and every declared client's credentials file can be
+  # delivered (dcr-gateway.credentials: NOT_SERVING on shutdown too); a
+  # delivery problem makes the pod unready, never restarts the sidecar.
   readinessProbe:
     grpc:
       port: {{ .Values.gateway.healthPort }}
-      service: dcr.v1.DynamicClientRegistration
+      service: dcr-gateway.credentials
     {{- toYaml .Values.gateway.probes.readiness | nindent 4 }}
   # The server as a whole: a drain (service NOT_SERVING) is not a hang.
   livenessProbe:
