@@ -454,6 +454,18 @@ async fn a_client_moved_to_another_namespace_keeps_its_file() {
     let (first, _) = eventually(Duration::from_secs(10), || async { file_client(&file) }).await;
     gw.signal_shutdown();
     gw.task.await.unwrap();
+    // A reader of the file from now on: it must never find it missing.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (file, stop) = (file.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut missing = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                missing += usize::from(file_client(&file).is_none());
+            }
+            missing
+        })
+    };
     // Now declared in another namespace: a client of its own there, and the
     // old one retired, which must not take the file the new one writes.
     let gw = TestGateway::start_with(&dev.base_url(), config("team-b")).await;
@@ -479,7 +491,11 @@ async fn a_client_moved_to_another_namespace_keeps_its_file() {
     })
     .await;
     assert_ne!(second, first);
-    let (id, secret) = file_client(&file).expect("the new client's file is there");
-    assert_eq!(id, second);
+    let (id, secret) = eventually(Duration::from_secs(10), || async {
+        file_client(&file).filter(|(id, _)| *id == second)
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(reader.await.unwrap(), 0, "a reader found the file missing");
     assert!(works(&dev, &id, &secret).await);
 }
