@@ -98,15 +98,17 @@ impl Managed {
         deadline: Instant,
         asker: Asker,
     ) -> Result<Ensured, DcrError> {
-        let held = self.exclusive(&key, deadline).await?;
-        let result = self
-            .ensure_held(&key, desired, initial_access_token, deadline, asker)
-            .await;
-        if let Err(e) = &result {
-            self.note_failure(&key, e).await;
-        }
-        held.release().await;
-        result
+        let key = &key;
+        self.holding(key, deadline, async move || {
+            let result = self
+                .ensure_held(key, desired, initial_access_token, deadline, asker)
+                .await;
+            if let Err(e) = &result {
+                self.note_failure(key, e).await;
+            }
+            result
+        })
+        .await
     }
 
     /// Keeps why the last attempt on `key` failed in its record (ListClients

@@ -180,11 +180,11 @@ impl Managed {
         delete_upstream: bool,
         deadline: Instant,
     ) -> Result<(), DcrError> {
-        let key = self.key(namespace, name);
-        let held = self.exclusive(&key, deadline).await?;
-        let result = self.forget_held(&key, delete_upstream, deadline).await;
-        held.release().await;
-        result
+        let key = &self.key(namespace, name);
+        self.holding(key, deadline, async || {
+            self.forget_held(key, delete_upstream, deadline).await
+        })
+        .await
     }
 
     /// [`Managed::forget`] while holding the name.

@@ -225,6 +225,37 @@ impl Managed {
         Ok(Exclusive { _lock: lock, lease })
     }
 
+    /// Runs `work` holding `key` for one operation, waiting for it until
+    /// `deadline`; the name is released however `work` ends.
+    async fn holding<T>(
+        &self,
+        key: &ManagedKey,
+        deadline: Instant,
+        work: impl AsyncFnOnce() -> Result<T, DcrError>,
+    ) -> Result<T, DcrError> {
+        let held = self.exclusive(key, deadline).await?;
+        let result = work().await;
+        held.release().await;
+        result
+    }
+
+    /// Writes `record` over generation `expected` when it differs from
+    /// `before` (its stored form when read): the new generation, or `None`
+    /// when nothing changed and nothing was written.
+    async fn save_changed(
+        &self,
+        key: &ManagedKey,
+        expected: u64,
+        before: &SecretString,
+        record: &ManagedRecord,
+    ) -> Result<Option<u64>, DcrError> {
+        use secrecy::ExposeSecret;
+        if record.to_json().expose_secret() == before.expose_secret() {
+            return Ok(None);
+        }
+        self.save(key, Some(expected), record).await.map(Some)
+    }
+
     /// Sends one call down the domain stack in `namespace`.
     async fn call(
         &self,

@@ -74,11 +74,10 @@ impl Managed {
         };
         let deadline = Instant::now() + OBSERVE_WAIT;
         for name in names {
-            let key = self.key(namespace, &name);
-            let result = async {
-                let held = self.exclusive(&key, deadline).await?;
-                let result = async {
-                    let Some((mut record, generation)) = self.load(&key).await? else {
+            let key = &self.key(namespace, &name);
+            let result = self
+                .holding(key, deadline, async || {
+                    let Some((mut record, generation)) = self.load(key).await? else {
                         return Ok(());
                     };
                     // The index may be behind the record; the record decides.
@@ -87,28 +86,25 @@ impl Managed {
                     }
                     let before = record.to_json();
                     let heard = change(&mut record);
-                    if record.to_json().expose_secret() == before.expose_secret() {
+                    let Some(generation) =
+                        self.save_changed(key, generation, &before, &record).await?
+                    else {
                         return Ok(());
-                    }
-                    let generation = self.save(&key, Some(generation), &record).await?;
+                    };
                     match heard {
                         Some(change) => self.inner.watchers.publish(
-                            &key,
+                            key,
                             Published {
                                 client: record.client,
                                 change,
                                 generation,
                             },
                         ),
-                        None => self.inner.watchers.nudge(&key),
+                        None => self.inner.watchers.nudge(key),
                     }
-                    Ok::<_, DcrError>(())
-                }
+                    Ok(())
+                })
                 .await;
-                held.release().await;
-                result
-            }
-            .await;
             if let Err(e) = result {
                 tracing::warn!(error = %e, name, "could not update a managed client from a call's answer");
             }

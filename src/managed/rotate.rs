@@ -13,7 +13,7 @@ use super::{Managed, target};
 use crate::dcr::json::metadata_from_json;
 use crate::dcr::{Client, DcrCall, DcrError, DcrResponse};
 use crate::duration::format_duration;
-use crate::store::unix_now;
+use crate::store::{ManagedKey, unix_now};
 use crate::upstream::Profile;
 
 /// When `record`'s secret is next due under `policy`, in Unix seconds.
@@ -93,59 +93,68 @@ impl Managed {
         if policy == RotationPolicy::default() {
             return Ok(None);
         }
-        let key = self.key(namespace, name);
-        let held = self.exclusive(&key, deadline).await?;
-        let result = async {
-            let Some((mut record, generation)) = self.load(&key).await? else {
-                return Ok(None);
-            };
-            // Read under the lease: another replica that rotated first has
-            // moved the secret's issue time on.
-            if next_rotation(&record, policy).is_none_or(|at| unix_now() < at) {
-                return Ok(None);
+        let key = &self.key(namespace, name);
+        self.holding(key, deadline, async || {
+            let result = self.rotate_held(key, policy, deadline).await;
+            if let Err(e) = &result {
+                self.note_failure(key, e).await;
             }
-            let id = record.client.client_id.clone();
-            let old = record.client.client_secret.clone();
-            let call = match self.inner.profile {
-                Profile::SharkAuth { .. } => DcrCall::RotateSecret(target(&id)),
-                Profile::Rfc7592 => DcrCall::Update {
-                    target: target(&id),
-                    metadata: metadata_from_json(record.desired.clone())
-                        .map_err(|e| DcrError::invalid("metadata", e.to_string()))?,
-                    mask: Vec::new(),
-                },
-            };
-            let DcrResponse::Client(answer) = self.call(namespace, deadline, call).await? else {
-                return Err(DcrError::Internal("a rotation answered as a delete"));
-            };
-            let fresh = answer.client_secret.clone().filter(|new| {
-                old.as_ref()
-                    .is_none_or(|old| old.expose_secret() != new.expose_secret())
-            });
-            let Some(secret) = fresh else {
-                return Err(DcrError::Unsupported(
-                    "secret rotation: the server issued no new secret",
-                ));
-            };
-            record.client.client_secret = Some(secret);
-            record.secret_issued_at = unix_now();
-            let generation = self.save(&key, Some(generation), &record).await?;
-            self.inner.watchers.publish(
-                &key,
-                Published {
-                    client: record.client.clone(),
-                    change: Change::SecretRotated,
-                    generation,
-                },
-            );
-            tracing::info!(name, client_id = id, "rotated a managed client's secret");
-            Ok(Some(record.client))
+            result
+        })
+        .await
+    }
+
+    /// [`Managed::rotate_if_due`] while holding the name.
+    async fn rotate_held(
+        &self,
+        key: &ManagedKey,
+        policy: RotationPolicy,
+        deadline: Instant,
+    ) -> Result<Option<Client>, DcrError> {
+        let (namespace, name) = (key.namespace.as_str(), key.name.as_str());
+        let Some((mut record, generation)) = self.load(key).await? else {
+            return Ok(None);
+        };
+        // Read under the lease: another replica that rotated first has
+        // moved the secret's issue time on.
+        if next_rotation(&record, policy).is_none_or(|at| unix_now() < at) {
+            return Ok(None);
         }
-        .await;
-        if let Err(e) = &result {
-            self.note_failure(&key, e).await;
-        }
-        held.release().await;
-        result
+        let id = record.client.client_id.clone();
+        let old = record.client.client_secret.clone();
+        let call = match self.inner.profile {
+            Profile::SharkAuth { .. } => DcrCall::RotateSecret(target(&id)),
+            Profile::Rfc7592 => DcrCall::Update {
+                target: target(&id),
+                metadata: metadata_from_json(record.desired.clone())
+                    .map_err(|e| DcrError::invalid("metadata", e.to_string()))?,
+                mask: Vec::new(),
+            },
+        };
+        let DcrResponse::Client(answer) = self.call(namespace, deadline, call).await? else {
+            return Err(DcrError::Internal("a rotation answered as a delete"));
+        };
+        let fresh = answer.client_secret.clone().filter(|new| {
+            old.as_ref()
+                .is_none_or(|old| old.expose_secret() != new.expose_secret())
+        });
+        let Some(secret) = fresh else {
+            return Err(DcrError::Unsupported(
+                "secret rotation: the server issued no new secret",
+            ));
+        };
+        record.client.client_secret = Some(secret);
+        record.secret_issued_at = unix_now();
+        let generation = self.save(key, Some(generation), &record).await?;
+        self.inner.watchers.publish(
+            key,
+            Published {
+                client: record.client.clone(),
+                change: Change::SecretRotated,
+                generation,
+            },
+        );
+        tracing::info!(name, client_id = id, "rotated a managed client's secret");
+        Ok(Some(record.client))
     }
 }

@@ -11,8 +11,6 @@
 //! dropped. The sweep also checks the credentials folder's permissions again.
 
 use std::collections::HashSet;
-
-use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -153,10 +151,10 @@ impl Managed {
         dir: Option<crate::managed::CredentialsDir>,
     ) -> Result<(), DcrError> {
         let deadline = Instant::now() + RETIRE_DEADLINE;
-        let held = self.exclusive(key, deadline).await?;
-        let result = self.retire_held(key, undeclared, dir, deadline).await;
-        held.release().await;
-        result
+        self.holding(key, deadline, async move || {
+            self.retire_held(key, undeclared, dir, deadline).await
+        })
+        .await
     }
 
     async fn retire_held(
@@ -207,9 +205,7 @@ impl Managed {
                 self.inner.metrics.managed().file_written(&key.name, None);
             }
         }
-        if record.to_json().expose_secret() != before.expose_secret() {
-            self.save(key, Some(generation), &record).await?;
-        }
+        self.save_changed(key, generation, &before, &record).await?;
         Ok(())
     }
 }
