@@ -47,13 +47,6 @@ impl Managed {
         let registered = self
             .register(key, desired, initial_access_token, deadline)
             .await?;
-        // The tokens layer keeps a registration's token or logs why it could
-        // not (its caller has it in hand); a managed client without it could
-        // never be managed, so it is deleted again.
-        if let Err(e) = self.token_kept(key, &registered.client.client_id).await {
-            self.undo(key, registered).await;
-            return Err(e);
-        }
         let now = unix_now();
         let record = ManagedRecord {
             applied: Some(observed(&registered.client.metadata)),
@@ -102,10 +95,6 @@ impl Managed {
         let registered = self
             .register(key, desired, initial_access_token, deadline)
             .await?;
-        if let Err(e) = self.token_kept(key, &registered.client.client_id).await {
-            self.undo(key, registered).await;
-            return Err(e);
-        }
         let now = unix_now();
         record.replaced.push(Replaced {
             client_id: id,
@@ -121,7 +110,10 @@ impl Managed {
         Ok(registered)
     }
 
-    /// Registers `desired` for `key`; the tokens layer stores the new RAT.
+    /// Registers `desired` for `key`; the tokens layer stores the new RAT,
+    /// or logs why it could not (its caller has it in hand). A managed client
+    /// without it could never be managed, so it is deleted again and the
+    /// reason returned.
     async fn register(
         &self,
         key: &ManagedKey,
@@ -138,7 +130,14 @@ impl Managed {
             DcrResponse::Client(client) => {
                 let mut client = *client;
                 let token = client.registration_access_token.take();
-                Ok(Registered { client, token })
+                let registered = Registered { client, token };
+                match self.token_kept(key, &registered.client.client_id).await {
+                    Ok(()) => Ok(registered),
+                    Err(e) => {
+                        self.undo(key, registered).await;
+                        Err(e)
+                    }
+                }
             }
             DcrResponse::Deleted => Err(DcrError::Internal("a registration answered as a delete")),
         }
