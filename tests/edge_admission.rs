@@ -290,7 +290,9 @@ async fn one_connection_holds_no_more_calls_than_its_stream_limit() {
     };
     let gw = TestGateway::start_with(&dev.base_url(), raw).await;
     // One connection, forty calls at once.
-    let calls = concurrent_gets(&gw.client().await, 40, RAT);
+    let client = gw.client().await;
+    dev.reset_peak();
+    let calls = concurrent_gets(&client, 40, RAT);
     let most_at_once = most_at_once(&dev, &calls).await;
     // Streams past the limit are refused by HTTP/2 (UNAVAILABLE, which gRPC
     // clients may retry at once); the admitted ones reach the upstream, whose

@@ -37,6 +37,7 @@ async fn interleaved_rotations_on_two_replicas_leave_a_working_token() {
         times: None,
         kind: FaultKind::Delay { ms: 50 },
     });
+    dev.reset_peak();
     let rotations: Vec<_> = (0..40)
         .map(|i| {
             let mut client = if i % 2 == 0 { a.clone() } else { b.clone() };

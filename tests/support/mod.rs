@@ -284,19 +284,19 @@ pub fn concurrent_gets(
         .collect()
 }
 
-/// The most requests `dev` worked on at once while `tasks` ran, sampled every
-/// 5 ms until all finished (at most a minute).
+/// The most requests `dev` worked on at once since its peak was last reset
+/// ([`DevUpstream::reset_peak`], before `tasks` were spawned), once every
+/// task has finished (at most a minute). The dev upstream records the peak as
+/// each request arrives, so no overlap is missed.
 pub async fn most_at_once<T>(dev: &DevUpstream, tasks: &[JoinHandle<T>]) -> usize {
-    let mut most = 0;
     tokio::time::timeout(Duration::from_secs(60), async {
         while !tasks.iter().all(|t| t.is_finished()) {
-            most = most.max(dev.stats().in_flight);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
     .expect("the calls finish within a minute");
-    most
+    dev.stats().peak_in_flight
 }
 
 /// The `ErrorInfo.reason` of a status, or empty.

@@ -86,6 +86,10 @@ pub struct Stats {
     pub clients_created: usize,
     /// Requests being handled now (a dropped connection ends its request).
     pub in_flight: usize,
+    /// The most requests handled at once since the start or the last
+    /// [`crate::DevUpstream::reset_peak`], recorded as each arrives (no
+    /// sampling can miss a short overlap).
+    pub peak_in_flight: usize,
     /// Requests that arrived over HTTP/2.
     pub http2_requests: u64,
     /// The `traceparent` headers of the latest DCR requests (up to 256).
@@ -98,6 +102,7 @@ pub struct Faults {
     script: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<Route, u64>>,
     in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
     http2_requests: AtomicU64,
     traceparents: Mutex<VecDeque<String>>,
 }
@@ -139,7 +144,8 @@ impl Faults {
             .unwrap_or_else(|e| e.into_inner())
             .entry(route)
             .or_default() += 1;
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::AcqRel);
         let guard = InFlight(&self.in_flight);
         let mut script = self.script.lock().unwrap_or_else(|e| e.into_inner());
         let Some(i) = script
@@ -168,6 +174,12 @@ impl Faults {
         seen.push_back(value.to_owned());
     }
 
+    /// Starts the peak again from the requests in flight now.
+    pub fn reset_peak(&self) {
+        let now = self.in_flight.load(Ordering::Acquire);
+        self.peak_in_flight.store(now, Ordering::Release);
+    }
+
     /// Counts a request that arrived over HTTP/2.
     pub fn count_http2(&self) {
         self.http2_requests.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +195,7 @@ impl Faults {
                 .clone(),
             clients_created,
             in_flight: self.in_flight.load(Ordering::Acquire),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Acquire),
             http2_requests: self.http2_requests.load(Ordering::Relaxed),
             traceparents: self
                 .traceparents

@@ -109,6 +109,11 @@ impl DevUpstream {
         self.state.advance(by);
     }
 
+    /// Starts [`Stats::peak_in_flight`] again from the requests in flight now.
+    pub fn reset_peak(&self) {
+        self.state.faults.reset_peak();
+    }
+
     /// How many clients were ever registered (deleted ones included).
     pub fn clients_created(&self) -> usize {
         self.state.tables().agents.len()
