@@ -1,6 +1,74 @@
 //! The one error type of the domain service, and what the upstream said.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A failure from outside the gateway (reqwest, redb, redis, the file
+/// system), kept whole: shown by a short text that names no secret, with the
+/// original error as its source, so whatever walks the chain (a log layer, a
+/// debugger) still sees what the library said. Shared, so errors that hold
+/// it can be cloned.
+#[derive(Clone, Debug)]
+pub struct Cause {
+    text: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// `text`, caused by `source`.
+    pub fn of(
+        text: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            text: text.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A cause shown by its own message.
+    pub fn from_error(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::of(source.to_string(), source)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            source: None,
+        }
+    }
+}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Self {
+        Self { text, source: None }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Causes compare by what they show (tests compare errors).
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Cause {}
 
 /// An HTTP error answer from the authorization server.
 ///
@@ -74,13 +142,13 @@ pub enum DcrError {
     /// No connection to the authorization server could be made; the request
     /// never left.
     #[error("cannot connect to the authorization server: {0}")]
-    Connect(String),
+    Connect(#[source] Cause),
     /// The authorization server did not answer in time.
     #[error("the authorization server did not answer within {0:?}")]
     Timeout(Duration),
     /// The connection failed after the request may have been sent.
     #[error("the connection to the authorization server failed: {0}")]
-    Transport(String),
+    Transport(#[source] Cause),
     /// The server answered 2xx, but with a body the gateway cannot use.
     #[error("the authorization server's response is malformed: {0}")]
     MalformedResponse(String),
@@ -220,7 +288,7 @@ pub enum StoreError {
     Full(usize),
     /// The backend failed (I/O, database, network).
     #[error("token store backend: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
     /// Sealing was asked of a store with no keyring.
     #[error(
         "no keyring is configured: configure --token-store-keys-file (or DCR_GATEWAY_TOKEN_STORE_KEYS)"

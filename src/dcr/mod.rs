@@ -16,7 +16,7 @@ mod request;
 mod send_gate;
 
 pub use delivery::Delivery;
-pub use error::{DcrError, StoreError, UpstreamFailure};
+pub use error::{Cause, DcrError, StoreError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
 pub use name::check_name;
 pub use operation::{Credential, Operation, OperationSpec, StoreEffect};

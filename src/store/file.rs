@@ -21,6 +21,7 @@ use super::{
     Cas, ImportEntry, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore,
     unix_now,
 };
+use crate::dcr::Cause;
 
 /// Store key → generation (8 bytes, big-endian) followed by the sealed value.
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
@@ -60,8 +61,8 @@ pub struct FileStore {
     cache: Arc<TokenCache>,
 }
 
-pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Cause::from_error(e))
 }
 
 impl FileStore {
@@ -72,7 +73,7 @@ impl FileStore {
         let db = redb::Builder::new()
             .set_cache_size(PAGE_CACHE_BYTES)
             .create(path)
-            .map_err(|e| backend(format!("{}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Backend(Cause::of(format!("{}: {e}", path.display()), e)))?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(TOKENS).map_err(backend)?;
         txn.open_table(RECORDS).map_err(backend)?;

@@ -21,7 +21,7 @@ const GROUP_OTHER: u32 = 0o077;
 const GROUP_OTHER_READ: u32 = 0o044;
 
 fn failed(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("{}: {e}", path.display()))
+    StoreError::Backend(crate::dcr::Cause::of(format!("{}: {e}", path.display()), e))
 }
 
 /// Makes `path`'s folder (if missing) and the file itself owner-only, before

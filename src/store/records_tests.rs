@@ -179,3 +179,19 @@ async fn file_records_follow_generations_and_are_sealed_at_rest() {
         "a sealed record opened without the keyring"
     );
 }
+
+#[test]
+fn a_backend_failure_keeps_the_library_s_error_as_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    // A store "inside" a regular file cannot be created.
+    let err = FileStore::open(&file.join("t.redb"), None)
+        .err()
+        .expect("an error");
+    let cause = std::error::Error::source(&err).expect("a cause");
+    assert!(
+        cause.source().is_some_and(|e| e.is::<std::io::Error>()),
+        "{err}"
+    );
+}

@@ -20,6 +20,7 @@ use super::record::{
 use super::{
     Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
 };
+use crate::dcr::Cause;
 
 /// Limit for connecting and for each reply, so a hung Redis fails calls rather
 /// than hanging them.
@@ -158,7 +159,7 @@ pub struct RedisStore {
 }
 
 fn backend(e: RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {e}"))
+    StoreError::Backend(Cause::of(format!("redis: {e}"), e))
 }
 
 fn transient(e: &RedisError) -> bool {

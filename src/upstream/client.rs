@@ -232,7 +232,7 @@ impl Inner {
         let response = builder
             .send()
             .await
-            .map_err(|e| transport_error(&e, timeout))?;
+            .map_err(|e| transport_error(e, timeout))?;
         let status = response.status();
         tracing::Span::current().record("http.response.status_code", status.as_u16());
         let headers = response.headers().clone();
@@ -354,7 +354,7 @@ pub(super) async fn read_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_error(&e, timeout))?
+        .map_err(|e| transport_error(e, timeout))?
     {
         if body.len() + chunk.len() > max {
             return Err(too_big());

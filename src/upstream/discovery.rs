@@ -75,7 +75,7 @@ async fn fetch(
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| super::failure::transport_error(&e, Duration::ZERO).log_label())?;
+        .map_err(|e| super::failure::transport_error(e, Duration::ZERO).log_label())?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }

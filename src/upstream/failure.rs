@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::dcr::{DcrError, UpstreamFailure};
+use crate::dcr::{Cause, DcrError, UpstreamFailure};
 
 /// Longest `error_description` passed on to a caller, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 512;
@@ -133,19 +133,21 @@ pub fn scrub(text: &str, secrets: &[&SecretString]) -> String {
 
 /// Classifies a transport error: could not connect (the request never left),
 /// timed out, or failed after it may have been sent.
-pub fn transport_error(err: &reqwest::Error, timeout: Duration) -> DcrError {
-    let root = root_cause(err);
-    if err.is_connect() {
-        DcrError::Connect(root)
-    } else if err.is_timeout() {
-        DcrError::Timeout(timeout)
-    } else {
-        DcrError::Transport(root)
+pub fn transport_error(err: reqwest::Error, timeout: Duration) -> DcrError {
+    if err.is_timeout() && !err.is_connect() {
+        return DcrError::Timeout(timeout);
+    }
+    let connect = err.is_connect();
+    let cause = Cause::of(root_cause(&err), err);
+    match connect {
+        true => DcrError::Connect(cause),
+        false => DcrError::Transport(cause),
     }
 }
 
 /// The innermost cause's message; reqwest's own message names the URL, which is
 /// left out to keep errors short (the client id is in the caller's request).
+/// The whole error stays the cause's source.
 fn root_cause(err: &reqwest::Error) -> String {
     let mut cause: &dyn std::error::Error = err;
     while let Some(next) = cause.source() {
@@ -157,6 +159,25 @@ fn root_cause(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_failure_keeps_reqwest_s_error_as_its_cause() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let err = reqwest::Client::new()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap_err();
+        let err = transport_error(err, Duration::from_secs(1));
+        assert!(matches!(err, DcrError::Connect(_)), "{err}");
+        let cause = std::error::Error::source(&err).expect("a cause");
+        let library = cause.source().expect("the library's error");
+        assert!(library.downcast_ref::<reqwest::Error>().is_some());
+        assert!(!err.to_string().contains(&addr.to_string()), "{err}");
+    }
 
     #[test]
     fn scrub_redacts_every_long_run_of_a_token() {
