@@ -15,13 +15,15 @@ use tokio::sync::Semaphore;
 use tower::util::BoxCloneSyncService;
 use url::Url;
 
-use crate::api::{Admission, Custody, DcrService};
+use crate::api::{DcrService, EdgeSettings};
 use crate::config::{
     DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
     DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE, DEFAULT_MAX_WATCHES_PER_NAMESPACE,
     DEFAULT_RETIRED_CLIENT_GRACE,
 };
-use crate::dcr::{Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation};
+use crate::dcr::{
+    Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation, SentExchanges,
+};
 use crate::managed::{Managed, ManagedConfig, ManagedLimits};
 use crate::middleware::GatewayService;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
@@ -103,15 +105,7 @@ pub async fn serve(kind: Reference) {
         "reference listening on {}",
         listener.local_addr().expect("address")
     );
-    let admission = Admission {
-        calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
-        max_deadline: DEFAULT_MAX_DEADLINE,
-    };
-    let tails = Arc::new(Semaphore::new(DEFAULT_MAX_DETACHED));
-    let custody = Custody {
-        tails: tails.clone(),
-        reads_may_rotate: false,
-    };
+    let exchanges = SentExchanges::new(DEFAULT_MAX_DETACHED);
     // Managed clients are not benchmarked; they get a store of their own.
     let metrics = Metrics::local();
     let managed = Managed::new(
@@ -124,7 +118,7 @@ pub async fn serve(kind: Reference) {
             },
             initial_access_token: None,
             lease_ttl: Duration::from_secs(60),
-            tails,
+            exchanges: exchanges.clone(),
             policies: Default::default(),
             limits: ManagedLimits {
                 names_per_namespace: DEFAULT_MAX_MANAGED_CLIENTS_PER_NAMESPACE,
@@ -134,15 +128,15 @@ pub async fn serve(kind: Reference) {
             retired_grace: DEFAULT_RETIRED_CLIENT_GRACE,
         },
     );
-    let service = DcrService::new(
-        stack,
-        managed,
-        Duration::from_secs(30),
-        None,
-        metrics,
-        admission,
-        custody,
-    );
+    let edge = EdgeSettings {
+        default_deadline: Duration::from_secs(30),
+        max_deadline: DEFAULT_MAX_DEADLINE,
+        calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
+        callers: None,
+        exchanges,
+        reads_may_rotate: false,
+    };
+    let service = DcrService::new(stack, managed, metrics, edge);
     tonic::transport::Server::builder()
         .add_service(DynamicClientRegistrationServer::new(service))
         .serve_with_incoming(

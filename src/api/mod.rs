@@ -19,4 +19,4 @@ pub use callers::Callers;
 pub use convert::{client_from_proto, metadata_from_proto, metadata_to_proto};
 pub use deadline::parse_grpc_timeout;
 pub use peer::PeerInfo;
-pub use service::{Admission, Custody, DcrService};
+pub use service::{DcrService, EdgeSettings};

@@ -16,7 +16,8 @@ use super::deadline::deadline;
 use super::peer::PeerInfo;
 use super::status::to_status;
 use crate::dcr::{
-    DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate, mask,
+    DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate,
+    SentExchanges, mask,
 };
 use crate::managed::Managed;
 use crate::middleware::GatewayService;
@@ -34,12 +35,9 @@ pub type WatchStream = std::pin::Pin<
 pub struct DcrService {
     stack: GatewayService,
     pub(super) managed: Managed,
-    default_deadline: Duration,
-    callers: Option<Arc<Callers>>,
     metrics: Arc<Metrics>,
     initial_access_token: Option<SecretString>,
-    admission: Admission,
-    custody: Custody,
+    edge: EdgeSettings,
 }
 
 /// Which RPC is being served, for spans, metrics and error wording.
@@ -66,47 +64,43 @@ pub(super) struct CallContext {
     pub span: tracing::Span,
 }
 
-/// What the edge admits: calls at once and the longest deadline.
+/// How the edge serves calls: who may call, how many at once, for how long,
+/// and how a sent call that may bring back a credential is carried to the
+/// store.
 #[derive(Clone)]
-pub struct Admission {
+pub struct EdgeSettings {
+    /// The deadline of a call without `grpc-timeout` (`--default-deadline`).
+    pub default_deadline: Duration,
+    /// The longest deadline honoured (`--max-deadline`).
+    pub max_deadline: Duration,
     /// One permit per RPC being served (`--max-concurrent-calls`); a call
     /// that finds none is answered RESOURCE_EXHAUSTED at once, never queued.
     pub calls: Arc<Semaphore>,
-    /// The longest deadline honoured (`--max-deadline`).
-    pub max_deadline: Duration,
-}
-
-/// What the edge needs to carry a sent credential-bearing call to the store.
-#[derive(Clone)]
-pub struct Custody {
-    /// Permits for sent credential-bearing exchanges (`--max-detached`).
-    pub tails: Arc<Semaphore>,
-    /// Whether the upstream's reads and updates may rotate a credential.
+    /// With callers configured, every call must authenticate and runs in
+    /// its caller's namespace.
+    pub callers: Option<Arc<Callers>>,
+    /// Places for sent credential-bearing calls, which finish detached if
+    /// their caller leaves (`--max-detached`).
+    pub exchanges: SentExchanges,
+    /// Whether the upstream's reads and updates may rotate a credential (so
+    /// that they too bring one back).
     pub reads_may_rotate: bool,
 }
 
 impl DcrService {
-    /// Serves RPCs through `stack`; calls without `grpc-timeout` get
-    /// `default_deadline`; with `callers`, every call must authenticate and runs
-    /// in its caller's namespace.
+    /// Serves RPCs through `stack` and `managed`, as `edge` says.
     pub fn new(
         stack: GatewayService,
         managed: Managed,
-        default_deadline: Duration,
-        callers: Option<Arc<Callers>>,
         metrics: Arc<Metrics>,
-        admission: Admission,
-        custody: Custody,
+        edge: EdgeSettings,
     ) -> Self {
         Self {
             stack,
             managed,
-            default_deadline,
-            callers,
             metrics,
             initial_access_token: None,
-            admission,
-            custody,
+            edge,
         }
     }
 
@@ -191,8 +185,8 @@ impl DcrService {
         let _in_flight = self.metrics.rpc_started(method);
         let deadline = deadline(
             metadata,
-            self.default_deadline,
-            self.admission.max_deadline,
+            self.edge.default_deadline,
+            self.edge.max_deadline,
             start,
         );
         let parent = propagation::extract(metadata);
@@ -200,12 +194,12 @@ impl DcrService {
         // Bearer callers when configured; else the mutual-TLS identity; else
         // one shared namespace.
         let identity = ext.get::<PeerInfo>().and_then(|p| p.identity.as_deref());
-        let namespace = match (&self.callers, identity) {
+        let namespace = match (&self.edge.callers, identity) {
             (Some(callers), _) => callers.authenticate(metadata),
             (None, Some(identity)) => Ok(identity.to_owned()),
             (None, None) => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
-        let admitted = self.admission.calls.clone().try_acquire_owned();
+        let admitted = self.edge.calls.clone().try_acquire_owned();
         let result = match (namespace, admitted) {
             (_, Err(_)) => {
                 self.metrics.shed();
@@ -250,7 +244,7 @@ impl DcrService {
     /// Sends `req` down the stack, bounded by its deadline.
     ///
     /// A call that may bring back a credential runs in its own task behind a
-    /// [`SendGate`]: it takes its client lock, upstream slot and tail permit
+    /// [`SendGate`]: it takes its client lock, upstream slot and its place among the sent exchanges
     /// under the caller's deadline, and if the deadline passes before the
     /// request is sent, the task is dropped and nothing was sent. Once sent,
     /// the task runs on, detached, until the answer is read and its
@@ -260,18 +254,17 @@ impl DcrService {
         let Some(deadline) = req.deadline else {
             return self.stack.clone().oneshot(req).await;
         };
-        let custody = &self.custody;
         if !req
             .operation()
-            .may_bring_back_credential(custody.reads_may_rotate)
+            .may_bring_back_credential(self.edge.reads_may_rotate)
         {
             return tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
                 .await
                 .unwrap_or(Err(DcrError::DeadlineExceeded));
         }
-        let gate = Arc::new(SendGate::new(custody.tails.clone()));
+        let gate = Arc::new(SendGate::new(self.edge.exchanges.clone()));
         req.gate = Some(gate.clone());
-        let mut call = Custodied {
+        let mut call = SentCall {
             task: tokio::spawn(self.stack.clone().oneshot(req).in_current_span()),
             gate,
             metrics: self.metrics.clone(),
@@ -296,14 +289,14 @@ impl DcrService {
 /// wait ends (the deadline, or the caller cancelling, which drops this), an
 /// unfinished task is either dropped, when nothing was sent, or left to run
 /// detached, when its request may be on the wire.
-struct Custodied {
+struct SentCall {
     task: tokio::task::JoinHandle<Result<DcrResponse, DcrError>>,
     gate: Arc<SendGate>,
     metrics: Arc<Metrics>,
     settled: bool,
 }
 
-impl Custodied {
+impl SentCall {
     /// Gives up on the task; `true` when nothing was sent (and the task is
     /// dropped), `false` when it runs on detached.
     fn abandon(&mut self) -> bool {
@@ -320,7 +313,7 @@ impl Custodied {
     }
 }
 
-impl Drop for Custodied {
+impl Drop for SentCall {
     fn drop(&mut self) {
         if !self.settled && !self.task.is_finished() {
             self.abandon();

@@ -21,4 +21,4 @@ pub use metadata::{Client, ClientMetadata};
 pub use name::check_name;
 pub use operation::{Credential, Operation, OperationSpec, StoreEffect};
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
-pub use send_gate::SendGate;
+pub use send_gate::{SendGate, SentExchanges};

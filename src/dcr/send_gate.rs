@@ -3,7 +3,7 @@
 //!
 //! A call that may bring back a credential runs in its own task. Until the
 //! transport opens the gate, the call is only waiting (for its client lock,
-//! an upstream slot, a tail permit): when the caller's deadline passes, the
+//! an upstream slot, a place among the sent exchanges): when the caller's deadline passes, the
 //! edge closes the gate and drops the task, and nothing was sent, so nothing
 //! is lost. Once the transport has opened the gate, the request may be on the
 //! wire: the edge answers the caller but leaves the task running, detached,
@@ -11,7 +11,7 @@
 //! is decided by one compare-and-swap, so a request is never sent after the
 //! edge gave up on it, and a sent one is never dropped.
 //!
-//! Every opened gate holds a permit of the tail semaphore until its task ends,
+//! Every opened gate holds a permit of [`SentExchanges`] until its task ends,
 //! so sent credential-bearing exchanges (detached or not) are capped by
 //! `--max-detached`, and shutdown can wait for all of them.
 
@@ -29,13 +29,53 @@ const SENT: u8 = 1;
 /// The edge gave up before anything was sent; nothing will be.
 const CLOSED: u8 = 2;
 
+/// Room for credential-bearing exchanges whose request may be on the wire
+/// (`--max-detached`): each holds a permit from the moment it is sent until
+/// its answer is read and its credential stored, whether its caller waited or
+/// left (a caller's EnsureClient holds one for its whole run). Shutdown waits
+/// until every permit is back.
+#[derive(Clone, Debug)]
+pub struct SentExchanges {
+    permits: Arc<Semaphore>,
+    total: u32,
+}
+
+impl SentExchanges {
+    /// Room for `max` exchanges at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            total: u32::try_from(max).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// A place for one exchange now, or `None` when all are taken.
+    pub fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// A place for one exchange, waiting for one to end.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, DcrError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DcrError::Internal("the sent-exchange semaphore was closed"))
+    }
+
+    /// Completes once every exchange has ended (no place is taken).
+    pub async fn all_done(&self) {
+        let _ = self.permits.acquire_many(self.total).await;
+    }
+}
+
 /// See the module documentation. Shared by `Arc` between the edge's wait and
 /// the call's task; what it holds is released when both are done.
 pub struct SendGate {
     state: AtomicU8,
-    tails: Arc<Semaphore>,
-    /// The tail permit, taken before the first send and held until the gate
-    /// is dropped; `Mutex` only so `open` can take `&self`.
+    exchanges: SentExchanges,
+    /// The exchange's place, taken before the first send and held until the
+    /// gate is dropped; `Mutex` only so `open` can take `&self`.
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     /// Kept while the call runs detached (a metric guard, dropped with the gate).
     detached: Mutex<Option<Box<dyn Send>>>,
@@ -50,18 +90,18 @@ impl std::fmt::Debug for SendGate {
 }
 
 impl SendGate {
-    /// A closed-to-nobody gate whose sends count against `tails`.
-    pub fn new(tails: Arc<Semaphore>) -> Self {
+    /// A closed-to-nobody gate whose sends take a place in `exchanges`.
+    pub fn new(exchanges: SentExchanges) -> Self {
         Self {
             state: AtomicU8::new(WAITING),
-            tails,
+            exchanges,
             permit: Mutex::new(None),
             detached: Mutex::new(None),
         }
     }
 
-    /// Called by the transport right before it sends: waits for a tail permit
-    /// (under the caller's deadline, since the edge drops the task when that
+    /// Called by the transport right before it sends: waits for a place in
+    /// the sent exchanges (under the caller's deadline, since the edge drops the task when that
     /// passes), then opens the gate. Fails when the edge has already given up,
     /// so nothing is sent for a caller that is gone. Later attempts of the same
     /// call (retries) pass at once.
@@ -71,12 +111,7 @@ impl SendGate {
             CLOSED => return Err(DcrError::DeadlineExceeded),
             _ => {}
         }
-        let permit = self
-            .tails
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| DcrError::Internal("the tail semaphore was closed"))?;
+        let permit = self.exchanges.enter().await?;
         *lock(&self.permit) = Some(permit);
         match self
             .state
@@ -116,38 +151,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_gate_given_up_before_sending_never_opens() {
-        let tails = Arc::new(Semaphore::new(1));
-        let gate = SendGate::new(tails.clone());
+        let gate = SendGate::new(SentExchanges::new(1));
         assert!(gate.give_up(|| ()));
         assert!(matches!(gate.open().await, Err(DcrError::DeadlineExceeded)));
     }
 
     #[tokio::test]
     async fn a_sent_gate_is_detached_and_holds_its_permit_until_dropped() {
-        let tails = Arc::new(Semaphore::new(1));
-        let gate = Arc::new(SendGate::new(tails.clone()));
+        let exchanges = SentExchanges::new(1);
+        let gate = Arc::new(SendGate::new(exchanges.clone()));
         gate.open().await.unwrap();
         gate.open().await.unwrap();
-        assert_eq!(tails.available_permits(), 0);
+        assert!(exchanges.try_enter().is_none());
         let dropped = Arc::new(());
         assert!(!gate.give_up(|| dropped.clone()));
         assert_eq!(Arc::strong_count(&dropped), 2);
         drop(gate);
-        assert_eq!(tails.available_permits(), 1);
+        assert!(exchanges.try_enter().is_some());
         assert_eq!(Arc::strong_count(&dropped), 1);
     }
 
     #[tokio::test]
-    async fn sends_wait_for_a_tail_permit() {
-        let tails = Arc::new(Semaphore::new(1));
-        let first = SendGate::new(tails.clone());
+    async fn sends_wait_for_a_place() {
+        let exchanges = SentExchanges::new(1);
+        let first = SendGate::new(exchanges.clone());
         first.open().await.unwrap();
-        let second = SendGate::new(tails.clone());
+        let second = SendGate::new(exchanges.clone());
         let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), second.open());
-        assert!(
-            waiting.await.is_err(),
-            "a second send passed a full tail cap"
-        );
+        assert!(waiting.await.is_err(), "a second send passed a full cap");
         drop(first);
         second.open().await.unwrap();
     }

@@ -41,7 +41,8 @@ pub enum Asker {
 impl Managed {
     /// Makes sure `name` in `namespace` exists with `desired`, for a caller.
     ///
-    /// The work runs in a task of its own, holding a tail permit: once a
+    /// The work runs in a task of its own, holding a place among the sent
+    /// exchanges: once a
     /// registration may have been sent, it completes and its record is stored
     /// even if the caller leaves (the next ensure then finds it). The caller
     /// waits for it until `deadline`.
@@ -55,10 +56,9 @@ impl Managed {
     ) -> Result<Ensured, DcrError> {
         let permit = self
             .inner
-            .tails
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| DcrError::TooManyCalls)?;
+            .exchanges
+            .try_enter()
+            .ok_or(DcrError::TooManyCalls)?;
         let (this, key) = (self.clone(), self.key(namespace, name));
         let task = tokio::spawn(
             async move {

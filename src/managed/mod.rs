@@ -41,10 +41,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse};
+use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, SentExchanges};
 use crate::middleware::GatewayService;
 use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};
 use crate::middleware::lease::LeaseHold;
@@ -78,8 +77,8 @@ struct Inner {
     initial_access_token: Option<SecretString>,
     lease_ttl: Duration,
     locks: KeyedLocks<ManagedKey>,
-    /// Permits for ensures that run on after their caller left.
-    tails: Arc<Semaphore>,
+    /// Places for callers' ensures, which run on after their caller left.
+    exchanges: SentExchanges,
     policies: HashMap<(String, String), RotationPolicy>,
     watchers: Watchers,
     limits: ManagedLimits,
@@ -102,8 +101,8 @@ pub struct ManagedConfig {
     pub initial_access_token: Option<SecretString>,
     /// How long a name's lease is held at a time (renewed while in use).
     pub lease_ttl: Duration,
-    /// Shared with the edge's detached calls (`--max-detached`).
-    pub tails: Arc<Semaphore>,
+    /// Shared with the edge's sent calls (`--max-detached`).
+    pub exchanges: SentExchanges,
     /// The declared clients' rotation policies, by (namespace, name), for
     /// ListClients' next rotation.
     pub policies: HashMap<(String, String), RotationPolicy>,
@@ -144,7 +143,7 @@ impl Managed {
                 initial_access_token: config.initial_access_token,
                 lease_ttl: config.lease_ttl,
                 locks: KeyedLocks::default(),
-                tails: config.tails,
+                exchanges: config.exchanges,
                 policies: config.policies,
                 watchers: Watchers::default(),
                 limits: config.limits,

@@ -26,8 +26,9 @@ use listener::Bound;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
-use crate::api::{Admission, Custody, DcrService};
+use crate::api::{DcrService, EdgeSettings};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
+use crate::dcr::SentExchanges;
 use crate::managed::{
     Declared, Managed, ManagedConfig, prepare_credentials_dir, rotation_warnings,
 };
@@ -170,9 +171,9 @@ pub struct Gateway {
     managed: Managed,
     /// The token endpoint credentials files name, when known.
     token_endpoint: Option<String>,
-    /// Permits for calls that run on after their caller left: the edge's
-    /// detached calls and managed clients' ensures; shutdown waits for them.
-    tails: Arc<Semaphore>,
+    /// Places for sent credential-bearing exchanges: the edge's calls and
+    /// managed clients' ensures; shutdown waits for them.
+    exchanges: SentExchanges,
     metrics: Arc<Metrics>,
     /// Re-discovery of a discovered registration endpoint.
     refresh: Option<Refresh>,
@@ -269,7 +270,7 @@ impl Gateway {
         let upstream_id = upstream.base_url().as_str().to_owned();
         let token_endpoint = token_endpoint(config.profile, upstream.base_url(), discovered_token);
         let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
-        let tails = Arc::new(Semaphore::new(config.edge.max_detached));
+        let exchanges = SentExchanges::new(config.edge.max_detached);
         let managed = Managed::new(
             stack.clone(),
             store,
@@ -278,7 +279,7 @@ impl Gateway {
                 profile: config.profile,
                 initial_access_token: config.initial_access_token.clone(),
                 lease_ttl: lease_ttl(&config),
-                tails: tails.clone(),
+                exchanges: exchanges.clone(),
                 policies: config
                     .managed
                     .clients
@@ -306,7 +307,7 @@ impl Gateway {
             config,
             stack,
             managed,
-            tails,
+            exchanges,
             token_endpoint,
             metrics,
             refresh,
@@ -350,7 +351,7 @@ impl Gateway {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
         let edge = &self.config.edge;
-        let tails = self.tails;
+        let exchanges = self.exchanges;
         // The declared clients' loops run while the gateway serves.
         let declared = Declared::new(
             self.managed.clone(),
@@ -364,15 +365,13 @@ impl Gateway {
             DcrService::new(
                 self.stack,
                 self.managed,
-                self.config.default_deadline,
-                self.config.callers.clone(),
                 self.metrics.clone(),
-                Admission {
-                    calls: Arc::new(Semaphore::new(edge.max_concurrent_calls)),
+                EdgeSettings {
+                    default_deadline: self.config.default_deadline,
                     max_deadline: edge.max_deadline,
-                },
-                Custody {
-                    tails: tails.clone(),
+                    calls: Arc::new(Semaphore::new(edge.max_concurrent_calls)),
+                    callers: self.config.callers.clone(),
+                    exchanges: exchanges.clone(),
                     reads_may_rotate: self.config.profile.reads_may_rotate(),
                 },
             )
@@ -467,14 +466,13 @@ impl Gateway {
             draining.notified().await;
             tokio::time::Instant::now() + grace
         };
-        // Calls first, then the detached tails that outlived their callers:
-        // each holds a tail permit until its credential is stored, so having
-        // every permit back means no sent exchange is left.
-        let all_tails = u32::try_from(edge.max_detached).unwrap_or(u32::MAX);
+        // Calls first, then the sent exchanges that outlived their callers:
+        // each holds its place until its credential is stored, so every place
+        // back means no sent exchange is left.
         let drained = async {
             server.await?;
             declared.join().await;
-            let _ = tails.acquire_many(all_tails).await;
+            exchanges.all_done().await;
             Ok::<_, ServeError>(())
         };
         tokio::pin!(grace_ends, drained);

@@ -5,7 +5,7 @@
 //! needs no code. Names no longer declared are retired (`retire`).
 //!
 //! Reconciles run at most [`RECONCILE_CONCURRENCY`] at once, a budget of
-//! their own: callers' calls and detached tails never starve them, nor they
+//! their own: callers' calls and sent exchanges never starve them, nor they
 //! the callers.
 
 mod follower;
