@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcr_gateway::store::{
-    Backend, ImportEntry, Keyring, RedisPrefix, StoreConfig, TokenKey, TokenStore, open,
+    Backend, ImportEntry, Keyring, RedisPrefix, StoreConfig, TokenKey, Tokens, open,
 };
 use secrecy::SecretString;
 
@@ -50,7 +50,7 @@ fn summarise(mut samples: Vec<Duration>, wall: Duration) -> Summary {
 }
 
 async fn measure(
-    store: &Arc<dyn TokenStore>,
+    store: &Arc<dyn Tokens>,
     entries: usize,
     gets: usize,
     puts: usize,
@@ -167,7 +167,7 @@ async fn main() {
             keyring: keyring.clone(),
         };
         let store = open(&config).await.expect("open");
-        let (get, put) = measure(&store, entries, gets, puts).await;
+        let (get, put) = measure(&store.tokens, entries, gets, puts).await;
         rows.push(Row {
             backend: name,
             get,

@@ -27,6 +27,7 @@
 mod api;
 pub mod cli;
 pub mod config;
+mod coord;
 mod dcr;
 mod duration;
 mod files;

@@ -110,7 +110,7 @@ pub async fn serve(kind: Reference) {
     let metrics = Metrics::local();
     let managed = Managed::new(
         stack.clone(),
-        Arc::new(MemoryStore::default()),
+        MemoryStore::default().into(),
         ManagedConfig {
             upstream: "reference".into(),
             profile: Profile::SharkAuth {

@@ -12,7 +12,7 @@ use dcr_gateway::Gateway;
 use dcr_gateway::config::RawConfig;
 use dcr_gateway::pb::v1 as pb;
 use dcr_gateway::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
-use dcr_gateway::store::{FileStore, TokenStore};
+use dcr_gateway::store::{FileStore, Tokens};
 use support::pki::{Ca, dns, spiffe, tls_channel, write};
 use support::scripted::{Answer, Scripted};
 use support::{Client, TestGateway, dev_upstream, get_req, machine_client, register};

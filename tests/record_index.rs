@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_gateway::store::{Cas, ManagedKey, RedisPrefix, RedisStore, TokenStore};
+use dcr_gateway::store::{Cas, ManagedKey, Records, RedisPrefix, RedisStore};
 use secrecy::SecretString;
 use support::managed::{ensure, follow};
 use support::redis::RedisServer;

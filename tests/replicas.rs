@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dcr_dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
-use dcr_gateway::store::{Cas, RedisPrefix, RedisStore, TokenKey, TokenStore};
+use dcr_gateway::store::{Cas, LeaseKey, Leases, RedisPrefix, RedisStore, TokenKey, Tokens};
 use secrecy::SecretString;
 use support::redis::RedisServer;
 use support::{TestGateway, eventually, get_req, register};
@@ -92,21 +92,22 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_the_next_holder() {
         namespace: "default".into(),
         client_id: "c1".into(),
     };
+    let lease = LeaseKey::Client(key.clone());
     let short = Duration::from_millis(200);
     let first = store
-        .take_lease(&key, short)
+        .take_lease(&lease, short)
         .await
         .unwrap()
         .expect("a free lease");
     assert_eq!(
-        store.take_lease(&key, short).await.unwrap(),
+        store.take_lease(&lease, short).await.unwrap(),
         None,
         "a held lease was granted twice"
     );
     // The first holder stalls past its TTL; the next one takes over.
     let second = eventually(Duration::from_secs(10), || async {
         store
-            .take_lease(&key, Duration::from_secs(30))
+            .take_lease(&lease, Duration::from_secs(30))
             .await
             .unwrap()
     })
@@ -119,15 +120,15 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_the_next_holder() {
         .await
         .unwrap();
     assert_eq!(refused, Cas::Conflict, "the expired holder wrote");
-    assert!(!store.renew_lease(&key, first, short).await.unwrap());
+    assert!(!store.renew_lease(&lease, first, short).await.unwrap());
     let stored = store
         .compare_and_set_fenced(&key, None, &fresh, "", second)
         .await
         .unwrap();
     assert!(matches!(stored, Cas::Stored(_)));
-    store.release_lease(&key, second).await.unwrap();
+    store.release_lease(&lease, second).await.unwrap();
     assert!(
-        store.take_lease(&key, short).await.unwrap().is_some(),
+        store.take_lease(&lease, short).await.unwrap().is_some(),
         "a released lease stayed held"
     );
     // Token entries and leases live apart: the store still lists one entry.

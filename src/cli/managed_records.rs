@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::managed::{ManagedRecord, check_name};
-use crate::store::{Cas, ManagedKey, StoreError, StoredRecord, TokenKey, TokenStore, check_key};
+use crate::store::{Cas, ManagedKey, Records, StoreError, StoredRecord, TokenKey, check_key};
 
 /// One exported managed client (no `Debug`: with `--reveal` it holds the
 /// secret).
@@ -126,7 +126,7 @@ pub fn check(entries: Vec<ManagedEntry>) -> Result<(Vec<Checked>, usize), (usize
 /// Stores checked records: each only where none exists, or replacing any
 /// with `overwrite`. Returns (stored, kept).
 pub async fn import(
-    store: &dyn TokenStore,
+    store: &dyn Records,
     records: Vec<Checked>,
     overwrite: bool,
 ) -> Result<(usize, usize), StoreError> {

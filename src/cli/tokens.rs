@@ -10,7 +10,6 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
@@ -18,9 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::managed_records::{self, Checked, ManagedEntry, age};
 use crate::config::{RawConfig, RawStoreConfig, store_config};
-use crate::store::{
-    ImportEntry, StoreConfig, StoreError, StoredToken, TokenKey, TokenStore, check_key,
-};
+use crate::store::{ImportEntry, Store, StoreConfig, StoreError, StoredToken, TokenKey, check_key};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
@@ -146,7 +143,7 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
     match args.action {
         TokensAction::List => {
             let (store, entries) = opened(&config).await?;
-            let managed = managed_records::export(store.list_records().await?, false)?;
+            let managed = managed_records::export(store.records.list_records().await?, false)?;
             let now = crate::store::unix_now();
             Ok(format!(
                 "{}\n\n{}",
@@ -167,7 +164,7 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
                     && upstream
                         .as_ref()
                         .is_none_or(|u| u.trim_end_matches('/') == key.upstream);
-                if matches && store.delete(key).await? {
+                if matches && store.tokens.delete(key).await? {
                     forgotten += 1;
                 }
             }
@@ -182,16 +179,19 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
                     .into_iter()
                     .map(|(k, v)| entry(k, v, reveal))
                     .collect(),
-                managed_clients: managed_records::export(store.list_records().await?, reveal)?,
+                managed_clients: managed_records::export(
+                    store.records.list_records().await?,
+                    reveal,
+                )?,
             };
             serde_json::to_string_pretty(&out).map_err(TokensError::Export)
         }
         TokensAction::Import { file, overwrite } => {
             let (batch, tokenless, records, recordless) = read_import(file)?;
             let (store, _) = opened(&config).await?;
-            let (stored, kept) = store.import(batch, overwrite).await?;
+            let (stored, kept) = store.tokens.import(batch, overwrite).await?;
             let (managed, managed_kept) =
-                managed_records::import(store.as_ref(), records, overwrite).await?;
+                managed_records::import(store.records.as_ref(), records, overwrite).await?;
             Ok(format!(
                 "imported {stored} token(s) and {managed} managed client(s), kept {kept} and \
                  {managed_kept} existing, skipped {tokenless} and {recordless} without a secret \
@@ -203,9 +203,9 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
 }
 
 /// The store, opened with its startup check, and every entry, sorted.
-async fn opened(config: &StoreConfig) -> Result<(Arc<dyn TokenStore>, Entries), TokensError> {
+async fn opened(config: &StoreConfig) -> Result<(Store, Entries), TokensError> {
     let store = crate::store::open(config).await?;
-    let mut entries = store.list(None).await?;
+    let mut entries = store.tokens.list(None).await?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((store, entries))
 }
@@ -220,8 +220,12 @@ async fn seal(config: &StoreConfig) -> Result<String, TokensError> {
         return Err(StoreError::NoKeyring.into());
     };
     let store = crate::store::connect(config).await?;
-    let sealed = store.seal_plaintext().await?;
-    let total = store.list(None).await?.len();
+    // A store that keeps nothing at rest (memory) has nothing to seal.
+    let sealed = match &store.sealing {
+        Some(sealing) => sealing.seal_plaintext().await?,
+        None => 0,
+    };
+    let total = store.tokens.list(None).await?.len();
     Ok(format!(
         "sealed {sealed} plaintext entr{} with key id {:?}; all {total} entries read back",
         if sealed == 1 { "y" } else { "ies" },

@@ -22,3 +22,10 @@ pub use name::check_name;
 pub use operation::{Credential, Operation, OperationSpec, StoreEffect};
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
 pub use send_gate::{SendGate, SentExchanges};
+
+/// Now, in Unix seconds (0 before 1970, which no clock here shows).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -283,7 +283,13 @@ impl Managed {
     /// Drops the stored token of a client the server lost; a failure only
     /// leaves a dead token behind.
     pub(super) async fn forget_token(&self, key: &ManagedKey, client_id: &str) {
-        if let Err(e) = self.inner.store.delete(&token_key(key, client_id)).await {
+        if let Err(e) = self
+            .inner
+            .store
+            .tokens
+            .delete(&token_key(key, client_id))
+            .await
+        {
             tracing::warn!(error = %e, "could not forget a lost client's token");
         }
     }

@@ -68,6 +68,7 @@ impl Managed {
         let names = self
             .inner
             .store
+            .records
             .record_names(&self.inner.upstream, namespace)
             .await
             .map_err(DcrError::Store)?;

@@ -92,6 +92,7 @@ impl Managed {
         let names = self
             .inner
             .store
+            .records
             .record_names(&self.inner.upstream, namespace)
             .await
             .map_err(DcrError::Store)?;
@@ -211,6 +212,7 @@ impl Managed {
         if !self
             .inner
             .store
+            .records
             .delete_record(key, generation)
             .await
             .map_err(DcrError::Store)?

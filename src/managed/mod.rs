@@ -43,11 +43,10 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use tower::ServiceExt;
 
+use crate::coord::{KeyedGuard, KeyedLocks, LeaseHold};
 use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, SentExchanges};
 use crate::middleware::GatewayService;
-use crate::middleware::keyed_lock::{KeyedGuard, KeyedLocks};
-use crate::middleware::lease::LeaseHold;
-use crate::store::{Cas, ManagedKey, TokenKey, TokenStore, unix_now};
+use crate::store::{Cas, LeaseKey, ManagedKey, Store, TokenKey, unix_now};
 use crate::telemetry::Metrics;
 use crate::upstream::Profile;
 use board::Board;
@@ -59,10 +58,6 @@ use watch::Watchers;
 /// be stored.
 const OBSERVE_WAIT: Duration = Duration::from_secs(10);
 
-/// Marks the client-id part of a name's lease key: a control character, which
-/// no client id may hold, so a name's lease can never be a client's.
-const NAME_LEASE_MARK: char = '\u{1e}';
-
 /// Managed clients over one upstream; clones share everything.
 #[derive(Clone)]
 pub struct Managed {
@@ -71,7 +66,7 @@ pub struct Managed {
 
 struct Inner {
     stack: GatewayService,
-    store: Arc<dyn TokenStore>,
+    store: Store,
     upstream: String,
     profile: Profile,
     initial_access_token: Option<SecretString>,
@@ -133,7 +128,7 @@ impl Exclusive {
 impl Managed {
     /// Managed clients that reach the server through `stack` and keep their
     /// records in `store`.
-    pub fn new(stack: GatewayService, store: Arc<dyn TokenStore>, config: ManagedConfig) -> Self {
+    pub fn new(stack: GatewayService, store: Store, config: ManagedConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 stack,
@@ -208,18 +203,12 @@ impl Managed {
         let lock = tokio::time::timeout_at(deadline.into(), self.inner.locks.acquire(key.clone()))
             .await
             .map_err(|_| DcrError::DeadlineExceeded)?;
-        let store = &self.inner.store;
-        let lease = match store.shared() {
-            true => {
-                let lease_key = TokenKey {
-                    upstream: key.upstream.clone(),
-                    namespace: key.namespace.clone(),
-                    client_id: format!("{NAME_LEASE_MARK}{}", key.name),
-                };
-                let ttl = self.inner.lease_ttl;
-                Some(LeaseHold::take(store.clone(), lease_key, ttl, Some(deadline)).await?)
+        let lease = match &self.inner.store.leases {
+            Some(leases) => {
+                let (key, ttl) = (LeaseKey::Name(key.clone()), self.inner.lease_ttl);
+                Some(LeaseHold::take(leases.clone(), key, ttl, Some(deadline)).await?)
             }
-            false => None,
+            None => None,
         };
         Ok(Exclusive { _lock: lock, lease })
     }
@@ -273,6 +262,7 @@ impl Managed {
         match self
             .inner
             .store
+            .records
             .get_record(key)
             .await
             .map_err(DcrError::Store)?
@@ -296,6 +286,7 @@ impl Managed {
         let cas = self
             .inner
             .store
+            .records
             .put_record(key, expected, &record.to_json(), &record.client.client_id)
             .await;
         match cas.map_err(DcrError::Store)? {

@@ -63,6 +63,7 @@ impl Managed {
         let names = self
             .inner
             .store
+            .records
             .records_of_client(&self.inner.upstream, namespace, client_id)
             .await;
         let names = match names {
@@ -118,6 +119,7 @@ impl Managed {
         let records = self
             .inner
             .store
+            .records
             .list_records()
             .await
             .map_err(DcrError::Store)?;
@@ -132,6 +134,7 @@ impl Managed {
             let written = self
                 .inner
                 .store
+                .records
                 .put_record(
                     &key,
                     Some(stored.generation),

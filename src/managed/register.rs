@@ -147,11 +147,12 @@ impl Managed {
     /// store is full, or failed.
     async fn token_kept(&self, key: &ManagedKey, client_id: &str) -> Result<(), DcrError> {
         let store = &self.inner.store;
-        match store.get(&token_key(key, client_id)).await {
+        match store.tokens.get(&token_key(key, client_id)).await {
             Ok(Some(_)) => Ok(()),
             Ok(None) => {
                 store
-                    .check_room_for_client()
+                    .tokens
+                    .check_room_for_token()
                     .await
                     .map_err(DcrError::Store)?;
                 Err(DcrError::Store(StoreError::Backend(

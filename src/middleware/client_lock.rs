@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service, ServiceExt};
 
-use super::keyed_lock::KeyedLocks;
 use super::{DcrFuture, DomainService};
+use crate::coord::KeyedLocks;
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
 use crate::store::TokenKey;
 

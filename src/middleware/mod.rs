@@ -11,7 +11,6 @@
 //! gRPC edge, and the retry layer never waits past it.
 
 pub mod client_lock;
-pub mod keyed_lock;
 pub mod lease;
 pub mod masked_update;
 pub mod retry;

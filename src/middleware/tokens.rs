@@ -26,13 +26,13 @@ use tower::{Layer, Service};
 
 use super::{DcrFuture, DomainService};
 use crate::dcr::{DcrError, DcrRequest, DcrResponse};
-use crate::store::{Cas, StoredToken, TokenKey, TokenStore};
+use crate::store::{self, Cas, StoredToken, TokenKey};
 use crate::telemetry::Metrics;
 
 /// Adds [`Tokens`] around a service.
 #[derive(Clone)]
 pub struct TokensLayer {
-    store: Arc<dyn TokenStore>,
+    store: Arc<dyn store::Tokens>,
     upstream: Arc<str>,
     metrics: Arc<Metrics>,
 }
@@ -40,7 +40,7 @@ pub struct TokensLayer {
 impl TokensLayer {
     /// A layer backed by `store`, for the server identified by `upstream` (its
     /// base URL).
-    pub fn new(store: Arc<dyn TokenStore>, upstream: &str, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Arc<dyn store::Tokens>, upstream: &str, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
             upstream: upstream.trim_end_matches('/').into(),
@@ -66,7 +66,7 @@ impl<S> Layer<S> for TokensLayer {
 #[derive(Clone)]
 pub struct Tokens<S> {
     inner: S,
-    store: Arc<dyn TokenStore>,
+    store: Arc<dyn store::Tokens>,
     upstream: Arc<str>,
     metrics: Arc<Metrics>,
 }
@@ -140,7 +140,7 @@ impl<S: DomainService> Service<DcrRequest> for Tokens<S> {
 /// Updates the store from one outcome. `seen` is the entry read before the
 /// call, `used` the token the call carried.
 async fn learn(
-    store: &dyn TokenStore,
+    store: &dyn store::Tokens,
     metrics: &Metrics,
     key: &TokenKey,
     fence: Option<u64>,

@@ -40,7 +40,7 @@ use crate::middleware::retry::RetryLayer;
 use crate::middleware::shed::ShedLayer;
 use crate::middleware::tokens::TokensLayer;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
-use crate::store::{StoreError, TokenStore};
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::upstream::{
     Endpoints, HttpClientError, HttpUpstream, RegistrationEndpoint, http_client,
@@ -113,14 +113,16 @@ const LEASE_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 /// then the HTTP transport.
 pub fn build_stack(
     upstream: HttpUpstream,
-    store: Arc<dyn TokenStore>,
+    store: &Store,
     upstream_id: &str,
     config: &Config,
     metrics: &Arc<Metrics>,
 ) -> GatewayService {
+    // Leases only on a store that has them: a shared one.
     let lease = store
-        .shared()
-        .then(|| LeaseLayer::new(store.clone(), upstream_id, lease_ttl(config)));
+        .leases
+        .clone()
+        .map(|leases| LeaseLayer::new(leases, upstream_id, lease_ttl(config)));
     let stack = ServiceBuilder::new()
         .layer(ClientLockLayer::new(
             upstream_id,
@@ -129,7 +131,11 @@ pub fn build_stack(
         .option_layer(lease)
         .layer(RetryLayer::new(config.retry.clone(), metrics.clone()))
         .layer(MaskedUpdateLayer)
-        .layer(TokensLayer::new(store, upstream_id, metrics.clone()))
+        .layer(TokensLayer::new(
+            store.tokens.clone(),
+            upstream_id,
+            metrics.clone(),
+        ))
         .layer(ShedLayer::new(config.shed.clone(), metrics.clone()))
         .service(upstream);
     BoxCloneSyncService::new(stack)
@@ -269,7 +275,7 @@ impl Gateway {
         let store = crate::store::open(&config.store).await?;
         let upstream_id = upstream.base_url().as_str().to_owned();
         let token_endpoint = token_endpoint(config.profile, upstream.base_url(), discovered_token);
-        let stack = build_stack(upstream, store.clone(), &upstream_id, &config, &metrics);
+        let stack = build_stack(upstream, &store, &upstream_id, &config, &metrics);
         let exchanges = SentExchanges::new(config.edge.max_detached);
         let managed = Managed::new(
             stack.clone(),

@@ -13,14 +13,10 @@ use redb::{
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
+use super::codec::{Space, open_token, reseal_plain, seal_token};
 use super::file_cache::{Change, Fill, TokenCache};
-use super::record::{
-    key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
-};
-use super::{
-    Cas, ImportEntry, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore,
-    unix_now,
-};
+use super::record::{key_bytes, parse_key};
+use super::{Cas, ImportEntry, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
 use crate::dcr::Cause;
 
 /// Store key → generation (8 bytes, big-endian) followed by the sealed value.
@@ -52,7 +48,7 @@ pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
 /// at open read, a second copy of the whole file in memory.
 const PAGE_CACHE_BYTES: usize = 4 << 20;
 
-/// A [`TokenStore`] in a redb file.
+/// Tokens and records in a redb file ([`super::Tokens`], [`super::Records`], [`super::Sealing`]).
 #[derive(Clone)]
 pub struct FileStore {
     pub(super) db: Arc<Database>,
@@ -116,7 +112,7 @@ impl FileStore {
 
     fn decode(&self, key: &str, raw: &[u8]) -> Result<StoredToken, StoreError> {
         let (generation, sealed) = split_generation(raw)?;
-        open_value(self.keyring.as_deref(), key, generation, sealed)
+        open_token(self.keyring.as_deref(), key, generation, sealed)
     }
 
     pub(super) fn generation(
@@ -195,7 +191,7 @@ fn reseal_table(
 }
 
 #[async_trait]
-impl TokenStore for FileStore {
+impl Tokens for FileStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
         self.cache.get(key, &key_bytes(key))
     }
@@ -221,7 +217,7 @@ impl TokenStore for FileStore {
                 let generation = current.unwrap_or(0) + 1;
                 let learned_at = unix_now();
                 let mut value = generation.to_be_bytes().to_vec();
-                value.extend(seal_value(
+                value.extend(seal_token(
                     s.keyring.as_deref(),
                     &key,
                     generation,
@@ -290,7 +286,7 @@ impl TokenStore for FileStore {
                     let generation = current.unwrap_or(0) + 1;
                     let learned_at = unix_now();
                     let mut value = generation.to_be_bytes().to_vec();
-                    let sealed = seal_value(
+                    let sealed = seal_token(
                         s.keyring.as_deref(),
                         &key,
                         generation,
@@ -317,24 +313,6 @@ impl TokenStore for FileStore {
         .await
     }
 
-    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
-        self.run(|s| {
-            let ring = s.keyring.clone().ok_or(StoreError::NoKeyring)?;
-            // Each table in one transaction: either every plaintext entry of
-            // it is sealed, or none.
-            let tokens =
-                s.write(|table, _| reseal_table(table, |k, g, v| reseal_plain(&ring, k, g, v)))?;
-            // Sealing changes no token, but values the keyring could not
-            // read before now read.
-            s.load_copy()?;
-            let records = s.write_in(RECORDS, |table| {
-                reseal_table(table, |k, g, v| reseal_plain_record(&ring, k, g, v))
-            })?;
-            Ok(tokens + records)
-        })
-        .await
-    }
-
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
         self.run(move |s| {
             let txn = s.db.begin_read().map_err(backend)?;
@@ -355,43 +333,28 @@ impl TokenStore for FileStore {
         })
         .await
     }
+}
 
-    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.record(key).await
-    }
-
-    async fn put_record(
-        &self,
-        key: &ManagedKey,
-        expected: Option<u64>,
-        json: &SecretString,
-        client_id: &str,
-    ) -> Result<Cas, StoreError> {
-        self.store_record(key, expected, json, client_id).await
-    }
-
-    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
-        self.remove_record(key, expected).await
-    }
-
-    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
-        self.records().await
-    }
-
-    async fn records_of_client(
-        &self,
-        upstream: &str,
-        namespace: &str,
-        client_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.names_of_client(upstream, namespace, client_id).await
-    }
-
-    async fn record_names(
-        &self,
-        upstream: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.names(upstream, namespace).await
+#[async_trait]
+impl Sealing for FileStore {
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        self.run(|s| {
+            let ring = s.keyring.clone().ok_or(StoreError::NoKeyring)?;
+            // Each table in one transaction: either every plaintext entry of
+            // it is sealed, or none.
+            let tokens = s.write(|table, _| {
+                reseal_table(table, |k, g, v| reseal_plain(&ring, Space::Tokens, k, g, v))
+            })?;
+            // Sealing changes no token, but values the keyring could not
+            // read before now read.
+            s.load_copy()?;
+            let records = s.write_in(RECORDS, |table| {
+                reseal_table(table, |k, g, v| {
+                    reseal_plain(&ring, Space::Records, k, g, v)
+                })
+            })?;
+            Ok(tokens + records)
+        })
+        .await
     }
 }

@@ -134,7 +134,7 @@ mod tests {
 
     use secrecy::{ExposeSecret, SecretString};
 
-    use crate::store::{Cas, FileStore, ImportEntry, Keyring, TokenKey, TokenStore};
+    use crate::store::{Cas, FileStore, ImportEntry, Keyring, Sealing, TokenKey, Tokens};
 
     fn key(id: &str) -> TokenKey {
         TokenKey {

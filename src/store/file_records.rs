@@ -5,15 +5,16 @@
 //! records of one client are one range read, and their client ids change in
 //! the record's own transaction.
 
+use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 use secrecy::SecretString;
 
+use super::codec::{open_record, seal_record};
 use super::file::{CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, backend, split_generation};
 use super::record::{
-    client_index_entries, client_index_key, open_record, parse_record_key, record_key_bytes,
-    record_prefix, seal_record,
+    client_index_entries, client_index_key, parse_record_key, record_key_bytes, record_prefix,
 };
-use super::{Cas, ManagedKey, StoreError, StoredRecord};
+use super::{Cas, ManagedKey, Records, StoreError, StoredRecord};
 
 /// The index entry of `key`'s record holding `client_id`.
 fn index_entry(key: &ManagedKey, client_id: &str) -> String {
@@ -26,11 +27,11 @@ impl FileStore {
         let (generation, sealed) = split_generation(raw)?;
         open_record(self.keyring.as_deref(), key, generation, sealed)
     }
+}
 
-    pub(super) async fn record(
-        &self,
-        key: &ManagedKey,
-    ) -> Result<Option<StoredRecord>, StoreError> {
+#[async_trait]
+impl Records for FileStore {
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
         let key = record_key_bytes(key);
         self.run(move |s| {
             let txn = s.db.begin_read().map_err(backend)?;
@@ -41,7 +42,7 @@ impl FileStore {
         .await
     }
 
-    pub(super) async fn store_record(
+    async fn put_record(
         &self,
         key: &ManagedKey,
         expected: Option<u64>,
@@ -83,11 +84,7 @@ impl FileStore {
         .await
     }
 
-    pub(super) async fn remove_record(
-        &self,
-        key: &ManagedKey,
-        expected: u64,
-    ) -> Result<bool, StoreError> {
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
         let (managed, key) = (key.clone(), record_key_bytes(key));
         self.run(move |s| {
             s.write_txn(|txn| {
@@ -113,7 +110,7 @@ impl FileStore {
         .await
     }
 
-    pub(super) async fn records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         self.run(move |s| {
             let txn = s.db.begin_read().map_err(backend)?;
             let table = txn.open_table(RECORDS).map_err(backend)?;
@@ -136,7 +133,7 @@ impl FileStore {
         .await
     }
 
-    pub(super) async fn names_of_client(
+    async fn records_of_client(
         &self,
         upstream: &str,
         namespace: &str,
@@ -151,7 +148,7 @@ impl FileStore {
         .await
     }
 
-    pub(super) async fn names(
+    async fn record_names(
         &self,
         upstream: &str,
         namespace: &str,

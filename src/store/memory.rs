@@ -10,14 +10,14 @@ use super::record::{
     client_index_key, key_bytes, parse_key, parse_record_key, record_key_bytes, record_prefix,
 };
 use super::{
-    Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
+    Cas, ManagedKey, Records, StoreError, StoredRecord, StoredToken, TokenKey, Tokens, unix_now,
 };
 
 /// Default capacity of a [`MemoryStore`]: far more clients than one sidecar
 /// manages, small enough that a runaway caller cannot exhaust memory.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
-/// A bounded in-memory [`TokenStore`].
+/// Bounded in-memory tokens and records ([`super::Tokens`], [`super::Records`]).
 ///
 /// When full, storing a token for a new client fails (existing clients can still
 /// be updated): the caller still gets the token in its reply, and the failure is
@@ -32,19 +32,19 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 pub struct MemoryStore {
     entries: Mutex<HashMap<Box<str>, Entry>>,
     /// Managed client records, and the index of their clients.
-    records: Mutex<Records>,
+    records: Mutex<RecordMap>,
     max_entries: usize,
 }
 
 /// The managed client records: by store key, (generation, record, client
 /// id); and by client index key, the names that hold that client.
 #[derive(Debug, Default)]
-struct Records {
+struct RecordMap {
     by_key: HashMap<Box<str>, (u64, SecretString, Box<str>)>,
     by_client: HashMap<Box<str>, BTreeSet<Box<str>>>,
 }
 
-impl Records {
+impl RecordMap {
     /// Moves `key`'s index entry from the client it held (if any) to
     /// `client_id` (if any).
     fn reindex(&mut self, key: &ManagedKey, old: Option<&str>, new: Option<&str>) {
@@ -131,7 +131,7 @@ impl MemoryStore {
     pub fn new(max_entries: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
-            records: Mutex::new(Records::default()),
+            records: Mutex::new(RecordMap::default()),
             max_entries,
         }
     }
@@ -142,7 +142,7 @@ impl MemoryStore {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+    fn records(&self) -> std::sync::MutexGuard<'_, RecordMap> {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -154,7 +154,7 @@ impl Default for MemoryStore {
 }
 
 #[async_trait]
-impl TokenStore for MemoryStore {
+impl Tokens for MemoryStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
         Ok(self
             .lock()
@@ -216,6 +216,16 @@ impl TokenStore for MemoryStore {
         Ok(all.take(limit.unwrap_or(usize::MAX)).collect())
     }
 
+    async fn check_room_for_token(&self) -> Result<(), StoreError> {
+        match self.lock().len() < self.max_entries {
+            true => Ok(()),
+            false => Err(StoreError::Full(self.max_entries)),
+        }
+    }
+}
+
+#[async_trait]
+impl Records for MemoryStore {
     async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
         Ok(self
             .records()
@@ -313,10 +323,8 @@ impl TokenStore for MemoryStore {
         Ok(names)
     }
 
-    async fn check_room_for_client(&self) -> Result<(), StoreError> {
-        let tokens = self.lock().len();
-        let records = self.records().by_key.len();
-        match tokens < self.max_entries && records < self.max_entries {
+    async fn check_room_for_record(&self) -> Result<(), StoreError> {
+        match self.records().by_key.len() < self.max_entries {
             true => Ok(()),
             false => Err(StoreError::Full(self.max_entries)),
         }

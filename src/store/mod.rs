@@ -1,17 +1,17 @@
-//! Where registration access tokens (RATs) are kept, behind one trait.
+//! Where registration access tokens (RATs) and managed client records are
+//! kept, by capability ([`Tokens`], [`Records`], [`Leases`], [`Sealing`]).
 //!
 //! A RAT is the only key to manage a registered client: losing it strands the
-//! client. The tokens layer (`middleware::tokens`) reads and writes this store.
-//! Backends: [`MemoryStore`] (bounded, gone with the process), [`FileStore`]
-//! (redb, every write fsynced before it returns), [`RedisStore`] (shared by
-//! replicas, compare-and-set in Lua on the server). File and Redis values are
-//! sealed by a [`Keyring`] when one is configured.
-//!
-//! Every write is a compare-and-set on a per-entry generation, and every
-//! conditional delete names the generation it saw, so a stale writer can never
-//! overwrite a newer token or delete one it did not see.
+//! client. The tokens layer (`middleware::tokens`) reads and writes tokens;
+//! managed clients keep their records. Backends: [`MemoryStore`] (bounded,
+//! gone with the process), [`FileStore`] (redb, every write fsynced before it
+//! returns), [`RedisStore`] (shared by replicas, compare-and-set in Lua on the
+//! server, and leases). File and Redis values are sealed by a [`Keyring`]
+//! when one is configured, all with one codec (`codec.rs`). [`Store`] is one
+//! opened backend, as the gateway uses it.
 
 mod cipher;
+mod codec;
 mod file;
 mod file_cache;
 mod file_mode;
@@ -22,8 +22,10 @@ mod record;
 #[cfg(test)]
 mod records_tests;
 mod redis;
+mod redis_leases;
 mod redis_prefix;
 mod redis_records;
+mod traits;
 
 pub use cipher::{KeyError, Keyring};
 pub use file::FileStore;
@@ -32,12 +34,75 @@ pub use open::{Backend, StoreConfig, connect, open};
 pub use record::{KeyPartError, check_key};
 pub use redis::RedisStore;
 pub use redis_prefix::{PrefixError, RedisPrefix};
+pub use traits::{Leases, Records, Sealing, Tokens};
 
-use std::time::Duration;
+use std::sync::Arc;
 
 pub use crate::dcr::StoreError;
-use async_trait::async_trait;
 use secrecy::SecretString;
+
+/// One opened store: its tokens and records, and what only some backends
+/// have. Clones share the backend.
+#[derive(Clone)]
+pub struct Store {
+    /// Registration access tokens.
+    pub tokens: Arc<dyn Tokens>,
+    /// Managed client records.
+    pub records: Arc<dyn Records>,
+    /// Leases, on a store replicas share (Redis): their presence is what
+    /// makes calls on a client, and operations on a managed name, serialised
+    /// across processes (the lease layer is built only then).
+    pub leases: Option<Arc<dyn Leases>>,
+    /// Sealing plaintext values at rest, on a store that keeps values at
+    /// rest (file, Redis).
+    pub sealing: Option<Arc<dyn Sealing>>,
+}
+
+impl Store {
+    /// Checks a new client's token and record would both fit: an error
+    /// ([`StoreError::Full`]) only for a bounded store at its capacity, so
+    /// that nothing is registered that could not be kept.
+    pub async fn check_room_for_client(&self) -> Result<(), StoreError> {
+        self.tokens.check_room_for_token().await?;
+        self.records.check_room_for_record().await
+    }
+}
+
+impl From<MemoryStore> for Store {
+    fn from(store: MemoryStore) -> Self {
+        let store = Arc::new(store);
+        Self {
+            tokens: store.clone(),
+            records: store,
+            leases: None,
+            sealing: None,
+        }
+    }
+}
+
+impl From<FileStore> for Store {
+    fn from(store: FileStore) -> Self {
+        let store = Arc::new(store);
+        Self {
+            tokens: store.clone(),
+            records: store.clone(),
+            leases: None,
+            sealing: Some(store),
+        }
+    }
+}
+
+impl From<RedisStore> for Store {
+    fn from(store: RedisStore) -> Self {
+        let store = Arc::new(store);
+        Self {
+            tokens: store.clone(),
+            records: store.clone(),
+            leases: Some(store.clone()),
+            sealing: Some(store),
+        }
+    }
+}
 
 /// Identifies one stored token: which server, which caller, which client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +125,16 @@ pub struct ManagedKey {
     pub namespace: String,
     /// The managed client's name.
     pub name: String,
+}
+
+/// What a lease is held on: calls on one client, or operations on one
+/// managed name. The two never share a lease (see `record::lease_key_bytes`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseKey {
+    /// A client: the lease of calls that manage it.
+    Client(TokenKey),
+    /// A managed name: the lease of its ensures, rotations and forgets.
+    Name(ManagedKey),
 }
 
 /// A managed client's record as stored: the managed-clients module's JSON,
@@ -99,161 +174,7 @@ pub enum Cas {
     Conflict,
 }
 
-/// A store of registration access tokens.
-#[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
-    /// The token held for `key`, if any.
-    async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError>;
-
-    /// Stores `token` for `key` if the entry's generation is still `expected`
-    /// (`None`: the entry must not exist). Durable before it returns, for the
-    /// durable backends.
-    async fn compare_and_set(
-        &self,
-        key: &TokenKey,
-        expected: Option<u64>,
-        token: &SecretString,
-        registration_client_uri: &str,
-    ) -> Result<Cas, StoreError>;
-
-    /// Removes the entry only if its generation is still `expected`. Returns
-    /// whether it removed one.
-    async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError>;
-
-    /// Removes the entry, whatever it holds. Returns whether there was one.
-    async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError>;
-
-    /// Up to `limit` entries (all when `None`), for operator commands and the
-    /// startup key check. Order is unspecified.
-    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError>;
-
-    /// The managed client record under `key`, if any.
-    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError>;
-
-    /// Stores `json` under `key` if the record's generation is still
-    /// `expected` (`None`: it must not exist), and indexes it under
-    /// `client_id`, the client it holds, in the same write. Durable before it
-    /// returns, for the durable backends.
-    async fn put_record(
-        &self,
-        key: &ManagedKey,
-        expected: Option<u64>,
-        json: &SecretString,
-        client_id: &str,
-    ) -> Result<Cas, StoreError>;
-
-    /// Removes the record (and its index entry) only if its generation is
-    /// still `expected`.
-    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError>;
-
-    /// Every managed client record, with the client id each is indexed
-    /// under. Order is unspecified.
-    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError>;
-
-    /// The names of the records of `namespace` on `upstream` that hold
-    /// `client_id`: one index lookup, whatever the number of records, and no
-    /// record opened. Order is unspecified.
-    async fn records_of_client(
-        &self,
-        upstream: &str,
-        namespace: &str,
-        client_id: &str,
-    ) -> Result<Vec<String>, StoreError>;
-
-    /// The names of every record of `namespace` on `upstream`, sorted; no
-    /// record opened.
-    async fn record_names(
-        &self,
-        upstream: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, StoreError>;
-
-    /// Checks a new client's token and record would both fit: an error
-    /// ([`StoreError::Full`]) only for a bounded store at its capacity, so
-    /// that nothing is registered that could not be kept.
-    async fn check_room_for_client(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// Whether replicas share this store, so that management calls on one
-    /// client must also be serialised across processes ([`TokenStore::take_lease`]).
-    fn shared(&self) -> bool {
-        false
-    }
-
-    /// Takes the cross-replica lease on `key` for `ttl`: its fencing number
-    /// (a counter that only grows), or `None` while another holder has it.
-    /// Stores that one process owns have no leases and always grant 0.
-    async fn take_lease(&self, _key: &TokenKey, _ttl: Duration) -> Result<Option<u64>, StoreError> {
-        Ok(Some(0))
-    }
-
-    /// Extends the lease `fence` on `key` by `ttl`; `false` when it was lost
-    /// (expired and taken by another holder).
-    async fn renew_lease(
-        &self,
-        _key: &TokenKey,
-        _fence: u64,
-        _ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-
-    /// Gives the lease `fence` on `key` back, if it is still held.
-    async fn release_lease(&self, _key: &TokenKey, _fence: u64) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// [`TokenStore::compare_and_set`], refused (as a conflict) unless the
-    /// lease on `key` is still `fence`: a holder whose lease expired cannot
-    /// overwrite what the next holder wrote. Stores without leases ignore it.
-    async fn compare_and_set_fenced(
-        &self,
-        key: &TokenKey,
-        expected: Option<u64>,
-        token: &SecretString,
-        registration_client_uri: &str,
-        _fence: u64,
-    ) -> Result<Cas, StoreError> {
-        self.compare_and_set(key, expected, token, registration_client_uri)
-            .await
-    }
-
-    /// Rewrites every plaintext entry sealed with the keyring's current key, for
-    /// `tokens seal` after a keyring is added: returns how many it sealed. The
-    /// file backend does it in one transaction, Redis with a compare-and-set per
-    /// entry; the memory backend keeps nothing at rest, so it seals nothing.
-    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
-        Ok(0)
-    }
-
-    /// Stores many entries (for `tokens import`): each only where no entry
-    /// exists, or replacing any with `overwrite`. Returns (stored, kept). The
-    /// file backend does it in one durable transaction.
-    async fn import(
-        &self,
-        entries: Vec<ImportEntry>,
-        overwrite: bool,
-    ) -> Result<(usize, usize), StoreError> {
-        let (mut stored, mut kept) = (0, 0);
-        for e in entries {
-            let expected = match overwrite {
-                true => self.get(&e.key).await?.map(|t| t.generation),
-                false => None,
-            };
-            match self
-                .compare_and_set(&e.key, expected, &e.token, &e.registration_client_uri)
-                .await?
-            {
-                Cas::Stored(_) => stored += 1,
-                Cas::Conflict => kept += 1,
-            }
-        }
-        Ok((stored, kept))
-    }
-}
-
-/// One entry for [`TokenStore::import`].
+/// One entry for [`Tokens::import`].
 #[derive(Clone, Debug)]
 pub struct ImportEntry {
     /// Where it goes.
@@ -264,9 +185,4 @@ pub struct ImportEntry {
     pub registration_client_uri: String,
 }
 
-/// Now, in Unix seconds.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::dcr::unix_now;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, StoreError, TokenStore};
+use super::{FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, Store, StoreError};
 
 /// How many stored entries are decrypted at startup to prove the keyring right.
 const STARTUP_CHECK_ENTRIES: usize = 1000;
@@ -58,17 +58,17 @@ impl Backend {
 }
 
 /// Opens the configured store and checks that its entries can be read.
-pub async fn open(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreError> {
+pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
     let store = connect(config).await?;
     // Decrypting existing entries proves the keyring before any call depends on it.
-    store.list(Some(STARTUP_CHECK_ENTRIES)).await?;
+    store.tokens.list(Some(STARTUP_CHECK_ENTRIES)).await?;
     tracing::info!(backend = %config.backend.describe(), encrypted = config.keyring.is_some(), "token store open");
     Ok(store)
 }
 
 /// Opens the configured store without reading any entry: for `tokens seal`,
 /// which must reach the plaintext entries that [`open`]'s check refuses.
-pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreError> {
+pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
     let durable = !matches!(config.backend, Backend::Memory { .. });
     if durable && config.keyring.is_none() {
         tracing::warn!(
@@ -79,12 +79,11 @@ pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn TokenStore>, StoreE
         );
     }
     let keyring = config.keyring.clone();
-    let store: Arc<dyn TokenStore> = match &config.backend {
-        Backend::Memory { max_entries } => Arc::new(MemoryStore::new(*max_entries)),
-        Backend::File { path } => Arc::new(FileStore::open(path, keyring)?),
-        Backend::Redis { url, prefix } => {
-            Arc::new(RedisStore::connect(url, prefix.clone(), keyring).await?)
-        }
-    };
-    Ok(store)
+    Ok(match &config.backend {
+        Backend::Memory { max_entries } => MemoryStore::new(*max_entries).into(),
+        Backend::File { path } => FileStore::open(path, keyring)?.into(),
+        Backend::Redis { url, prefix } => RedisStore::connect(url, prefix.clone(), keyring)
+            .await?
+            .into(),
+    })
 }

@@ -1,18 +1,13 @@
-//! How keys and values are laid out in the durable backends.
+//! How keys are laid out in the durable backends (values: `codec.rs`).
 //!
 //! A store key is `upstream US namespace US client_id` (US = the ASCII unit
 //! separator, which none of the parts may contain); a managed client record's
-//! is `upstream US namespace US name`, in a space of its own. A token value is
-//! the sealed JSON `{"t": token, "u": registration_client_uri, "l":
-//! learned_at}`, a record value the sealed record JSON; each is authenticated
-//! with its store key, its generation and which of the two it is, so neither
-//! can be moved to another key or space and still open.
+//! is `upstream US namespace US name`, in a space of its own; a lease's is its
+//! client's store key, or for a managed name `upstream US namespace US RS
+//! name` (RS = the record separator, which no client id may hold, so a name's
+//! lease is never a client's).
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-
-use super::cipher::{self, Keyring};
-use super::{ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey};
+use super::{LeaseKey, ManagedKey, TokenKey};
 
 /// Separates the parts of a store key.
 const SEP: char = '\u{1f}';
@@ -92,6 +87,21 @@ pub fn parse_record_key(text: &str) -> Option<ManagedKey> {
     })
 }
 
+/// Marks the client-id part of a managed name's lease key.
+const NAME_LEASE_MARK: char = '\u{1e}';
+
+/// The bytes a lease is stored under.
+pub fn lease_key_bytes(key: &LeaseKey) -> String {
+    match key {
+        LeaseKey::Client(client) => key_bytes(client),
+        LeaseKey::Name(name) => join(
+            &name.upstream,
+            &name.namespace,
+            &format!("{NAME_LEASE_MARK}{}", name.name),
+        ),
+    }
+}
+
 /// The start of every record key of `namespace` on `upstream`: a record
 /// key is this followed by the name.
 pub fn record_prefix(upstream: &str, namespace: &str) -> String {
@@ -99,7 +109,7 @@ pub fn record_prefix(upstream: &str, namespace: &str) -> String {
 }
 
 /// The key of the index entry that finds the records holding `client_id`
-/// (the records of one client, see `TokenStore::records_of_client`).
+/// (the records of one client, see `Records::records_of_client`).
 pub fn client_index_key(upstream: &str, namespace: &str, client_id: &str) -> String {
     join(upstream, namespace, client_id)
 }
@@ -122,147 +132,4 @@ fn split(text: &str) -> Option<(String, String, String)> {
         parts.next()?.to_owned(),
         parts.next()?.to_owned(),
     ))
-}
-
-#[derive(Serialize, Deserialize)]
-struct Plain {
-    t: String,
-    u: String,
-    l: u64,
-}
-
-/// Which space a sealed value belongs to, in its associated data.
-#[derive(Clone, Copy)]
-enum Space {
-    Tokens,
-    Records,
-}
-
-fn aad_in(space: Space, key: &str, generation: u64) -> Vec<u8> {
-    // Token values keep the associated data they always had, so existing
-    // stores read on; records add a tag no store key can start with.
-    let mut aad = match space {
-        Space::Tokens => Vec::new(),
-        Space::Records => b"record\x1f".to_vec(),
-    };
-    aad.extend_from_slice(key.as_bytes());
-    aad.extend_from_slice(&generation.to_be_bytes());
-    aad
-}
-
-fn aad(key: &str, generation: u64) -> Vec<u8> {
-    aad_in(Space::Tokens, key, generation)
-}
-
-/// Seals a managed client record for `key` at `generation`.
-pub fn seal_record(
-    keyring: Option<&Keyring>,
-    key: &str,
-    generation: u64,
-    json: &SecretString,
-) -> Vec<u8> {
-    cipher::seal(
-        keyring,
-        json.expose_secret().as_bytes(),
-        &aad_in(Space::Records, key, generation),
-    )
-}
-
-/// Opens a record stored under `key` at `generation`.
-pub fn open_record(
-    keyring: Option<&Keyring>,
-    key: &str,
-    generation: u64,
-    value: &[u8],
-) -> Result<StoredRecord, StoreError> {
-    let json = cipher::open(keyring, value, &aad_in(Space::Records, key, generation))
-        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
-    let json = String::from_utf8(json)
-        .map_err(|_| StoreError::Unreadable("record is not UTF-8".into()))?;
-    Ok(StoredRecord {
-        json: SecretString::from(json),
-        generation,
-        client_id: None,
-    })
-}
-
-/// A plaintext record sealed with `keyring`'s current key, else `None`.
-pub fn reseal_plain_record(
-    keyring: &Keyring,
-    key: &str,
-    generation: u64,
-    value: &[u8],
-) -> Result<Option<Vec<u8>>, StoreError> {
-    if !cipher::is_plain(value) {
-        return Ok(None);
-    }
-    let record = open_record(None, key, generation, value)?;
-    Ok(Some(seal_record(
-        Some(keyring),
-        key,
-        generation,
-        &record.json,
-    )))
-}
-
-/// Seals a value for `key` at `generation`.
-pub fn seal_value(
-    keyring: Option<&Keyring>,
-    key: &str,
-    generation: u64,
-    token: &SecretString,
-    uri: &str,
-    learned_at: u64,
-) -> Vec<u8> {
-    let plain = Plain {
-        t: token.expose_secret().to_owned(),
-        u: uri.to_owned(),
-        l: learned_at,
-    };
-    // A broken invariant must fail loudly, never store an empty record in
-    // place of a token.
-    let json = serde_json::to_vec(&plain).expect("a record of strings and a number serialises");
-    cipher::seal(keyring, &json, &aad(key, generation))
-}
-
-/// `value` (stored under `key` at `generation`) sealed with `keyring`'s current
-/// key if it is plaintext, else `None`. The generation stays: it is the same
-/// token, so a writer that read the entry before may still replace it.
-pub fn reseal_plain(
-    keyring: &Keyring,
-    key: &str,
-    generation: u64,
-    value: &[u8],
-) -> Result<Option<Vec<u8>>, StoreError> {
-    if !cipher::is_plain(value) {
-        return Ok(None);
-    }
-    let t = open_value(None, key, generation, value)?;
-    Ok(Some(seal_value(
-        Some(keyring),
-        key,
-        generation,
-        &t.token,
-        &t.registration_client_uri,
-        t.learned_at,
-    )))
-}
-
-/// Opens a value stored under `key` at `generation`.
-pub fn open_value(
-    keyring: Option<&Keyring>,
-    key: &str,
-    generation: u64,
-    value: &[u8],
-) -> Result<StoredToken, StoreError> {
-    let json = cipher::open(keyring, value, &aad(key, generation))
-        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
-    let plain: Plain = serde_json::from_slice(&json)
-        .map_err(|_| StoreError::Unreadable("value is not a token record".into()))?;
-    Ok(StoredToken {
-        token: SecretString::from(plain.t),
-        registration_client_uri: plain.u,
-        learned_at: plain.l,
-        generation,
-    })
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Cas, FileStore, Keyring, ManagedKey, MemoryStore, TokenKey, TokenStore};
+use super::{Cas, FileStore, Keyring, ManagedKey, MemoryStore, Records, Store, TokenKey};
 
 fn key(name: &str) -> ManagedKey {
     ManagedKey {
@@ -20,11 +20,12 @@ fn json(text: &str) -> SecretString {
     SecretString::from(text.to_owned())
 }
 
-async fn records_follow_generations(store: &dyn TokenStore) {
+async fn records_follow_generations(store: &Store) {
     let k = key("billing-api");
-    assert!(store.get_record(&k).await.unwrap().is_none());
+    assert!(store.records.get_record(&k).await.unwrap().is_none());
     assert_eq!(
         store
+            .records
             .put_record(&k, None, &json(r#"{"v":1}"#), "c1")
             .await
             .unwrap(),
@@ -32,6 +33,7 @@ async fn records_follow_generations(store: &dyn TokenStore) {
     );
     assert_eq!(
         store
+            .records
             .put_record(&k, None, &json(r#"{"v":2}"#), "c1")
             .await
             .unwrap(),
@@ -40,18 +42,20 @@ async fn records_follow_generations(store: &dyn TokenStore) {
     );
     assert_eq!(
         store
+            .records
             .put_record(&k, Some(1), &json(r#"{"v":2}"#), "c1")
             .await
             .unwrap(),
         Cas::Stored(2)
     );
-    let got = store.get_record(&k).await.unwrap().unwrap();
+    let got = store.records.get_record(&k).await.unwrap().unwrap();
     assert_eq!(
         (got.json.expose_secret(), got.generation),
         (r#"{"v":2}"#, 2)
     );
     assert_eq!(
         store
+            .records
             .put_record(&k, Some(1), &json("stale"), "c1")
             .await
             .unwrap(),
@@ -64,22 +68,25 @@ async fn records_follow_generations(store: &dyn TokenStore) {
         namespace: k.namespace.clone(),
         client_id: k.name.clone(),
     };
-    assert!(store.get(&token_key).await.unwrap().is_none());
-    assert!(store.list(None).await.unwrap().is_empty());
-    let all = store.list_records().await.unwrap();
+    assert!(store.tokens.get(&token_key).await.unwrap().is_none());
+    assert!(store.tokens.list(None).await.unwrap().is_empty());
+    let all = store.records.list_records().await.unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].0, k);
 
     assert_eq!(all[0].1.client_id.as_deref(), Some("c1"));
 
-    assert!(!store.delete_record(&k, 1).await.unwrap(), "stale delete");
-    assert!(store.delete_record(&k, 2).await.unwrap());
-    assert!(store.get_record(&k).await.unwrap().is_none());
+    assert!(
+        !store.records.delete_record(&k, 1).await.unwrap(),
+        "stale delete"
+    );
+    assert!(store.records.delete_record(&k, 2).await.unwrap());
+    assert!(store.records.get_record(&k).await.unwrap().is_none());
 }
 
 /// The index of records by client: found by one lookup, moved when a
 /// record's client changes, gone with the record, and kept per namespace.
-pub(super) async fn records_are_found_by_client(store: &dyn TokenStore) {
+pub(super) async fn records_are_found_by_client(store: &dyn Records) {
     let (up, ns) = ("https://as.example", "default");
     let names = |client: &'static str| async move {
         let mut n = store.records_of_client(up, ns, client).await.unwrap();
@@ -134,7 +141,7 @@ pub(super) async fn records_are_found_by_client(store: &dyn TokenStore) {
 
 #[tokio::test]
 async fn memory_records_follow_generations() {
-    records_follow_generations(&MemoryStore::default()).await;
+    records_follow_generations(&MemoryStore::default().into()).await;
     records_are_found_by_client(&MemoryStore::default()).await;
 }
 
@@ -153,8 +160,11 @@ async fn file_records_follow_generations_and_are_sealed_at_rest() {
         "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
     ))
     .unwrap();
-    let store = FileStore::open(&path, Some(Arc::new(ring))).unwrap();
+    let store: Store = FileStore::open(&path, Some(Arc::new(ring))).unwrap().into();
     records_follow_generations(&store).await;
+    let records = store.records.clone();
+    drop(store);
+    let store = records;
 
     let secret = "secret-1234567890-abcdefghij";
     let k = key("sealed");

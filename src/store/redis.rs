@@ -14,12 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::RedisPrefix;
 use super::cipher::Keyring;
-use super::record::{
-    key_bytes, open_value, parse_key, reseal_plain, reseal_plain_record, seal_value,
-};
-use super::{
-    Cas, ManagedKey, StoreError, StoredRecord, StoredToken, TokenKey, TokenStore, unix_now,
-};
+use super::codec::{Space, open_token, reseal_plain, seal_token};
+use super::record::{key_bytes, parse_key};
+use super::{Cas, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
 use crate::dcr::Cause;
 
 /// Limit for connecting and for each reply, so a hung Redis fails calls rather
@@ -65,31 +62,6 @@ pub(super) const RESEAL: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] and redis.call('HGET', KEYS[1], 'val') == ARGV[2] then
   redis.call('HSET', KEYS[1], 'val', ARGV[3])
   return 1
-end
-return 0
-"#;
-
-/// `KEYS[1]` lease, `KEYS[2]` fencing counter; `ARGV[1]` TTL in ms. Returns
-/// the new fence, or 0 while another holder has the lease.
-const TAKE_LEASE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
-return fence
-"#;
-
-/// `KEYS[1]` lease; `ARGV[1]` fence, `ARGV[2]` TTL in ms. Returns 1 if renewed.
-const RENEW_LEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"#;
-
-/// `KEYS[1]` lease; `ARGV[1]` fence. Deletes the lease if still held.
-const RELEASE_LEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 "#;
@@ -150,7 +122,7 @@ impl RedisStore {
     }
 }
 
-/// A [`TokenStore`] in Redis.
+/// Tokens, records and leases in Redis ([`super::Tokens`], [`super::Records`], [`super::Leases`], [`super::Sealing`]).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -223,7 +195,7 @@ impl RedisStore {
         let key = key_bytes(key);
         let rkey = self.redis_key(&key);
         let next = expected.unwrap_or(0) + 1;
-        let value = seal_value(
+        let value = seal_token(
             self.keyring.as_deref(),
             &key,
             next,
@@ -232,7 +204,8 @@ impl RedisStore {
             unix_now(),
         );
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
-        // Only a fenced write names the lease key.
+        // Only a fenced write names the lease key: its client's
+        // (`record::lease_key_bytes` of a client is its store key).
         let lease = fence.map(|f| (self.prefix.lease_key(&key), f));
         let script = Script::new(if fence.is_some() { FENCED_CAS } else { CAS });
         let generation: u64 = self
@@ -294,11 +267,11 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl TokenStore for RedisStore {
+impl Tokens for RedisStore {
     async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
         let key = key_bytes(key);
         match self.raw(&self.redis_key(&key)).await? {
-            Some((g, v)) => open_value(self.keyring.as_deref(), &key, g, &v).map(Some),
+            Some((g, v)) => open_token(self.keyring.as_deref(), &key, g, &v).map(Some),
             None => Ok(None),
         }
     }
@@ -326,55 +299,6 @@ impl TokenStore for RedisStore {
             .await
     }
 
-    fn shared(&self) -> bool {
-        true
-    }
-
-    async fn take_lease(&self, key: &TokenKey, ttl: Duration) -> Result<Option<u64>, StoreError> {
-        let key = key_bytes(key);
-        let (lease, counter) = (self.prefix.lease_key(&key), self.prefix.fence_key(&key));
-        let script = Script::new(TAKE_LEASE);
-        let fence: u64 = self
-            .with_retry(|mut c| {
-                let mut call = script.key(&lease);
-                call.key(&counter).arg(ttl.as_millis() as u64);
-                async move { call.invoke_async(&mut c).await }
-            })
-            .await?;
-        Ok((fence != 0).then_some(fence))
-    }
-
-    async fn renew_lease(
-        &self,
-        key: &TokenKey,
-        fence: u64,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let lease = self.prefix.lease_key(&key_bytes(key));
-        let script = Script::new(RENEW_LEASE);
-        let renewed: u64 = self
-            .with_retry(|mut c| {
-                let mut call = script.key(&lease);
-                call.arg(fence).arg(ttl.as_millis() as u64);
-                async move { call.invoke_async(&mut c).await }
-            })
-            .await?;
-        Ok(renewed == 1)
-    }
-
-    async fn release_lease(&self, key: &TokenKey, fence: u64) -> Result<(), StoreError> {
-        let lease = self.prefix.lease_key(&key_bytes(key));
-        let script = Script::new(RELEASE_LEASE);
-        let _: u64 = self
-            .with_retry(|mut c| {
-                let mut call = script.key(&lease);
-                call.arg(fence);
-                async move { call.invoke_async(&mut c).await }
-            })
-            .await?;
-        Ok(())
-    }
-
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
         self.delete_at_generation(&self.redis_key(&key_bytes(key)), expected)
             .await
@@ -391,25 +315,6 @@ impl TokenStore for RedisStore {
         Ok(deleted == 1)
     }
 
-    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
-        let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
-        let tokens = self
-            .reseal_matching(
-                self.prefix.pattern(),
-                |rkey| self.prefix.store_key(rkey),
-                |k, g, v| reseal_plain(&ring, k, g, v),
-            )
-            .await?;
-        let records = self
-            .reseal_matching(
-                self.prefix.record_pattern(),
-                |rkey| self.prefix.record_store_key(rkey),
-                |k, g, v| reseal_plain_record(&ring, k, g, v),
-            )
-            .await?;
-        Ok(tokens + records)
-    }
-
     async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
         let keys = self.keys().await?;
         let mut out = Vec::new();
@@ -423,43 +328,26 @@ impl TokenStore for RedisStore {
         }
         Ok(out)
     }
+}
 
-    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.record(key).await
-    }
-
-    async fn put_record(
-        &self,
-        key: &ManagedKey,
-        expected: Option<u64>,
-        json: &SecretString,
-        client_id: &str,
-    ) -> Result<Cas, StoreError> {
-        self.store_record(key, expected, json, client_id).await
-    }
-
-    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
-        self.remove_record(key, expected).await
-    }
-
-    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
-        self.records().await
-    }
-
-    async fn records_of_client(
-        &self,
-        upstream: &str,
-        namespace: &str,
-        client_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.names_of_client(upstream, namespace, client_id).await
-    }
-
-    async fn record_names(
-        &self,
-        upstream: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.names(upstream, namespace).await
+#[async_trait]
+impl Sealing for RedisStore {
+    async fn seal_plaintext(&self) -> Result<usize, StoreError> {
+        let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
+        let tokens = self
+            .reseal_matching(
+                self.prefix.pattern(),
+                |rkey| self.prefix.store_key(rkey),
+                |k, g, v| reseal_plain(&ring, Space::Tokens, k, g, v),
+            )
+            .await?;
+        let records = self
+            .reseal_matching(
+                self.prefix.record_pattern(),
+                |rkey| self.prefix.record_store_key(rkey),
+                |k, g, v| reseal_plain(&ring, Space::Records, k, g, v),
+            )
+            .await?;
+        Ok(tokens + records)
     }
 }

@@ -7,14 +7,14 @@
 //! built on the server: right on one node. (Redis Cluster needs every key a
 //! script touches declared and on one slot.)
 
+use async_trait::async_trait;
 use redis::Script;
 use secrecy::SecretString;
 
-use super::record::{
-    client_index_key, open_record, parse_record_key, record_key_bytes, record_prefix, seal_record,
-};
+use super::codec::{open_record, seal_record};
+use super::record::{client_index_key, parse_record_key, record_key_bytes, record_prefix};
 use super::redis::RedisStore;
-use super::{Cas, ManagedKey, StoreError, StoredRecord};
+use super::{Cas, ManagedKey, Records, StoreError, StoredRecord};
 
 /// `KEYS[1]` record, `KEYS[2]` the new client's set; `ARGV[1]` expected
 /// generation (`""`: absent), `ARGV[2]` sealed value for the next
@@ -53,11 +53,11 @@ impl RedisStore {
         self.prefix
             .client_index_key(&record_prefix(&key.upstream, &key.namespace))
     }
+}
 
-    pub(super) async fn record(
-        &self,
-        key: &ManagedKey,
-    ) -> Result<Option<StoredRecord>, StoreError> {
+#[async_trait]
+impl Records for RedisStore {
+    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
         let key = record_key_bytes(key);
         match self.raw(&self.prefix.record_key(&key)).await? {
             Some((g, v)) => open_record(self.keyring.as_deref(), &key, g, &v).map(Some),
@@ -65,7 +65,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn store_record(
+    async fn put_record(
         &self,
         key: &ManagedKey,
         expected: Option<u64>,
@@ -102,11 +102,7 @@ impl RedisStore {
         })
     }
 
-    pub(super) async fn remove_record(
-        &self,
-        key: &ManagedKey,
-        expected: u64,
-    ) -> Result<bool, StoreError> {
+    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
         let rkey = self.prefix.record_key(&record_key_bytes(key));
         let sets = self.client_sets(key);
         let script = Script::new(DELETE);
@@ -120,7 +116,7 @@ impl RedisStore {
         Ok(deleted == 1)
     }
 
-    pub(super) async fn records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
+    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
         let mut out = Vec::new();
         for rkey in self.keys_matching(self.prefix.record_pattern()).await? {
             let Some((bytes, key)) = self
@@ -153,7 +149,7 @@ impl RedisStore {
         Ok(out)
     }
 
-    pub(super) async fn names_of_client(
+    async fn records_of_client(
         &self,
         upstream: &str,
         namespace: &str,
@@ -169,7 +165,7 @@ impl RedisStore {
         .await
     }
 
-    pub(super) async fn names(
+    async fn record_names(
         &self,
         upstream: &str,
         namespace: &str,

@@ -102,7 +102,7 @@ impl ManagedMetrics {
                     "Time since a declared client's credentials file last changed, by name",
                 )
                 .with_callback(move |observer| {
-                    let now = crate::store::unix_now();
+                    let now = crate::dcr::unix_now();
                     let written = read.lock().unwrap_or_else(|e| e.into_inner());
                     for (name, at) in written.iter() {
                         observer.observe(

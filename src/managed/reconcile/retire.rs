@@ -98,6 +98,7 @@ impl Sweep {
         let records = managed
             .inner
             .store
+            .records
             .list_records()
             .await
             .map_err(DcrError::Store)?;

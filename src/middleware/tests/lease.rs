@@ -1,4 +1,4 @@
-//! The lease layer on paused time, over a store that plays the shared one:
+//! The lease layer on paused time, over leases that play a shared store's:
 //! the call carries its fence, waits for a lease held elsewhere, gives up at
 //! its deadline, renews while it runs, and gives the lease back when done or
 //! cancelled.
@@ -9,154 +9,79 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use secrecy::SecretString;
 use tower::{Layer, ServiceExt};
 
 use super::{gated, get, scripted, started};
 use crate::dcr::{ClientMetadata, DcrCall, DcrError, DcrRequest, DcrResponse, StoreError};
 use crate::middleware::lease::LeaseLayer;
-use crate::store::{Cas, ManagedKey, MemoryStore, StoredRecord, StoredToken, TokenKey, TokenStore};
+use crate::store::{LeaseKey, Leases, TokenKey};
 
 const UPSTREAM: &str = "https://as.example";
 const TTL: Duration = Duration::from_secs(3);
 
-/// A memory store with the leases a shared store has: one holder per client,
-/// fences that only grow, and counts of every lease call.
+/// The leases a shared store has: one holder per key, fences that only
+/// grow, and counts of every lease call.
 #[derive(Default)]
-struct Leases {
-    tokens: MemoryStore,
-    holders: Mutex<HashMap<String, u64>>,
+struct FakeLeases {
+    holders: Mutex<HashMap<LeaseKey, u64>>,
     fences: AtomicU64,
     renewals: AtomicUsize,
     releases: AtomicUsize,
 }
 
-impl Leases {
+impl FakeLeases {
     fn holder(&self, client_id: &str) -> Option<u64> {
-        self.holders.lock().unwrap().get(client_id).copied()
+        self.holders.lock().unwrap().get(&key(client_id)).copied()
     }
 }
 
 #[async_trait]
-impl TokenStore for Leases {
-    async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
-        self.tokens.get(key).await
-    }
-
-    async fn compare_and_set(
-        &self,
-        key: &TokenKey,
-        expected: Option<u64>,
-        token: &SecretString,
-        registration_client_uri: &str,
-    ) -> Result<Cas, StoreError> {
-        (self.tokens)
-            .compare_and_set(key, expected, token, registration_client_uri)
-            .await
-    }
-
-    async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
-        self.tokens.compare_and_delete(key, expected).await
-    }
-
-    async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
-        self.tokens.delete(key).await
-    }
-
-    async fn list(&self, limit: Option<usize>) -> Result<Vec<(TokenKey, StoredToken)>, StoreError> {
-        self.tokens.list(limit).await
-    }
-
-    async fn get_record(&self, key: &ManagedKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.tokens.get_record(key).await
-    }
-
-    async fn put_record(
-        &self,
-        key: &ManagedKey,
-        expected: Option<u64>,
-        json: &SecretString,
-        client_id: &str,
-    ) -> Result<Cas, StoreError> {
-        self.tokens.put_record(key, expected, json, client_id).await
-    }
-
-    async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
-        self.tokens.delete_record(key, expected).await
-    }
-
-    async fn list_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, StoreError> {
-        self.tokens.list_records().await
-    }
-
-    async fn records_of_client(
-        &self,
-        upstream: &str,
-        namespace: &str,
-        client_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.tokens
-            .records_of_client(upstream, namespace, client_id)
-            .await
-    }
-
-    async fn record_names(
-        &self,
-        upstream: &str,
-        namespace: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        self.tokens.record_names(upstream, namespace).await
-    }
-
-    fn shared(&self) -> bool {
-        true
-    }
-
-    async fn take_lease(&self, key: &TokenKey, _ttl: Duration) -> Result<Option<u64>, StoreError> {
+impl Leases for FakeLeases {
+    async fn take_lease(&self, key: &LeaseKey, _ttl: Duration) -> Result<Option<u64>, StoreError> {
         let mut holders = self.holders.lock().unwrap();
-        if holders.contains_key(&key.client_id) {
+        if holders.contains_key(key) {
             return Ok(None);
         }
         let fence = self.fences.fetch_add(1, Ordering::AcqRel) + 1;
-        holders.insert(key.client_id.clone(), fence);
+        holders.insert(key.clone(), fence);
         Ok(Some(fence))
     }
 
     async fn renew_lease(
         &self,
-        key: &TokenKey,
+        key: &LeaseKey,
         fence: u64,
         _: Duration,
     ) -> Result<bool, StoreError> {
         self.renewals.fetch_add(1, Ordering::AcqRel);
-        Ok(self.holder(&key.client_id) == Some(fence))
+        Ok(self.holders.lock().unwrap().get(key) == Some(&fence))
     }
 
-    async fn release_lease(&self, key: &TokenKey, fence: u64) -> Result<(), StoreError> {
+    async fn release_lease(&self, key: &LeaseKey, fence: u64) -> Result<(), StoreError> {
         self.releases.fetch_add(1, Ordering::AcqRel);
         let mut holders = self.holders.lock().unwrap();
-        if holders.get(&key.client_id) == Some(&fence) {
-            holders.remove(&key.client_id);
+        if holders.get(key) == Some(&fence) {
+            holders.remove(key);
         }
         Ok(())
     }
 }
 
-fn key(client_id: &str) -> TokenKey {
-    TokenKey {
+fn key(client_id: &str) -> LeaseKey {
+    LeaseKey::Client(TokenKey {
         upstream: UPSTREAM.into(),
         namespace: crate::dcr::DEFAULT_NAMESPACE.into(),
         client_id: client_id.into(),
-    }
+    })
 }
 
-fn layer(store: &Arc<Leases>) -> LeaseLayer {
+fn layer(store: &Arc<FakeLeases>) -> LeaseLayer {
     LeaseLayer::new(store.clone(), UPSTREAM, TTL)
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_call_carries_its_fence_and_gives_the_lease_back() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     let (inner, seen) = scripted(vec![|| Ok(DcrResponse::Deleted)]);
     layer(&store)
         .layer(inner)
@@ -170,7 +95,7 @@ async fn a_call_carries_its_fence_and_gives_the_lease_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_held_by_another_replica_is_waited_for() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     let elsewhere = store.take_lease(&key("c1"), TTL).await.unwrap().unwrap();
     let (inner, seen) = scripted(vec![|| Ok(DcrResponse::Deleted)]);
     let call = started(layer(&store).layer(inner), get("c1", None)).await;
@@ -188,7 +113,7 @@ async fn a_lease_held_by_another_replica_is_waited_for() {
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_ends_the_wait_and_nothing_is_sent() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     store.take_lease(&key("c1"), TTL).await.unwrap().unwrap();
     let (inner, seen) = scripted(vec![|| Ok(DcrResponse::Deleted)]);
     let mut req = get("c1", None);
@@ -200,7 +125,7 @@ async fn the_deadline_ends_the_wait_and_nothing_is_sent() {
 
 #[tokio::test(start_paused = true)]
 async fn a_long_call_renews_its_lease_every_third_of_the_ttl() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     let (inner, release) = gated();
     let call = started(layer(&store).layer(inner), get("c1", None)).await;
     tokio::time::sleep(TTL * 3 + Duration::from_millis(10)).await;
@@ -217,7 +142,7 @@ async fn a_long_call_renews_its_lease_every_third_of_the_ttl() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_call_gives_its_lease_back() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     let (inner, _release) = gated();
     let call = started(layer(&store).layer(inner), get("c1", None)).await;
     assert_eq!(store.holder("c1"), Some(1));
@@ -232,7 +157,7 @@ async fn a_cancelled_call_gives_its_lease_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_registration_names_no_client_and_takes_no_lease() {
-    let store = Arc::new(Leases::default());
+    let store = Arc::new(FakeLeases::default());
     let (inner, seen) = scripted(vec![|| Ok(DcrResponse::Deleted)]);
     let register = DcrRequest::new(DcrCall::Register {
         metadata: ClientMetadata::default(),

@@ -8,7 +8,7 @@ use tower::{Layer, ServiceExt};
 use super::{client, get, http, scripted, sent_rat};
 use crate::dcr::{ClientMetadata, DcrCall, DcrError, DcrRequest, DcrResponse};
 use crate::middleware::tokens::TokensLayer;
-use crate::store::{MemoryStore, TokenKey, TokenStore};
+use crate::store::{MemoryStore, TokenKey, Tokens};
 use crate::telemetry::Metrics;
 
 const UPSTREAM: &str = "http://127.0.0.1:9";
@@ -21,16 +21,16 @@ fn key(id: &str) -> TokenKey {
     }
 }
 
-fn store() -> Arc<dyn TokenStore> {
+fn store() -> Arc<dyn Tokens> {
     Arc::new(MemoryStore::new(100))
 }
 
-async fn stored(store: &dyn TokenStore, id: &str) -> Option<String> {
+async fn stored(store: &dyn Tokens, id: &str) -> Option<String> {
     let entry = store.get(&key(id)).await.unwrap();
     entry.map(|t| t.token.expose_secret().to_owned())
 }
 
-async fn put(store: &dyn TokenStore, id: &str, rat: &str) {
+async fn put(store: &dyn Tokens, id: &str, rat: &str) {
     let expected = store.get(&key(id)).await.unwrap().map(|t| t.generation);
     store
         .compare_and_set(&key(id), expected, &SecretString::from(rat), "")
