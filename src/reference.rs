@@ -33,6 +33,11 @@ use crate::upstream::{
     Endpoints, HttpUpstream, Profile, RegistrationEndpoint, UpstreamConfig, http_client,
 };
 
+/// The profile the reference servers speak.
+const SHARKAUTH: Profile = Profile::SharkAuth {
+    use_client_uri: false,
+};
+
 /// Which reference server to run.
 #[derive(Debug, Clone)]
 pub enum Reference {
@@ -88,15 +93,7 @@ pub async fn serve(kind: Reference) {
             .http;
             let upstream: UpstreamConfig = config;
             let client = http_client(&upstream, &endpoints.base).expect("HTTP client");
-            let http = HttpUpstream::new(
-                client,
-                Profile::SharkAuth {
-                    use_client_uri: false,
-                },
-                endpoints,
-                upstream,
-                Metrics::local(),
-            );
+            let http = HttpUpstream::new(client, SHARKAUTH, endpoints, upstream, Metrics::local());
             BoxCloneSyncService::new(http)
         }
     };
@@ -113,9 +110,7 @@ pub async fn serve(kind: Reference) {
         MemoryStore::default().into(),
         ManagedConfig {
             upstream: "reference".into(),
-            profile: Profile::SharkAuth {
-                use_client_uri: false,
-            },
+            server: SHARKAUTH.capabilities(),
             initial_access_token: None,
             lease_ttl: Duration::from_secs(60),
             exchanges: exchanges.clone(),
@@ -134,7 +129,7 @@ pub async fn serve(kind: Reference) {
         calls: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT_CALLS)),
         callers: None,
         exchanges,
-        reads_may_rotate: false,
+        server: SHARKAUTH.capabilities(),
     };
     let service = DcrService::new(stack, managed, metrics, edge);
     tonic::transport::Server::builder()

@@ -16,8 +16,8 @@ use super::deadline::deadline;
 use super::peer::PeerInfo;
 use super::status::to_status;
 use crate::dcr::{
-    DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation, SendGate,
-    SentExchanges, mask,
+    Capabilities, DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation,
+    SendGate, SentExchanges, mask,
 };
 use crate::managed::Managed;
 use crate::middleware::GatewayService;
@@ -82,9 +82,9 @@ pub struct EdgeSettings {
     /// Places for sent credential-bearing calls, which finish detached if
     /// their caller leaves (`--max-detached`).
     pub exchanges: SentExchanges,
-    /// Whether the upstream's reads and updates may rotate a credential (so
-    /// that they too bring one back).
-    pub reads_may_rotate: bool,
+    /// What the server can do (whether its reads and updates bring back a
+    /// credential too).
+    pub server: Capabilities,
 }
 
 impl DcrService {
@@ -254,10 +254,7 @@ impl DcrService {
         let Some(deadline) = req.deadline else {
             return self.stack.clone().oneshot(req).await;
         };
-        if !req
-            .operation()
-            .may_bring_back_credential(self.edge.reads_may_rotate)
-        {
+        if !req.operation().may_bring_back_credential(&self.edge.server) {
             return tokio::time::timeout_at(deadline.into(), self.stack.clone().oneshot(req))
                 .await
                 .unwrap_or(Err(DcrError::DeadlineExceeded));

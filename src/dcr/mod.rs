@@ -4,6 +4,7 @@
 //! call may be retried, and what it does to a stored registration access token,
 //! depends on the operation and not on the HTTP verb.
 
+mod capabilities;
 mod delivery;
 mod error;
 pub mod json;
@@ -15,6 +16,7 @@ mod operation;
 mod request;
 mod send_gate;
 
+pub use capabilities::{Capabilities, LossProof, SecretRotation};
 pub use delivery::Delivery;
 pub use error::{Cause, DcrError, StoreError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};

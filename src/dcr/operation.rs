@@ -96,6 +96,7 @@ macro_rules! spec {
     };
 }
 
+use super::Capabilities;
 use Credential::{Always, Never, WhenReadsRotate};
 use StoreEffect::{Forget, Keep, Replace, Store, StoreIfPresent};
 
@@ -206,20 +207,21 @@ impl Operation {
         self.spec().span
     }
 
-    /// Whether calls of this operation may share a client with each other:
-    /// they change nothing and bring back no credential (a read, on a server
-    /// whose reads do not rotate). Anything else has the client to itself.
-    pub fn may_share_client(self, reads_may_rotate: bool) -> bool {
-        !self.spec().changes_client && !self.may_bring_back_credential(reads_may_rotate)
+    /// Whether calls of this operation may share a client with each other
+    /// on a server that can do `server`: they change nothing and bring back
+    /// no credential (a read, on a server whose reads do not rotate).
+    /// Anything else has the client to itself.
+    pub fn may_share_client(self, server: &Capabilities) -> bool {
+        !self.spec().changes_client && !self.may_bring_back_credential(server)
     }
 
-    /// Whether an answer may carry a new credential, so that once the request
-    /// is sent the call must run to the store whatever its caller does.
-    /// `reads_may_rotate`: the upstream's reads and updates may rotate.
-    pub fn may_bring_back_credential(self, reads_may_rotate: bool) -> bool {
+    /// Whether an answer from a server that can do `server` may carry a new
+    /// credential, so that once the request is sent the call must run to
+    /// the store whatever its caller does.
+    pub fn may_bring_back_credential(self, server: &Capabilities) -> bool {
         match self.spec().credential {
             Always => true,
-            WhenReadsRotate => reads_may_rotate,
+            WhenReadsRotate => server.reads_may_rotate,
             Never => false,
         }
     }

@@ -271,10 +271,10 @@ impl Managed {
         })
     }
 
-    /// Whether `err` proves the server lost the client (the profile's rule).
+    /// Whether `err` proves the server lost the client (its rule).
     pub(super) fn proves_gone(&self, err: &DcrError) -> bool {
         match err {
-            DcrError::Upstream(f) => self.inner.profile.proves_client_gone(f),
+            DcrError::Upstream(f) => self.inner.server.loss_proof.proves(f),
             DcrError::RetryStopped { last, .. } => self.proves_gone(last),
             _ => false,
         }

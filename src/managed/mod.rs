@@ -44,11 +44,12 @@ use secrecy::SecretString;
 use tower::ServiceExt;
 
 use crate::coord::{KeyedGuard, KeyedLocks, LeaseHold};
-use crate::dcr::{ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, SentExchanges};
+use crate::dcr::{
+    Capabilities, ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, SentExchanges,
+};
 use crate::middleware::GatewayService;
 use crate::store::{Cas, LeaseKey, ManagedKey, Store, TokenKey, unix_now};
 use crate::telemetry::Metrics;
-use crate::upstream::Profile;
 use board::Board;
 use limits::WatchCounts;
 use watch::Watchers;
@@ -68,7 +69,7 @@ struct Inner {
     stack: GatewayService,
     store: Store,
     upstream: String,
-    profile: Profile,
+    server: Capabilities,
     initial_access_token: Option<SecretString>,
     lease_ttl: Duration,
     locks: KeyedLocks<ManagedKey>,
@@ -90,8 +91,8 @@ struct Inner {
 pub struct ManagedConfig {
     /// The upstream's id, as the token store keys it (its base URL).
     pub upstream: String,
-    /// How the upstream proves a client is gone.
-    pub profile: Profile,
+    /// What the server can do: how a secret is rotated, what proves a loss.
+    pub server: Capabilities,
     /// Sent on a registration when the caller sends none.
     pub initial_access_token: Option<SecretString>,
     /// How long a name's lease is held at a time (renewed while in use).
@@ -134,7 +135,7 @@ impl Managed {
                 stack,
                 store,
                 upstream: config.upstream.trim_end_matches('/').to_owned(),
-                profile: config.profile,
+                server: config.server,
                 initial_access_token: config.initial_access_token,
                 lease_ttl: config.lease_ttl,
                 locks: KeyedLocks::default(),

@@ -11,10 +11,9 @@ use super::settings::{DeclaredClient, RotationPolicy};
 use super::watch::{Change, Published};
 use super::{Managed, target};
 use crate::dcr::json::metadata_from_json;
-use crate::dcr::{Client, DcrCall, DcrError, DcrResponse};
+use crate::dcr::{Capabilities, Client, DcrCall, DcrError, DcrResponse, SecretRotation};
 use crate::duration::format_duration;
 use crate::store::{ManagedKey, unix_now};
-use crate::upstream::Profile;
 
 /// When `record`'s secret is next due under `policy`, in Unix seconds.
 pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u64> {
@@ -40,14 +39,14 @@ pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u
 /// an hour, so a period shorter than that ends a reader's secret one
 /// period after it read the file, not one hour; a server without a grace
 /// ends it at once.
-pub fn rotation_warnings(profile: Profile, clients: &[DeclaredClient]) -> Vec<String> {
+pub fn rotation_warnings(server: &Capabilities, clients: &[DeclaredClient]) -> Vec<String> {
     let mut out = Vec::new();
     for c in clients
         .iter()
         .filter(|c| c.rotation != RotationPolicy::default())
     {
         let period = c.rotation.every;
-        match profile.secret_grace() {
+        match server.secret_grace {
             Some(grace) => {
                 if let Some(every) = period.filter(|every| *every < grace) {
                     out.push(format!(
@@ -122,9 +121,9 @@ impl Managed {
         }
         let id = record.client.client_id.clone();
         let old = record.client.client_secret.clone();
-        let call = match self.inner.profile {
-            Profile::SharkAuth { .. } => DcrCall::RotateSecret(target(&id)),
-            Profile::Rfc7592 => DcrCall::Update {
+        let call = match self.inner.server.secret_rotation {
+            SecretRotation::Call => DcrCall::RotateSecret(target(&id)),
+            SecretRotation::Update => DcrCall::Update {
                 target: target(&id),
                 metadata: metadata_from_json(record.desired.clone())
                     .map_err(|e| DcrError::invalid("metadata", e.to_string()))?,

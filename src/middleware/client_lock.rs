@@ -17,7 +17,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::{DcrFuture, DomainService};
 use crate::coord::KeyedLocks;
-use crate::dcr::{DcrError, DcrRequest, DcrResponse};
+use crate::dcr::{Capabilities, DcrError, DcrRequest, DcrResponse};
 use crate::store::TokenKey;
 
 /// Adds [`ClientLock`] around a service. Clones share one lock table.
@@ -25,19 +25,19 @@ use crate::store::TokenKey;
 pub struct ClientLockLayer {
     locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
-    reads_may_rotate: bool,
+    server: Capabilities,
 }
 
 impl ClientLockLayer {
     /// A layer with an empty lock table, for the server identified by
-    /// `upstream` (its base URL, as the tokens layer names it);
-    /// `reads_may_rotate`: its reads may rotate a credential, so they too
-    /// have the client to themselves.
-    pub fn new(upstream: &str, reads_may_rotate: bool) -> Self {
+    /// `upstream` (its base URL, as the tokens layer names it), which can do
+    /// `server` (whose reads, if they may rotate a credential, have the
+    /// client to themselves too).
+    pub fn new(upstream: &str, server: Capabilities) -> Self {
         Self {
             locks: KeyedLocks::default(),
             upstream: upstream.trim_end_matches('/').into(),
-            reads_may_rotate,
+            server,
         }
     }
 }
@@ -50,7 +50,7 @@ impl<S> Layer<S> for ClientLockLayer {
             inner,
             locks: self.locks.clone(),
             upstream: self.upstream.clone(),
-            reads_may_rotate: self.reads_may_rotate,
+            server: self.server,
         }
     }
 }
@@ -61,7 +61,7 @@ pub struct ClientLock<S> {
     inner: S,
     locks: KeyedLocks<TokenKey>,
     upstream: Arc<str>,
-    reads_may_rotate: bool,
+    server: Capabilities,
 }
 
 impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
@@ -76,7 +76,7 @@ impl<S: DomainService> Service<DcrRequest> for ClientLock<S> {
     fn call(&mut self, req: DcrRequest) -> DcrFuture {
         let inner = self.inner.clone();
         let locks = self.locks.clone();
-        let shared = req.operation().may_share_client(self.reads_may_rotate);
+        let shared = req.operation().may_share_client(&self.server);
         let key = req.target().map(|t| TokenKey {
             upstream: self.upstream.to_string(),
             namespace: req.namespace.clone(),

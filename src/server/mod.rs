@@ -126,7 +126,7 @@ pub fn build_stack(
     let stack = ServiceBuilder::new()
         .layer(ClientLockLayer::new(
             upstream_id,
-            config.profile.reads_may_rotate(),
+            config.profile.capabilities(),
         ))
         .option_layer(lease)
         .layer(RetryLayer::new(config.retry.clone(), metrics.clone()))
@@ -202,7 +202,8 @@ impl Gateway {
         for warning in exposure::warnings(&config) {
             tracing::warn!("{warning}");
         }
-        for warning in rotation_warnings(config.profile, &config.managed.clients) {
+        let server = config.profile.capabilities();
+        for warning in rotation_warnings(&server, &config.managed.clients) {
             tracing::warn!("{warning}");
         }
         let listener = Bound::bind(&config.listen)
@@ -282,7 +283,7 @@ impl Gateway {
             store,
             ManagedConfig {
                 upstream: upstream_id,
-                profile: config.profile,
+                server: config.profile.capabilities(),
                 initial_access_token: config.initial_access_token.clone(),
                 lease_ttl: lease_ttl(&config),
                 exchanges: exchanges.clone(),
@@ -378,7 +379,7 @@ impl Gateway {
                     calls: Arc::new(Semaphore::new(edge.max_concurrent_calls)),
                     callers: self.config.callers.clone(),
                     exchanges: exchanges.clone(),
-                    reads_may_rotate: self.config.profile.reads_may_rotate(),
+                    server: self.config.profile.capabilities(),
                 },
             )
             .with_initial_access_token(self.config.initial_access_token.clone()),

@@ -30,7 +30,9 @@ use std::sync::{Arc, RwLock};
 use url::{Origin, Url};
 
 use super::route::{Route, method, route_for};
-use crate::dcr::{ClientRef, DcrCall, DcrError, UpstreamFailure};
+use crate::dcr::{
+    Capabilities, ClientRef, DcrCall, DcrError, LossProof, SecretRotation, UpstreamFailure,
+};
 
 /// How the upstream lays out its registration API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,21 +51,26 @@ pub enum Profile {
 const SHARKAUTH_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Profile {
-    /// How long the server keeps accepting the previous secret after a
-    /// rotation; `None` when it keeps none (or none is known: an RFC 7592
-    /// update that issues a new secret replaces the old one).
-    pub fn secret_grace(self) -> Option<std::time::Duration> {
+    /// What a server of this profile can do. SharkAuth rotates secrets with
+    /// its own call, never on a read or an update, keeps the previous secret
+    /// an hour, and proves a loss by its text; a generic RFC 7592 server may
+    /// rotate on read or update, is rotated by an update, keeps no previous
+    /// secret that is known, and proves a loss by 404 or 410.
+    pub fn capabilities(self) -> Capabilities {
         match self {
-            Self::SharkAuth { .. } => Some(SHARKAUTH_SECRET_GRACE),
-            Self::Rfc7592 => None,
+            Self::SharkAuth { .. } => Capabilities {
+                secret_rotation: SecretRotation::Call,
+                reads_may_rotate: false,
+                secret_grace: Some(SHARKAUTH_SECRET_GRACE),
+                loss_proof: LossProof::NotFoundText,
+            },
+            Self::Rfc7592 => Capabilities {
+                secret_rotation: SecretRotation::Update,
+                reads_may_rotate: true,
+                secret_grace: None,
+                loss_proof: LossProof::GoneStatus,
+            },
         }
-    }
-
-    /// Whether a read or an update may answer with a new registration access
-    /// token or secret. SharkAuth's never do (its rotations are their own
-    /// routes); a generic RFC 7592 server may (RFC 7592 section 3).
-    pub fn reads_may_rotate(self) -> bool {
-        matches!(self, Self::Rfc7592)
     }
 
     /// Whether `f`, the answer to a request that carried a registration access
@@ -75,30 +82,6 @@ impl Profile {
         match self {
             Self::SharkAuth { .. } => invalid_token,
             Self::Rfc7592 => invalid_token || (f.status == 400 && code("access_denied")),
-        }
-    }
-
-    /// Whether an answer to a management call proves the server no longer
-    /// has the client, so a managed client may be registered anew. Anything
-    /// else, a wrong or expired token included, proves nothing.
-    ///
-    /// - `sharkauth`: 401 `invalid_token` "client not found". SharkAuth has
-    ///   no 404; its text is the only thing that tells a lost client from a
-    ///   bad token ("invalid registration access token").
-    /// - `rfc7592`: 404 or 410. RFC 7592 answers an unknown client with 401
-    ///   and revokes the token, which cannot be told from a bad token, so a
-    ///   401 proves nothing there.
-    pub fn proves_client_gone(self, f: &UpstreamFailure) -> bool {
-        match self {
-            Self::SharkAuth { .. } => {
-                f.status == 401
-                    && f.json_body
-                    && f.error.as_deref() == Some("invalid_token")
-                    && f.description
-                        .as_deref()
-                        .is_some_and(|d| d.trim().eq_ignore_ascii_case("client not found"))
-            }
-            Self::Rfc7592 => matches!(f.status, 404 | 410),
         }
     }
 }
@@ -267,51 +250,6 @@ mod tests {
             registration_access_token: None,
             registration_client_uri: uri.map(Into::into),
         })
-    }
-
-    fn failure(status: u16, error: Option<&str>, description: Option<&str>) -> UpstreamFailure {
-        UpstreamFailure {
-            status,
-            error: error.map(Into::into),
-            description: description.map(Into::into),
-            retry_after: None,
-            json_body: true,
-            bearer_error: None,
-            token_rejected: false,
-        }
-    }
-
-    #[test]
-    fn only_each_profiles_proof_says_the_client_is_gone() {
-        let shark = Profile::SharkAuth {
-            use_client_uri: false,
-        };
-        let gone = failure(401, Some("invalid_token"), Some("client not found"));
-        assert!(shark.proves_client_gone(&gone));
-        for not in [
-            failure(
-                401,
-                Some("invalid_token"),
-                Some("invalid registration access token"),
-            ),
-            failure(401, Some("invalid_token"), None),
-            failure(404, None, None),
-            failure(503, None, Some("client not found")),
-        ] {
-            assert!(!shark.proves_client_gone(&not), "{not:?}");
-        }
-        let html = UpstreamFailure {
-            json_body: false,
-            ..gone.clone()
-        };
-        assert!(!shark.proves_client_gone(&html));
-
-        assert!(Profile::Rfc7592.proves_client_gone(&failure(404, None, None)));
-        assert!(Profile::Rfc7592.proves_client_gone(&failure(410, None, None)));
-        assert!(
-            !Profile::Rfc7592.proves_client_gone(&gone),
-            "a 401 proves nothing"
-        );
     }
 
     #[test]

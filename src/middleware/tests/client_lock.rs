@@ -9,8 +9,22 @@ use std::time::Duration;
 use tower::{Layer, ServiceExt};
 
 use super::{get, started, target};
+use crate::dcr::{Capabilities, LossProof, SecretRotation};
 use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, Operation};
 use crate::middleware::client_lock::ClientLockLayer;
+
+/// A server whose reads may rotate a credential (RFC 7592), and one whose
+/// reads never do (SharkAuth).
+const READS_ROTATE: Capabilities = Capabilities {
+    secret_rotation: SecretRotation::Update,
+    reads_may_rotate: true,
+    secret_grace: None,
+    loss_proof: LossProof::GoneStatus,
+};
+const READS_DO_NOT_ROTATE: Capabilities = Capabilities {
+    reads_may_rotate: false,
+    ..READS_ROTATE
+};
 
 /// An inner service that records the most calls it ran at once, each taking
 /// 100 ms of (paused) time.
@@ -33,7 +47,7 @@ fn counting() -> (super::Inner, Arc<AtomicUsize>) {
 
 #[tokio::test(start_paused = true)]
 async fn calls_on_one_client_run_one_at_a_time_and_others_in_parallel() {
-    let layer = ClientLockLayer::new("http://127.0.0.1:9", true);
+    let layer = ClientLockLayer::new("http://127.0.0.1:9", READS_ROTATE);
     let (inner, most) = counting();
     let same: Vec<_> = (0..5)
         .map(|_| tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None))))
@@ -60,7 +74,7 @@ async fn calls_on_one_client_run_one_at_a_time_and_others_in_parallel() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_waiter_does_not_hold_the_lock() {
-    let layer = ClientLockLayer::new("http://127.0.0.1:9", true);
+    let layer = ClientLockLayer::new("http://127.0.0.1:9", READS_ROTATE);
     let (inner, _) = counting();
     let first = started(layer.layer(inner.clone()), get("c1", None)).await;
     let waiter = started(layer.layer(inner.clone()), get("c1", None)).await;
@@ -100,7 +114,7 @@ fn timed() -> (super::Inner, Timeline) {
 
 #[tokio::test(start_paused = true)]
 async fn reads_that_cannot_rotate_share_a_client_and_a_rotation_has_it_alone() {
-    let layer = ClientLockLayer::new("http://127.0.0.1:9", false);
+    let layer = ClientLockLayer::new("http://127.0.0.1:9", READS_DO_NOT_ROTATE);
     let (inner, log) = timed();
     let rotate = || DcrRequest::new(DcrCall::RotateSecret(target("c1", None)));
     let mut calls = Vec::new();
@@ -138,7 +152,7 @@ async fn reads_that_cannot_rotate_share_a_client_and_a_rotation_has_it_alone() {
     }
 
     // Where reads may rotate, they have the client alone too.
-    let layer = ClientLockLayer::new("http://127.0.0.1:9", true);
+    let layer = ClientLockLayer::new("http://127.0.0.1:9", READS_ROTATE);
     let (inner, most) = counting();
     let reads: Vec<_> = (0..3)
         .map(|_| tokio::spawn(layer.layer(inner.clone()).oneshot(get("c1", None))))
