@@ -132,7 +132,6 @@ impl DcrService {
             op: Some(op),
         };
         let named = !client_id.is_empty();
-        let target = client_id.clone();
         self.serve(metadata, ext, rpc, &client_id, |cx| async move {
             let mut req = DcrRequest::new(call?);
             req.deadline = Some(cx.deadline);
@@ -141,25 +140,6 @@ impl DcrService {
             let result = self.dispatch(req).instrument(cx.span.clone()).await;
             if let (false, Ok(DcrResponse::Client(c))) = (named, &result) {
                 cx.span.record("dcr.client_id", c.client_id.as_str());
-            }
-            // A new secret for a managed client goes to its record too; a
-            // client deleted here is gone for its managed names.
-            match &result {
-                Ok(DcrResponse::Client(c))
-                    if op != Operation::Register && c.client_secret.is_some() =>
-                {
-                    self.managed
-                        .observe_secret(&cx.namespace, c)
-                        .instrument(cx.span.clone())
-                        .await;
-                }
-                Ok(DcrResponse::Deleted) => {
-                    self.managed
-                        .observe_deleted(&cx.namespace, &target)
-                        .instrument(cx.span.clone())
-                        .await;
-                }
-                _ => {}
             }
             result
         })

@@ -1,17 +1,20 @@
-//! What plain RPCs show about managed clients: a new secret a caller's own
-//! RotateClientSecret (or a read on a server that rotates on read) brought
-//! back, and a client a caller's DeleteClient deleted. Both reach the
-//! records of that client only, found through the store's index, so an RPC
-//! on one client never waits on another managed name.
+//! What plain RPCs show about managed clients (told by the observe layer,
+//! `middleware::observe`): a new secret a caller's own RotateClientSecret (or
+//! a read on a server that rotates on read) brought back, and a client a
+//! caller's DeleteClient deleted. Both reach the records of that client only,
+//! found through the store's index, so an RPC on one client never waits on
+//! another managed name.
 
 use std::time::Instant;
 
+use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 
 use super::record::ManagedRecord;
 use super::watch::{Change, Published};
 use super::{Managed, OBSERVE_WAIT};
 use crate::dcr::{Client, DcrError};
+use crate::middleware::observe::ClientObserver;
 use crate::store::unix_now;
 
 impl Managed {
@@ -146,5 +149,15 @@ impl Managed {
             indexed += usize::from(matches!(written, crate::store::Cas::Stored(_)));
         }
         Ok(indexed)
+    }
+}
+
+impl ClientObserver for Managed {
+    fn secret_issued<'a>(&'a self, namespace: &'a str, client: &'a Client) -> BoxFuture<'a, ()> {
+        Box::pin(self.observe_secret(namespace, client))
+    }
+
+    fn client_deleted<'a>(&'a self, namespace: &'a str, client_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.observe_deleted(namespace, client_id))
     }
 }

@@ -1,7 +1,8 @@
 //! Tower layers over the domain service, one file or folder per layer.
 //!
-//! The stack, outermost first:
-//! [`client_lock`] serialises calls per client in this process, and
+//! The stack, outermost first: on the callers' path only, [`observe`] tells
+//! managed clients what a call did to a client; then [`client_lock`]
+//! serialises calls per client in this process, and
 //! [`lease`] across replicas on a shared store; [`retry`] retries what is safe
 //! to retry; [`masked_update`] turns a partial update into read, merge, write
 //! (so a retry repeats the whole of it); [`tokens`] supplies and learns
@@ -13,6 +14,7 @@
 pub mod client_lock;
 pub mod lease;
 pub mod masked_update;
+pub mod observe;
 pub mod retry;
 pub mod shed;
 pub mod tokens;

@@ -23,8 +23,8 @@ use admin::AdminState;
 pub use credentials_health::CREDENTIALS_HEALTH;
 use endpoints::{Refresh, registration_endpoint, token_endpoint};
 use listener::Bound;
-use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceBuilder};
 
 use crate::api::{DcrService, EdgeSettings};
 use crate::config::{Config, EdgeLimits, KEEPALIVE_TIMEOUT, UpstreamChoice};
@@ -36,6 +36,7 @@ use crate::middleware::GatewayService;
 use crate::middleware::client_lock::ClientLockLayer;
 use crate::middleware::lease::LeaseLayer;
 use crate::middleware::masked_update::MaskedUpdateLayer;
+use crate::middleware::observe::ObserveLayer;
 use crate::middleware::retry::RetryLayer;
 use crate::middleware::shed::ShedLayer;
 use crate::middleware::tokens::TokensLayer;
@@ -141,6 +142,14 @@ pub fn build_stack(
     BoxCloneSyncService::new(stack)
 }
 
+/// The callers' path: `stack` under the observe layer, which tells managed
+/// clients what a caller's call did to a client (managed clients' own calls
+/// go through `stack` alone).
+fn callers_stack(stack: GatewayService, managed: &Managed) -> GatewayService {
+    let observe = ObserveLayer::new(Arc::new(managed.clone()));
+    BoxCloneSyncService::new(observe.layer(stack))
+}
+
 /// A lease's TTL: above the worst-case call (every attempt timing out after
 /// the longest backoff, a wait for a slot, a masked update's read and write),
 /// so it only expires when its holder is gone, not while it works.
@@ -173,6 +182,7 @@ pub struct Gateway {
     /// The metrics-only listener, reachable from outside the pod.
     metrics_listener: Option<TcpListener>,
     config: Config,
+    /// The callers' path: the stack under the observe layer.
     stack: GatewayService,
     managed: Managed,
     /// The token endpoint credentials files name, when known.
@@ -312,7 +322,7 @@ impl Gateway {
             admin,
             metrics_listener,
             config,
-            stack,
+            stack: callers_stack(stack, &managed),
             managed,
             exchanges,
             token_endpoint,

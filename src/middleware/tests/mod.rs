@@ -5,6 +5,7 @@
 mod client_lock;
 mod lease;
 mod masked_update;
+mod observe;
 mod retry;
 mod shed;
 mod tokens;
