@@ -5,6 +5,7 @@
 //! checked here, at start, so a bad value is one clear line naming the setting,
 //! never a failure on the first call.
 
+mod calls;
 mod check;
 mod edge;
 mod listen;
@@ -13,6 +14,7 @@ mod raw;
 mod secret;
 mod store;
 mod tls;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use url::Url;
 
 pub use crate::duration::{DurationError, format_duration, parse_duration};
 pub use check::read_text;
-use check::{bytes, count, duration, invalid, upstream_url};
+use check::{bytes, duration, invalid};
 pub use edge::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_DETACHED,
@@ -235,8 +237,11 @@ impl RawConfig {
         })
     }
 
-    /// Applies defaults and validates every setting.
-    pub fn validate(self) -> Result<Config, ConfigError> {
+    /// Applies defaults and validates every setting, section by section.
+    pub fn validate(mut self) -> Result<Config, ConfigError> {
+        let upstream = self.take_upstream().validate()?;
+        let (retry, shed) = self.take_calls().validate()?;
+        let managed = managed::managed_settings(self.take_managed())?;
         let default_deadline = duration(
             "--default-deadline",
             self.default_deadline,
@@ -253,171 +258,33 @@ impl RawConfig {
             idle_timeout: self.idle_timeout,
         }
         .validate(default_deadline)?;
-        let listen = listen::listen(
-            self.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
-            self.unix_socket_mode.as_deref(),
-        )?;
-        let tls = tls::listener_tls(
-            tls::RawListenerTls {
+        let listeners = listen::RawListeners {
+            listen: self.listen,
+            unix_socket_mode: self.unix_socket_mode,
+            tls: tls::RawListenerTls {
                 cert: self.tls_cert,
                 key: self.tls_key,
                 client_ca: self.tls_client_ca,
                 reload_interval: self.tls_reload_interval,
             },
-            &listen,
-        )?;
-        let health_listen = self
-            .health_listen
-            .map(|addr| {
-                addr.parse().map_err(|_| {
-                    invalid(
-                        "--health-listen",
-                        format!("{addr:?} is not an address such as 0.0.0.0:8081"),
-                    )
-                })
-            })
-            .transpose()?;
-        let (extra_roots, identity) = tls::upstream_tls(
-            self.upstream_ca_file,
-            self.upstream_client_cert,
-            self.upstream_client_key,
-        )?;
-        let require_tls = self.require_upstream_tls.unwrap_or(false);
-        let initial_access_token =
-            initial_access_token(self.initial_access_token, self.initial_access_token_file)?;
-        let upstream = match (self.upstream, self.dev_upstream.unwrap_or(false)) {
-            (Some(_), true) => {
-                return Err(invalid(
-                    "--upstream",
-                    "give --upstream or --dev-upstream, not both",
-                ));
-            }
-            (None, false) => {
-                return Err(invalid(
-                    "--upstream",
-                    "required: the authorization server's base URL (or --dev-upstream for the built-in dev server)",
-                ));
-            }
-            (None, true) => UpstreamChoice::Dev,
-            (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
-        };
-        let dev = upstream == UpstreamChoice::Dev;
-        if require_tls {
-            let plain = match &upstream {
-                UpstreamChoice::Dev => true,
-                UpstreamChoice::Url(url) => url.scheme() != "https",
-            };
-            let plain_endpoint = self
-                .registration_endpoint
-                .as_deref()
-                .is_some_and(|u| !u.starts_with("https://"));
-            if plain || plain_endpoint {
-                return Err(invalid(
-                    "--require-upstream-tls",
-                    "the upstream and registration endpoint must be https:// URLs (the dev upstream is plain HTTP)",
-                ));
-            }
+            health_listen: self.health_listen,
+            admin_listen: self.admin_listen,
+            metrics_listen: self.metrics_listen,
         }
-        let backoff_base = duration(
-            "--retry-backoff-base",
-            self.retry_backoff_base,
-            DEFAULT_RETRY_BACKOFF_BASE,
-            MIN_DURATION,
-        )?;
+        .validate()?;
+        let dev = upstream.upstream == UpstreamChoice::Dev;
         Ok(Config {
-            listen,
-            tls,
-            health_listen,
-            initial_access_token,
-            upstream,
-            http: UpstreamConfig {
-                request_timeout: duration(
-                    "--upstream-timeout",
-                    self.upstream_timeout,
-                    DEFAULT_UPSTREAM_TIMEOUT,
-                    MIN_DURATION,
-                )?,
-                connect_timeout: duration(
-                    "--connect-timeout",
-                    self.connect_timeout,
-                    DEFAULT_CONNECT_TIMEOUT,
-                    MIN_DURATION,
-                )?,
-                http2: self.upstream_http2.unwrap_or(DEFAULT_UPSTREAM_HTTP2),
-                pool_max_idle: count(
-                    "--upstream-pool-max-idle",
-                    self.upstream_pool_max_idle,
-                    DEFAULT_UPSTREAM_POOL_MAX_IDLE,
-                    0..=4096,
-                )?,
-                pool_idle_timeout: duration(
-                    "--upstream-pool-idle-timeout",
-                    self.upstream_pool_idle_timeout,
-                    DEFAULT_UPSTREAM_POOL_IDLE_TIMEOUT,
-                    MIN_DURATION,
-                )?,
-                max_response_bytes: bytes(
-                    "--max-response-bytes",
-                    self.max_response_bytes,
-                    DEFAULT_MAX_RESPONSE_BYTES,
-                )?,
-                extra_roots,
-                identity,
-                require_tls,
-            },
-            retry: RetryConfig {
-                max_attempts: count(
-                    "--max-attempts",
-                    self.max_attempts,
-                    DEFAULT_MAX_ATTEMPTS,
-                    1..=10,
-                )?,
-                backoff_base,
-                backoff_max: duration(
-                    "--retry-backoff-max",
-                    self.retry_backoff_max,
-                    DEFAULT_RETRY_BACKOFF_MAX,
-                    backoff_base,
-                )?,
-                retry_after_max: duration(
-                    "--retry-after-max",
-                    self.retry_after_max,
-                    DEFAULT_RETRY_AFTER_MAX,
-                    Duration::ZERO,
-                )?,
-                budget_percent: count(
-                    "--retry-budget-percent",
-                    self.retry_budget_percent,
-                    DEFAULT_RETRY_BUDGET_PERCENT,
-                    0..=1000,
-                )?,
-                budget_min_per_second: count(
-                    "--retry-budget-min-per-second",
-                    self.retry_budget_min_per_second,
-                    DEFAULT_RETRY_BUDGET_MIN_PER_SECOND,
-                    0..=100_000,
-                )?,
-            },
-            shed: ShedConfig {
-                max_in_flight: count(
-                    "--max-in-flight",
-                    self.max_in_flight,
-                    DEFAULT_MAX_IN_FLIGHT,
-                    1..=100_000,
-                )?,
-                max_queue: count(
-                    "--max-queue",
-                    self.max_queue,
-                    DEFAULT_MAX_QUEUE,
-                    0..=100_000,
-                )?,
-                queue_timeout: duration(
-                    "--queue-timeout",
-                    self.queue_timeout,
-                    DEFAULT_QUEUE_TIMEOUT,
-                    MIN_DURATION,
-                )?,
-            },
+            listen: listeners.listen,
+            tls: listeners.tls,
+            health_listen: listeners.health_listen,
+            initial_access_token: secret::initial_access_token(
+                self.initial_access_token,
+                self.initial_access_token_file,
+            )?,
+            upstream: upstream.upstream,
+            http: upstream.http,
+            retry,
+            shed,
             max_request_bytes: bytes(
                 "--max-request-bytes",
                 self.max_request_bytes,
@@ -438,57 +305,14 @@ impl RawConfig {
                 MIN_DURATION,
             )?,
             store: store_config(self.token_store, dev)?,
-            managed: managed::managed_settings(managed::RawManaged {
-                clients: self.clients,
-                reconcile_interval: self.reconcile_interval,
-                credentials_dir: self.credentials_dir,
-                credentials_file_mode: self.credentials_file_mode,
-                credentials_dir_create: self.credentials_dir_create,
-                retired_client_grace: self.retired_client_grace,
-                max_names_per_namespace: self.max_managed_clients_per_namespace,
-                max_watches_per_namespace: self.max_watches_per_namespace,
-            })?,
-            callers: callers(self.callers_file, self.callers)?,
-            profile: match self.upstream_profile.as_deref().unwrap_or("sharkauth") {
-                "sharkauth" => Profile::SharkAuth {
-                    use_client_uri: self.sharkauth_use_client_uri.unwrap_or(false),
-                },
-                "rfc7592" => Profile::Rfc7592,
-                other => {
-                    return Err(invalid(
-                        "--upstream-profile",
-                        format!("{other:?} is not sharkauth or rfc7592"),
-                    ));
-                }
-            },
-            registration_endpoint: self
-                .registration_endpoint
-                .map(|u| {
-                    upstream_url(&u).map_err(|_| {
-                        invalid(
-                            "--registration-endpoint",
-                            "must be an http(s) URL without credentials, query or fragment",
-                        )
-                    })
-                })
-                .transpose()?,
-            discovery_refresh_interval: duration(
-                "--discovery-refresh-interval",
-                self.discovery_refresh_interval,
-                DEFAULT_DISCOVERY_REFRESH_INTERVAL,
-                Duration::from_secs(1),
-            )?,
-            allowed_client_uri_origins: origins(self.allowed_client_uri_origins.as_deref())?,
-            admin_listen: listen_or_off(
-                "--admin-listen",
-                self.admin_listen.as_deref().unwrap_or(DEFAULT_ADMIN_LISTEN),
-            )?,
-            metrics_listen: listen_or_off(
-                "--metrics-listen",
-                self.metrics_listen
-                    .as_deref()
-                    .unwrap_or(DEFAULT_METRICS_LISTEN),
-            )?,
+            managed,
+            callers: secret::callers(self.callers_file, self.callers)?,
+            profile: upstream.profile,
+            registration_endpoint: upstream.registration_endpoint,
+            discovery_refresh_interval: upstream.discovery_refresh_interval,
+            allowed_client_uri_origins: upstream.allowed_client_uri_origins,
+            admin_listen: listeners.admin_listen,
+            metrics_listen: listeners.metrics_listen,
             telemetry: TelemetryConfig {
                 log_format: self.log_format.unwrap_or_default(),
                 otlp_endpoint: self.otlp_endpoint,
@@ -497,100 +321,6 @@ impl RawConfig {
             },
         })
     }
-}
-
-/// An HTTP listener's address, or `None` for `off`.
-fn listen_or_off(setting: &'static str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
-    match value {
-        "off" => Ok(None),
-        addr => addr
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid(setting, format!("{addr:?} is not an address or off"))),
-    }
-}
-
-/// The allowed origins, from a comma-separated list of URLs.
-fn origins(list: Option<&str>) -> Result<Vec<url::Origin>, ConfigError> {
-    let items = list
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    items
-        .map(|item| {
-            let url = Url::parse(item).map_err(|_| {
-                invalid(
-                    "--allowed-client-uri-origins",
-                    format!("{item:?} is not a URL"),
-                )
-            })?;
-            match url.scheme() {
-                "http" | "https" => Ok(url.origin()),
-                _ => Err(invalid(
-                    "--allowed-client-uri-origins",
-                    format!("{item:?} is not http(s)"),
-                )),
-            }
-        })
-        .collect()
-}
-
-/// The caller list, from a file or inline; `None` when neither is set.
-fn callers(
-    file: Option<String>,
-    inline: Option<Secret>,
-) -> Result<Option<Arc<Callers>>, ConfigError> {
-    let Some((setting, text)) = secret_setting((CALLERS_ENV, inline), ("--callers-file", file))?
-    else {
-        return Ok(None);
-    };
-    let callers = Callers::parse(&text).map_err(|e| invalid(setting, e.to_string()))?;
-    Ok(Some(Arc::new(callers)))
-}
-
-/// The default initial access token, inline or from a file (whitespace around
-/// it ignored, as `kubectl create secret --from-file` keeps a final newline).
-fn initial_access_token(
-    inline: Option<Secret>,
-    file: Option<String>,
-) -> Result<Option<secrecy::SecretString>, ConfigError> {
-    use secrecy::ExposeSecret;
-    let Some((setting, text)) = secret_setting(
-        (INITIAL_ACCESS_TOKEN_ENV, inline),
-        ("--initial-access-token-file", file),
-    )?
-    else {
-        return Ok(None);
-    };
-    let token = secrecy::SecretString::from(text.expose_secret().trim());
-    crate::dcr::limits::check_token(setting, &token)
-        .map_err(|e| invalid(setting, e.to_string()))?;
-    Ok(Some(token))
-}
-
-/// A secret given inline or as a file (not both), with the setting it came
-/// from; `None` when neither is set.
-fn secret_setting(
-    (inline_setting, inline): (&'static str, Option<Secret>),
-    (file_setting, file): (&'static str, Option<String>),
-) -> Result<Option<(&'static str, secrecy::SecretString)>, ConfigError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(invalid(
-            file_setting,
-            format!("give {file_setting} or {inline_setting}, not both"),
-        )),
-        (Some(Secret(text)), None) => Ok(Some((inline_setting, text))),
-        (None, Some(path)) => Ok(Some((file_setting, secret_file(file_setting, &path)?))),
-        (None, None) => Ok(None),
-    }
-}
-
-/// Reads a file of secret material; the error names the file, never its content.
-fn secret_file(setting: &'static str, path: &str) -> Result<secrecy::SecretString, ConfigError> {
-    read_text(Path::new(path))
-        .map(secrecy::SecretString::from)
-        .map_err(|e| invalid(setting, format!("cannot read {path}: {e}")))
 }
 
 #[cfg(test)]

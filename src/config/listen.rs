@@ -70,6 +70,75 @@ pub fn listen(text: &str, mode: Option<&str>) -> Result<Listen, ConfigError> {
     })
 }
 
+/// The listener settings as given (see `RawConfig`).
+pub(super) struct RawListeners {
+    pub(super) listen: Option<String>,
+    pub(super) unix_socket_mode: Option<String>,
+    pub(super) tls: super::tls::RawListenerTls,
+    pub(super) health_listen: Option<String>,
+    pub(super) admin_listen: Option<String>,
+    pub(super) metrics_listen: Option<String>,
+}
+
+/// Every listener, checked.
+pub(super) struct Listeners {
+    pub(super) listen: Listen,
+    pub(super) tls: Option<super::ListenerTls>,
+    pub(super) health_listen: Option<SocketAddr>,
+    pub(super) admin_listen: Option<SocketAddr>,
+    pub(super) metrics_listen: Option<SocketAddr>,
+}
+
+impl RawListeners {
+    pub(super) fn validate(self) -> Result<Listeners, ConfigError> {
+        let listen = listen(
+            self.listen.as_deref().unwrap_or(super::DEFAULT_LISTEN),
+            self.unix_socket_mode.as_deref(),
+        )?;
+        Ok(Listeners {
+            tls: super::tls::listener_tls(self.tls, &listen)?,
+            listen,
+            health_listen: health_listen(self.health_listen)?,
+            admin_listen: listen_or_off(
+                "--admin-listen",
+                self.admin_listen
+                    .as_deref()
+                    .unwrap_or(super::DEFAULT_ADMIN_LISTEN),
+            )?,
+            metrics_listen: listen_or_off(
+                "--metrics-listen",
+                self.metrics_listen
+                    .as_deref()
+                    .unwrap_or(super::DEFAULT_METRICS_LISTEN),
+            )?,
+        })
+    }
+}
+
+/// `--health-listen`, checked; `None` when unset.
+fn health_listen(addr: Option<String>) -> Result<Option<SocketAddr>, ConfigError> {
+    addr.map(|addr| {
+        addr.parse().map_err(|_| {
+            invalid(
+                "--health-listen",
+                format!("{addr:?} is not an address such as 0.0.0.0:8081"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// An HTTP listener's address, or `None` for `off`.
+fn listen_or_off(setting: &'static str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match value {
+        "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(setting, format!("{addr:?} is not an address or off"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,22 @@ pub struct RawManaged {
     pub max_watches_per_namespace: Option<usize>,
 }
 
+impl super::RawConfig {
+    /// Takes the managed-client settings out, for checking.
+    pub(super) fn take_managed(&mut self) -> RawManaged {
+        RawManaged {
+            clients: std::mem::take(&mut self.clients),
+            reconcile_interval: self.reconcile_interval.take(),
+            credentials_dir: self.credentials_dir.take(),
+            credentials_file_mode: self.credentials_file_mode.take(),
+            credentials_dir_create: self.credentials_dir_create.take(),
+            retired_client_grace: self.retired_client_grace.take(),
+            max_names_per_namespace: self.max_managed_clients_per_namespace.take(),
+            max_watches_per_namespace: self.max_watches_per_namespace.take(),
+        }
+    }
+}
+
 /// One `[[clients]]` table as written.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use super::check::{count, invalid};
 use super::{
     ConfigError, DEFAULT_TOKEN_STORE_MAX_ENTRIES, RawStoreConfig, TOKEN_STORE_KEYS_ENV,
-    secret_setting,
+    secret::secret_setting,
 };
 use crate::store::{Backend, Keyring, RedisPrefix, StoreConfig};
 
