@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::drift::{drifted, observed};
 use super::record::{ManagedRecord, Outcome};
+use super::register::Registered;
 use super::watch::{Change, Published};
 use super::{Managed, target, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;
@@ -142,7 +143,6 @@ impl Managed {
                 .await;
         };
         let before = record.to_json();
-        let desired_json = metadata_to_json(&desired);
         let id = record.client.client_id.clone();
         let read = match record.deleted_at {
             // The gateway deleted it at the server itself: no read needed.
@@ -169,41 +169,8 @@ impl Managed {
                 (Outcome::Recreated, Some(Change::Recreated))
             }
             Some(Ok(DcrResponse::Client(server))) => {
-                let seen = observed(&server.metadata);
-                let changed = record
-                    .applied
-                    .as_ref()
-                    .map(|applied| drifted(applied, &seen))
-                    .unwrap_or_default();
-                if !changed.is_empty() {
-                    self.inner.metrics.managed().drifted();
-                    tracing::warn!(
-                        name = key.name,
-                        client_id = id,
-                        changed = changed.join(","),
-                        "a managed client was changed at the authorization server: putting it back"
-                    );
-                }
-                if record.desired == desired_json && changed.is_empty() {
-                    let change = merge(&mut record, *server);
-                    record.applied.get_or_insert(seen);
-                    (Outcome::Unchanged, change)
-                } else {
-                    let update = DcrCall::Update {
-                        target: target(&id),
-                        metadata: desired,
-                        mask: Vec::new(),
-                    };
-                    let DcrResponse::Client(server) =
-                        self.call(&key.namespace, deadline, update).await?
-                    else {
-                        return Err(DcrError::Internal("an update answered as a delete"));
-                    };
-                    record.applied = Some(observed(&server.metadata));
-                    merge(&mut record, *server);
-                    record.desired = desired_json;
-                    (Outcome::Updated, Some(Change::Updated))
-                }
+                self.align(key, &mut record, *server, desired, deadline)
+                    .await?
             }
             Some(Ok(DcrResponse::Deleted)) => {
                 return Err(DcrError::Internal("a read answered as a delete"));
@@ -217,18 +184,7 @@ impl Managed {
             Some(Err(e)) => return Err(e),
             None => return Err(DcrError::Internal("no read of a client not known gone")),
         };
-        match asker {
-            Asker::Declared => {
-                record.declared = true;
-                record.retired_at = None;
-            }
-            // A caller still wants a retired name: it is the caller's now.
-            Asker::Caller if record.retired_at.is_some() => {
-                record.declared = false;
-                record.retired_at = None;
-            }
-            Asker::Caller => {}
-        }
+        claim(&mut record, asker);
         record.outcome = outcome;
         record.last_error = None;
         let now = unix_now();
@@ -241,7 +197,74 @@ impl Managed {
             });
         }
         record.ensured_at = now;
-        let generation = match self.save(key, Some(generation), &record).await {
+        self.keep(key, generation, &record, change, recreated)
+            .await?;
+        Ok(Ensured {
+            client: record.client,
+            outcome,
+        })
+    }
+
+    /// Brings a client the server still has in line with `desired`: updated
+    /// when the caller's metadata changed or the server's copy drifted from
+    /// what was applied, otherwise only what the server shows is merged.
+    async fn align(
+        &self,
+        key: &ManagedKey,
+        record: &mut ManagedRecord,
+        server: Client,
+        desired: ClientMetadata,
+        deadline: Instant,
+    ) -> Result<(Outcome, Option<Change>), DcrError> {
+        let id = record.client.client_id.clone();
+        let desired_json = metadata_to_json(&desired);
+        let seen = observed(&server.metadata);
+        let changed = record
+            .applied
+            .as_ref()
+            .map(|applied| drifted(applied, &seen))
+            .unwrap_or_default();
+        if !changed.is_empty() {
+            self.inner.metrics.managed().drifted();
+            tracing::warn!(
+                name = key.name,
+                client_id = id,
+                changed = changed.join(","),
+                "a managed client was changed at the authorization server: putting it back"
+            );
+        }
+        if record.desired == desired_json && changed.is_empty() {
+            let change = merge(record, server);
+            record.applied.get_or_insert(seen);
+            return Ok((Outcome::Unchanged, change));
+        }
+        let update = DcrCall::Update {
+            target: target(&id),
+            metadata: desired,
+            mask: Vec::new(),
+        };
+        let DcrResponse::Client(server) = self.call(&key.namespace, deadline, update).await? else {
+            return Err(DcrError::Internal("an update answered as a delete"));
+        };
+        record.applied = Some(observed(&server.metadata));
+        merge(record, *server);
+        record.desired = desired_json;
+        Ok((Outcome::Updated, Some(Change::Updated)))
+    }
+
+    /// Saves an ensured record over `generation` and tells watchers what
+    /// changed. A client registered in place of a lost one is deleted again
+    /// when its record cannot be saved, and its predecessor's token is
+    /// forgotten once it is.
+    async fn keep(
+        &self,
+        key: &ManagedKey,
+        generation: u64,
+        record: &ManagedRecord,
+        change: Option<Change>,
+        recreated: Option<Registered>,
+    ) -> Result<(), DcrError> {
+        let generation = match self.save(key, Some(generation), record).await {
             Ok(generation) => generation,
             Err(e) => {
                 if let Some(new) = recreated {
@@ -265,10 +288,7 @@ impl Managed {
                 },
             );
         }
-        Ok(Ensured {
-            client: record.client,
-            outcome,
-        })
+        Ok(())
     }
 
     /// Whether `err` proves the server lost the client (its rule).
@@ -303,6 +323,23 @@ fn refused(err: &DcrError) -> bool {
         DcrError::MissingToken { .. } => true,
         DcrError::RetryStopped { last, .. } => refused(last),
         _ => false,
+    }
+}
+
+/// Marks who wants the client now: a declared name is the gateway's (and no
+/// longer retired); a caller still asking for a retired name makes it the
+/// caller's.
+fn claim(record: &mut ManagedRecord, asker: Asker) {
+    match asker {
+        Asker::Declared => {
+            record.declared = true;
+            record.retired_at = None;
+        }
+        Asker::Caller if record.retired_at.is_some() => {
+            record.declared = false;
+            record.retired_at = None;
+        }
+        Asker::Caller => {}
     }
 }
 

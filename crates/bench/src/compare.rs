@@ -17,6 +17,27 @@ pub struct Settings {
     pub stored_tokens: usize,
 }
 
+impl Settings {
+    /// `--quick`: one short repetition at two concurrencies, for CI; else
+    /// three of three seconds each at three, over 100,000 stored tokens.
+    pub fn new(quick: bool) -> Self {
+        match quick {
+            true => Self {
+                duration: Duration::from_millis(300),
+                reps: 1,
+                concurrency: vec![1, 16],
+                stored_tokens: 1_000,
+            },
+            false => Self {
+                duration: Duration::from_secs(3),
+                reps: 3,
+                concurrency: vec![1, 16, 64],
+                stored_tokens: 100_000,
+            },
+        }
+    }
+}
+
 /// `cells[workload][concurrency][path]` = one [`Stats`] per repetition.
 pub struct Grid {
     pub concurrency: Vec<usize>,

@@ -152,106 +152,121 @@ pub async fn register(target: &Target) -> Result<Seed, String> {
 
 async fn call(target: &Target, op: Op, seed: &mut Seed) -> Result<(), String> {
     match target {
-        Target::Http { http, base } => {
-            let spec = op.spec();
-            let url = format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                spec.template.replace("{client_id}", &seed.id)
-            );
-            let method = reqwest::Method::from_bytes(spec.method.as_bytes()).expect("a method");
-            let auth = format!("Bearer {}", seed.rat);
-            let req = http.request(method, url);
-            let req = match op {
-                Op::Update => with_json(
-                    req,
-                    &json!({"client_name": "bench2", "grant_types": ["client_credentials"]}),
-                ),
-                Op::Register => with_json(
-                    req,
-                    &json!({"client_name": "bench", "grant_types": ["client_credentials"]}),
-                ),
-                _ => req,
+        Target::Http { http, base } => call_http(http, base, op, seed).await,
+        Target::Grpc(client) => call_grpc(client, op, seed).await,
+    }
+}
+
+/// One call straight to the upstream's HTTP API.
+async fn call_http(
+    http: &reqwest::Client,
+    base: &str,
+    op: Op,
+    seed: &mut Seed,
+) -> Result<(), String> {
+    let spec = op.spec();
+    let url = format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        spec.template.replace("{client_id}", &seed.id)
+    );
+    let method = reqwest::Method::from_bytes(spec.method.as_bytes()).expect("a method");
+    let auth = format!("Bearer {}", seed.rat);
+    let req = http.request(method, url);
+    let req = match op {
+        Op::Update => with_json(
+            req,
+            &json!({"client_name": "bench2", "grant_types": ["client_credentials"]}),
+        ),
+        Op::Register => with_json(
+            req,
+            &json!({"client_name": "bench", "grant_types": ["client_credentials"]}),
+        ),
+        _ => req,
+    };
+    let resp = req
+        .header("authorization", auth)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    let v = read_json(resp).await?;
+    if let (Op::RotateToken, Some(rat)) = (op, v["registration_access_token"].as_str()) {
+        seed.rat = rat.to_owned();
+    }
+    Ok(())
+}
+
+/// One call through a gateway's gRPC API.
+async fn call_grpc(
+    client: &DynamicClientRegistrationClient<Channel>,
+    op: Op,
+    seed: &mut Seed,
+) -> Result<(), String> {
+    let mut c = client.clone();
+    let (id, rat) = (seed.id.clone(), Some(seed.rat.clone()));
+    let e = |s: tonic::Status| s.message().to_owned();
+    match op {
+        Op::Get => drop(
+            c.get_client(pb::GetClientRequest {
+                client_id: id,
+                registration_access_token: rat,
+            })
+            .await
+            .map_err(e)?,
+        ),
+        Op::Update => {
+            let req = pb::UpdateClientRequest {
+                client_id: id,
+                registration_access_token: rat,
+                metadata: Some(metadata("bench2")),
+                update_mask: None,
             };
-            let resp = req
-                .header("authorization", auth)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !resp.status().is_success() {
-                return Err(format!("HTTP {}", resp.status()));
-            }
-            let v = read_json(resp).await?;
-            if let (Op::RotateToken, Some(rat)) = (op, v["registration_access_token"].as_str()) {
-                seed.rat = rat.to_owned();
-            }
-            Ok(())
+            drop(c.update_client(req).await.map_err(e)?)
         }
-        Target::Grpc(client) => {
-            let mut c = client.clone();
-            let (id, rat) = (seed.id.clone(), Some(seed.rat.clone()));
-            let e = |s: tonic::Status| s.message().to_owned();
-            match op {
-                Op::Get => drop(
-                    c.get_client(pb::GetClientRequest {
-                        client_id: id,
-                        registration_access_token: rat,
-                    })
-                    .await
-                    .map_err(e)?,
-                ),
-                Op::Update => {
-                    let req = pb::UpdateClientRequest {
-                        client_id: id,
-                        registration_access_token: rat,
-                        metadata: Some(metadata("bench2")),
-                        update_mask: None,
-                    };
-                    drop(c.update_client(req).await.map_err(e)?)
-                }
-                Op::Register => {
-                    let req = pb::RegisterClientRequest {
-                        metadata: Some(metadata("bench")),
-                        initial_access_token: None,
-                    };
-                    drop(c.register_client(req).await.map_err(e)?)
-                }
-                Op::RotateSecret => drop(
-                    c.rotate_client_secret(pb::RotateClientSecretRequest {
-                        client_id: id,
-                        registration_access_token: rat,
-                    })
-                    .await
-                    .map_err(e)?,
-                ),
-                Op::Delete => drop(
-                    c.delete_client(pb::DeleteClientRequest {
-                        client_id: id,
-                        registration_access_token: rat,
-                    })
-                    .await
-                    .map_err(e)?,
-                ),
-                Op::RotateToken => {
-                    let req = pb::RotateRegistrationTokenRequest {
-                        client_id: id,
-                        registration_access_token: rat,
-                    };
-                    let client = c
-                        .rotate_registration_token(req)
-                        .await
-                        .map_err(e)?
-                        .into_inner()
-                        .client
-                        .unwrap_or_default();
-                    if let Some(new) = client.registration_access_token {
-                        seed.rat = new;
-                    }
-                }
+        Op::Register => {
+            let req = pb::RegisterClientRequest {
+                metadata: Some(metadata("bench")),
+                initial_access_token: None,
+            };
+            drop(c.register_client(req).await.map_err(e)?)
+        }
+        Op::RotateSecret => drop(
+            c.rotate_client_secret(pb::RotateClientSecretRequest {
+                client_id: id,
+                registration_access_token: rat,
+            })
+            .await
+            .map_err(e)?,
+        ),
+        Op::Delete => drop(
+            c.delete_client(pb::DeleteClientRequest {
+                client_id: id,
+                registration_access_token: rat,
+            })
+            .await
+            .map_err(e)?,
+        ),
+        Op::RotateToken => {
+            let req = pb::RotateRegistrationTokenRequest {
+                client_id: id,
+                registration_access_token: rat,
+            };
+            let client = c
+                .rotate_registration_token(req)
+                .await
+                .map_err(e)?
+                .into_inner()
+                .client
+                .unwrap_or_default();
+            if let Some(new) = client.registration_access_token {
+                seed.rat = new;
             }
-            Ok(())
         }
     }
+    Ok(())
 }
 
 /// Drives `target` with `seeds.len()` concurrent callers for `duration`; each

@@ -32,7 +32,7 @@ mod soak;
 mod targets;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -96,49 +96,21 @@ async fn main() {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let gateway_exe = match args.gateway {
-        Some(exe) => exe,
-        None => std::env::current_exe()
-            .expect("own path")
-            .with_file_name("dcr-gateway"),
-    };
-    assert!(
-        gateway_exe.is_file(),
-        "no gateway binary at {} (build it: cargo build --release -p dcr-gateway, or give --gateway)",
-        gateway_exe.display()
-    );
+    let gateway_exe = gateway_exe(args.gateway);
     let out_dir = args.out;
-    let gateway_exe = gateway_exe.to_string_lossy().into_owned();
     if let Some(minutes) = args.soak {
         let (md, passed) = soak::run(minutes, &gateway_exe).await;
-        std::fs::create_dir_all(&out_dir).expect("results folder");
-        std::fs::write(out_dir.join("soak.md"), &md).expect("write soak.md");
-        println!("{md}\nwrote {}", out_dir.join("soak.md").display());
+        write_result(&out_dir, "soak.md", &md);
         if !passed {
             std::process::exit(1);
         }
         return;
     }
-    let settings = match args.quick {
-        true => Settings {
-            duration: Duration::from_millis(300),
-            reps: 1,
-            concurrency: vec![1, 16],
-            stored_tokens: 1_000,
-        },
-        false => Settings {
-            duration: Duration::from_secs(3),
-            reps: 3,
-            concurrency: vec![1, 16, 64],
-            stored_tokens: 100_000,
-        },
-    };
+    let settings = Settings::new(args.quick);
     let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
     if args.managed_names {
         let md = names::run(&gateway_exe, args.quick).await;
-        std::fs::create_dir_all(&out_dir).expect("results folder");
-        std::fs::write(out_dir.join("names.md"), &md).expect("write names.md");
-        println!("{md}\nwrote {}", out_dir.join("names.md").display());
+        write_result(&out_dir, "names.md", &md);
         return;
     }
     if args.memory {
@@ -163,13 +135,62 @@ async fn main() {
     for path in &fleet.paths {
         seeds.push(fleet::seeds(&path.target, max_c).await);
     }
-
     if let Some(secs) = args.focus {
         focus(&fleet, &mut seeds, Duration::from_secs(secs)).await;
         return;
     }
+    let run = Run {
+        settings: &settings,
+        gateway_exe: &gateway_exe,
+        quick: args.quick,
+        out_dir: &out_dir,
+    };
+    compare_all(&fleet, &mut seeds, idle, run).await;
+    fleet.paths.clear();
+}
 
-    let grid = compare::run(&fleet.paths, &mut seeds, &settings).await;
+/// The gateway binary: `--gateway`, or the one built next to this one.
+fn gateway_exe(given: Option<PathBuf>) -> String {
+    let exe = given.unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("own path")
+            .with_file_name("dcr-gateway")
+    });
+    assert!(
+        exe.is_file(),
+        "no gateway binary at {} (build it: cargo build --release -p dcr-gateway, or give --gateway)",
+        exe.display()
+    );
+    exe.to_string_lossy().into_owned()
+}
+
+/// Prints a result and writes it as `name` in the results folder.
+fn write_result(out_dir: &Path, name: &str, md: &str) {
+    std::fs::create_dir_all(out_dir).expect("results folder");
+    std::fs::write(out_dir.join(name), md).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    println!("{md}\nwrote {}", out_dir.join(name).display());
+}
+
+/// What the full comparison is run with.
+struct Run<'a> {
+    settings: &'a Settings,
+    gateway_exe: &'a str,
+    quick: bool,
+    out_dir: &'a Path,
+}
+
+/// The full comparison: every path at every concurrency, memory with
+/// stored tokens, written as `results.md` and `latency.svg`.
+/// `idle` is the two gateways' resident memory before any call.
+async fn compare_all(fleet: &Fleet, seeds: &mut [Vec<load::Seed>], idle: [f64; 2], run: Run<'_>) {
+    let Run {
+        settings,
+        gateway_exe,
+        quick,
+        out_dir,
+    } = run;
+    let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
+    let grid = compare::run(&fleet.paths, seeds, settings).await;
     let peak_memory = memory::peak_after_registrations(
         &fleet.paths[MEMORY],
         &mut seeds[MEMORY][..max_c],
@@ -178,7 +199,7 @@ async fn main() {
     )
     .await;
     let filled = memory::default_store_filled(
-        &gateway_exe,
+        gateway_exe,
         &fleet.upstream,
         &fleet.scratch,
         settings.stored_tokens,
@@ -193,13 +214,13 @@ async fn main() {
         concurrency: max_c,
     };
     let md = report_md(
-        &fleet,
+        fleet,
         &grid,
-        &settings,
+        settings,
         &figures,
         filled.idle,
-        &gateway_exe,
-        args.quick,
+        gateway_exe,
+        quick,
     );
     let series: Vec<(&str, Vec<u64>)> = fleet
         .paths
@@ -208,16 +229,9 @@ async fn main() {
         .map(|(p, l)| (p.name, l.clone()))
         .collect();
     let chart = report::svg("Latency CDF, mixed operations, concurrency 16", &series);
-    std::fs::create_dir_all(&out_dir).expect("results folder");
-    std::fs::write(out_dir.join("results.md"), &md).expect("write results.md");
+    std::fs::create_dir_all(out_dir).expect("results folder");
     std::fs::write(out_dir.join("latency.svg"), chart).expect("write latency.svg");
-    println!("{md}");
-    println!(
-        "wrote {} and {}",
-        out_dir.join("results.md").display(),
-        out_dir.join("latency.svg").display()
-    );
-    fleet.paths.clear();
+    write_result(out_dir, "results.md", &md);
 }
 
 /// `--focus SECS`: (c), (d) and (d-file) at concurrency 16, each workload,
