@@ -44,5 +44,8 @@ mod telemetry;
 mod tls;
 mod upstream;
 
-pub use dcr::{Credential, Operation, OperationSpec, StoreEffect};
+pub use dcr::{
+    Answer, Authority, Body, CLIENT_ID_SEGMENT, Credential, GoneAfterLostAnswer, HttpMethod,
+    Operation, OperationSpec, Place, StoreEffect,
+};
 pub use server::{CREDENTIALS_HEALTH, Gateway, ServeError, shutdown_signal};

@@ -22,7 +22,7 @@ use crate::config::{
     DEFAULT_RETIRED_CLIENT_GRACE,
 };
 use crate::dcr::{
-    Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, Operation, SentExchanges,
+    Answer, Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, SentExchanges,
 };
 use crate::managed::{Managed, ManagedConfig, ManagedLimits};
 use crate::middleware::GatewayService;
@@ -72,9 +72,9 @@ pub async fn serve(kind: Reference) {
     let stack: GatewayService = match kind {
         Reference::Echo => {
             BoxCloneSyncService::new(tower::service_fn(|req: DcrRequest| async move {
-                Ok::<_, DcrError>(match req.operation() {
-                    Operation::Delete => DcrResponse::Deleted,
-                    _ => DcrResponse::Client(Box::new(canned())),
+                Ok::<_, DcrError>(match req.operation().spec().answer {
+                    Answer::Nothing => DcrResponse::Deleted,
+                    Answer::Client => DcrResponse::Client(Box::new(canned())),
                 })
             }))
         }

@@ -1,7 +1,9 @@
 //! The README's retry and token tables say what the code's operation table
 //! says, row by row, so the documentation cannot drift from the behaviour.
 
-use dcr_gateway::{Operation, StoreEffect};
+use dcr_gateway::{
+    Answer, Authority, CLIENT_ID_SEGMENT, GoneAfterLostAnswer, Operation, Place, StoreEffect,
+};
 
 const README: &str = include_str!("../README.md");
 
@@ -83,11 +85,52 @@ fn every_operation_has_its_own_rpc_span_and_route() {
     for op in Operation::ALL {
         let spec = op.spec();
         assert!(spec.span.ends_with(spec.rpc), "{spec:?}");
-        assert!(spec.template.starts_with("/oauth/register"), "{spec:?}");
+        assert!(
+            spec.path.under_base.starts_with("/oauth/register"),
+            "{spec:?}"
+        );
+        let suffix = match spec.path.place {
+            Place::Client { suffix } => suffix,
+            Place::Registration => None,
+        };
         assert_eq!(
-            spec.suffix.is_some(),
-            !spec.in_rfc7592,
+            suffix.is_some(),
+            !spec.path.in_rfc7592,
             "only SharkAuth's rotations have a suffix: {spec:?}"
         );
+        // Both routes end the same way: the suffix, the client, or the
+        // registration endpoint.
+        match (spec.path.place, suffix) {
+            (_, Some(suffix)) => {
+                assert!(spec.path.under_base.ends_with(&format!("/{suffix}")));
+                assert!(spec.path.at_endpoint.ends_with(&format!("/{suffix}")));
+            }
+            (Place::Client { .. }, None) => {
+                assert!(spec.path.under_base.ends_with(CLIENT_ID_SEGMENT));
+                assert_eq!(spec.path.at_endpoint, "{registration_client_uri}");
+            }
+            (Place::Registration, None) => {
+                assert!(!spec.path.under_base.contains(CLIENT_ID_SEGMENT));
+                assert_eq!(spec.path.at_endpoint, "{registration_endpoint}");
+            }
+        }
+        // A client's route names the client and is authorised by its token;
+        // a registration is authorised by the initial access token.
+        let by_client = matches!(spec.path.place, Place::Client { .. });
+        assert_eq!(
+            by_client,
+            spec.authority == Authority::RegistrationAccessToken,
+            "{spec:?}"
+        );
+        // Only an answer with nothing to read makes "gone" after a lost
+        // answer mean done, and it forgets the token.
+        assert_eq!(
+            spec.answer == Answer::Nothing,
+            spec.gone_after_lost_answer == GoneAfterLostAnswer::Done,
+            "{spec:?}"
+        );
+        if spec.answer == Answer::Nothing {
+            assert_eq!(spec.on_success, StoreEffect::Forget, "{spec:?}");
+        }
     }
 }

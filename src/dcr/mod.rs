@@ -21,7 +21,10 @@ pub use delivery::Delivery;
 pub use error::{Cause, DcrError, StoreError, UpstreamFailure};
 pub use metadata::{Client, ClientMetadata};
 pub use name::check_name;
-pub use operation::{Credential, Operation, OperationSpec, StoreEffect};
+pub use operation::{
+    Answer, Authority, Body, CLIENT_ID_SEGMENT, Credential, GoneAfterLostAnswer, HttpMethod,
+    Operation, OperationSpec, Place, StoreEffect,
+};
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
 pub use send_gate::{SendGate, SentExchanges};
 

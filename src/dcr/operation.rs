@@ -1,7 +1,10 @@
 //! The operation table: what each of the six RPCs means, written once. The
 //! retry policy, the error wording, the detach-after-cancel decision, the
-//! delete-after-lost-answer rule, the SharkAuth routes and the metric labels
-//! all read it (DESIGN.md, "The operation table").
+//! routes of both upstream profiles, the credential a request carries, its
+//! body, what its success answers, the delete-after-lost-answer rule and the
+//! metric labels all read it (DESIGN.md, "The operation table").
+
+use super::Capabilities;
 
 /// One registration operation; the key for every per-operation decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +49,104 @@ pub enum StoreEffect {
     Forget,
 }
 
+/// The HTTP method a request is sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `DELETE`.
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// Where a request goes, in both ways a server lays out its routes; each
+/// route is also how logs, traces and metric labels show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Path {
+    /// The registration endpoint, or a client's own.
+    pub place: Place,
+    /// SharkAuth's route under the base URL, one segment per `/`;
+    /// `{client_id}` is the client's (percent-encoded) segment.
+    pub under_base: &'static str,
+    /// The route at the endpoint the server names: its registration
+    /// endpoint, or the client's `registration_client_uri` (RFC 7592).
+    pub at_endpoint: &'static str,
+    /// Whether a generic RFC 7592 server has it (the rotations are
+    /// SharkAuth's).
+    pub in_rfc7592: bool,
+}
+
+/// The segment of [`Path::under_base`] that stands for the client's id.
+pub const CLIENT_ID_SEGMENT: &str = "{client_id}";
+
+/// Which endpoint a request goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The registration endpoint: the call creates a client.
+    Registration,
+    /// The client's configuration endpoint, with one more path segment
+    /// after it (a rotation) or none.
+    Client {
+        /// The segment after the client's endpoint.
+        suffix: Option<&'static str>,
+    },
+}
+
+/// Which credential authorises a request, sent as `Authorization: Bearer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authority {
+    /// The initial access token, when the server wants one (RFC 7591 §3).
+    InitialAccessToken,
+    /// The client's registration access token, which the call must have.
+    RegistrationAccessToken,
+}
+
+/// What a request's body carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing.
+    Empty,
+    /// The client metadata, as JSON.
+    Metadata,
+    /// The client metadata with the client's `client_id` (RFC 7592 §2.2).
+    MetadataWithClientId,
+}
+
+/// What a success answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The client, as JSON.
+    Client,
+    /// Nothing to read: the client is gone.
+    Nothing,
+}
+
+/// What it means when an attempt whose answer was lost (it may have been
+/// processed) is followed by one the server answers with "gone": a rejected
+/// token or a 404.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoneAfterLostAnswer {
+    /// The lost attempt did what was asked: the call succeeded (a delete).
+    Done,
+    /// Nothing more than the answer says: the call failed with it.
+    Failed,
+}
+
 /// Everything that is particular to one operation.
 #[derive(Debug)]
 pub struct OperationSpec {
@@ -68,110 +169,149 @@ pub struct OperationSpec {
     /// A call that changes nothing and can bring back no credential may run
     /// beside others on the same client.
     pub changes_client: bool,
-    /// SharkAuth's method.
-    pub method: &'static str,
-    /// SharkAuth's route template under the base URL.
-    pub template: &'static str,
-    /// The path segment after `{client_id}` (the rotations), if any.
-    pub suffix: Option<&'static str>,
-    /// Whether a generic RFC 7592 server has it (the rotations are SharkAuth's).
-    pub in_rfc7592: bool,
+    /// The HTTP method.
+    pub method: HttpMethod,
+    /// Where it is sent, per profile.
+    pub path: Path,
+    /// Which credential authorises it.
+    pub authority: Authority,
+    /// What it sends.
+    pub body: Body,
+    /// What its success answers.
+    pub answer: Answer,
+    /// What "gone" after a lost answer means.
+    pub gone_after_lost_answer: GoneAfterLostAnswer,
 }
 
-macro_rules! spec {
-    ($rpc:literal, $cli:literal, $idempotent:expr, $credential:expr, $effect:expr, $changes:expr, $method:literal, $template:literal, $suffix:expr, $rfc:expr) => {
-        OperationSpec {
-            rpc: $rpc,
-            cli: $cli,
-            span: concat!("dcr.v1.DynamicClientRegistration/", $rpc),
-            idempotent: $idempotent,
-            credential: $credential,
-            on_success: $effect,
-            changes_client: $changes,
-            method: $method,
-            template: $template,
-            suffix: $suffix,
-            in_rfc7592: $rfc,
+/// A [`Path`] from its place, each profile's route written from one
+/// suffix: `registration`, `client`, or `client / "suffix"` (SharkAuth's
+/// extension, which a generic RFC 7592 server lacks).
+macro_rules! path {
+    (registration) => {
+        Path {
+            place: Place::Registration,
+            under_base: "/oauth/register",
+            at_endpoint: "{registration_endpoint}",
+            in_rfc7592: true,
+        }
+    };
+    (client) => {
+        Path {
+            place: Place::Client { suffix: None },
+            under_base: "/oauth/register/{client_id}",
+            at_endpoint: "{registration_client_uri}",
+            in_rfc7592: true,
+        }
+    };
+    (client / $suffix:literal) => {
+        Path {
+            place: Place::Client {
+                suffix: Some($suffix),
+            },
+            under_base: concat!("/oauth/register/{client_id}/", $suffix),
+            at_endpoint: concat!("{registration_client_uri}/", $suffix),
+            in_rfc7592: false,
         }
     };
 }
 
-use super::Capabilities;
-use Credential::{Always, Never, WhenReadsRotate};
-use StoreEffect::{Forget, Keep, Replace, Store, StoreIfPresent};
+/// The server span's name for an RPC.
+macro_rules! span {
+    ($rpc:literal) => {
+        concat!("dcr.v1.DynamicClientRegistration/", $rpc)
+    };
+}
 
-const REGISTER: OperationSpec = spec!(
-    "RegisterClient",
-    "register",
-    false,
-    Always,
-    Store,
-    true,
-    "POST",
-    "/oauth/register",
-    None,
-    true
-);
-const GET: OperationSpec = spec!(
-    "GetClient",
-    "get",
-    true,
-    WhenReadsRotate,
-    StoreIfPresent,
-    false,
-    "GET",
-    "/oauth/register/{client_id}",
-    None,
-    true
-);
-const UPDATE: OperationSpec = spec!(
-    "UpdateClient",
-    "update",
-    true,
-    WhenReadsRotate,
-    StoreIfPresent,
-    true,
-    "PUT",
-    "/oauth/register/{client_id}",
-    None,
-    true
-);
-const DELETE: OperationSpec = spec!(
-    "DeleteClient",
-    "delete",
-    true,
-    Never,
-    Forget,
-    true,
-    "DELETE",
-    "/oauth/register/{client_id}",
-    None,
-    true
-);
-const ROTATE_SECRET: OperationSpec = spec!(
-    "RotateClientSecret",
-    "rotate-secret",
-    false,
-    Always,
-    Keep,
-    true,
-    "POST",
-    "/oauth/register/{client_id}/secret",
-    Some("secret"),
-    false
-);
-const ROTATE_TOKEN: OperationSpec = spec!(
-    "RotateRegistrationToken",
-    "rotate-token",
-    false,
-    Always,
-    Replace,
-    true,
-    "DELETE",
-    "/oauth/register/{client_id}/registration-token",
-    Some("registration-token"),
-    false
-);
+const REGISTER: OperationSpec = OperationSpec {
+    rpc: "RegisterClient",
+    cli: "register",
+    span: span!("RegisterClient"),
+    idempotent: false,
+    credential: Credential::Always,
+    on_success: StoreEffect::Store,
+    changes_client: true,
+    method: HttpMethod::Post,
+    path: path!(registration),
+    authority: Authority::InitialAccessToken,
+    body: Body::Metadata,
+    answer: Answer::Client,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
+const GET: OperationSpec = OperationSpec {
+    rpc: "GetClient",
+    cli: "get",
+    span: span!("GetClient"),
+    idempotent: true,
+    credential: Credential::WhenReadsRotate,
+    on_success: StoreEffect::StoreIfPresent,
+    changes_client: false,
+    method: HttpMethod::Get,
+    path: path!(client),
+    authority: Authority::RegistrationAccessToken,
+    body: Body::Empty,
+    answer: Answer::Client,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
+const UPDATE: OperationSpec = OperationSpec {
+    rpc: "UpdateClient",
+    cli: "update",
+    span: span!("UpdateClient"),
+    idempotent: true,
+    credential: Credential::WhenReadsRotate,
+    on_success: StoreEffect::StoreIfPresent,
+    changes_client: true,
+    method: HttpMethod::Put,
+    path: path!(client),
+    authority: Authority::RegistrationAccessToken,
+    body: Body::MetadataWithClientId,
+    answer: Answer::Client,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
+const DELETE: OperationSpec = OperationSpec {
+    rpc: "DeleteClient",
+    cli: "delete",
+    span: span!("DeleteClient"),
+    idempotent: true,
+    credential: Credential::Never,
+    on_success: StoreEffect::Forget,
+    changes_client: true,
+    method: HttpMethod::Delete,
+    path: path!(client),
+    authority: Authority::RegistrationAccessToken,
+    body: Body::Empty,
+    answer: Answer::Nothing,
+    gone_after_lost_answer: GoneAfterLostAnswer::Done,
+};
+const ROTATE_SECRET: OperationSpec = OperationSpec {
+    rpc: "RotateClientSecret",
+    cli: "rotate-secret",
+    span: span!("RotateClientSecret"),
+    idempotent: false,
+    credential: Credential::Always,
+    on_success: StoreEffect::Keep,
+    changes_client: true,
+    method: HttpMethod::Post,
+    path: path!(client / "secret"),
+    authority: Authority::RegistrationAccessToken,
+    body: Body::Empty,
+    answer: Answer::Client,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
+const ROTATE_TOKEN: OperationSpec = OperationSpec {
+    rpc: "RotateRegistrationToken",
+    cli: "rotate-token",
+    span: span!("RotateRegistrationToken"),
+    idempotent: false,
+    credential: Credential::Always,
+    on_success: StoreEffect::Replace,
+    changes_client: true,
+    method: HttpMethod::Delete,
+    path: path!(client / "registration-token"),
+    authority: Authority::RegistrationAccessToken,
+    body: Body::Empty,
+    answer: Answer::Client,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
 
 impl Operation {
     /// Every operation, in the proto's order.
@@ -220,9 +360,9 @@ impl Operation {
     /// the store whatever its caller does.
     pub fn may_bring_back_credential(self, server: &Capabilities) -> bool {
         match self.spec().credential {
-            Always => true,
-            WhenReadsRotate => server.reads_may_rotate,
-            Never => false,
+            Credential::Always => true,
+            Credential::WhenReadsRotate => server.reads_may_rotate,
+            Credential::Never => false,
         }
     }
 }

@@ -144,6 +144,25 @@ impl DcrCall {
         }
     }
 
+    /// The metadata a registration or an update sends.
+    pub fn metadata(&self) -> Option<&ClientMetadata> {
+        match self {
+            Self::Register { metadata, .. } | Self::Update { metadata, .. } => Some(metadata),
+            _ => None,
+        }
+    }
+
+    /// The initial access token a registration carries.
+    pub fn initial_access_token(&self) -> Option<&SecretString> {
+        match self {
+            Self::Register {
+                initial_access_token,
+                ..
+            } => initial_access_token.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Mutable access to the target, for layers that fill in the token.
     pub fn target_mut(&mut self) -> Option<&mut ClientRef> {
         match self {

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderValue};
 use rustls::pki_types::CertificateDer;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tracing::Instrument;
 use tracing::field::Empty;
 use url::Url;
@@ -17,7 +17,7 @@ use url::Url;
 use super::failure::{http_failure, transport_error};
 use super::profile::{Endpoints, Profile, route};
 use super::route::Route;
-use crate::dcr::{DcrCall, DcrError, DcrRequest, DcrResponse, json, limits};
+use crate::dcr::{Answer, Authority, Body, DcrError, DcrRequest, DcrResponse, json, limits};
 use crate::telemetry::{Metrics, propagation};
 use crate::tls::{Alpn, ClientIdentity, client_config};
 
@@ -179,35 +179,9 @@ impl Inner {
     }
 
     async fn exchange(&self, req: &DcrRequest, route: &Route) -> Result<DcrResponse, DcrError> {
-        let bearer = match (&req.call, req.target()) {
-            (
-                DcrCall::Register {
-                    initial_access_token,
-                    ..
-                },
-                _,
-            ) => initial_access_token.clone(),
-            (_, Some(target)) => {
-                Some(target.registration_access_token.clone().ok_or_else(|| {
-                    DcrError::MissingToken {
-                        client_id: target.client_id.clone(),
-                    }
-                })?)
-            }
-            (_, None) => None,
-        };
-        let body = match &req.call {
-            DcrCall::Register { metadata, .. } => Some(json::metadata_to_json(metadata)),
-            DcrCall::Update {
-                target, metadata, ..
-            } => {
-                let mut obj = json::metadata_to_json(metadata);
-                obj.insert("client_id".into(), target.client_id.clone().into());
-                Some(obj)
-            }
-            _ => None,
-        };
-
+        let spec = req.operation().spec();
+        let bearer = bearer(req, spec.authority)?;
+        let body = body(req, spec.body)?;
         let mut trace_headers = HeaderMap::new();
         propagation::inject(&req.trace, &mut trace_headers);
         let mut builder = self
@@ -242,11 +216,11 @@ impl Inner {
         if !status.is_success() {
             let mut failure = http_failure(status.as_u16(), &headers, &bytes, &secrets);
             // Only a management call carries a registration access token.
-            failure.token_rejected =
-                req.target().is_some() && self.profile.proves_token_rejected(&failure);
+            failure.token_rejected = spec.authority == Authority::RegistrationAccessToken
+                && self.profile.proves_token_rejected(&failure);
             return Err(DcrError::Upstream(failure));
         }
-        if matches!(req.call, DcrCall::Delete(_)) {
+        if spec.answer == Answer::Nothing {
             return Ok(DcrResponse::Deleted);
         }
         let obj = match serde_json::from_slice::<Value>(&bytes) {
@@ -262,6 +236,48 @@ impl Inner {
             json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
         check_client_id(req, &client.client_id)?;
         Ok(DcrResponse::Client(Box::new(client)))
+    }
+}
+
+/// The credential that authorises `req` ([`Authority`]): the initial
+/// access token when the call has one, or the client's registration access
+/// token, which it must have.
+fn bearer(req: &DcrRequest, authority: Authority) -> Result<Option<SecretString>, DcrError> {
+    match authority {
+        Authority::InitialAccessToken => Ok(req.call.initial_access_token().cloned()),
+        Authority::RegistrationAccessToken => {
+            let target = req.target().ok_or(DcrError::Internal(
+                "the operation table authorises a call that names no client by its token",
+            ))?;
+            let token =
+                target
+                    .registration_access_token
+                    .clone()
+                    .ok_or_else(|| DcrError::MissingToken {
+                        client_id: target.client_id.clone(),
+                    })?;
+            Ok(Some(token))
+        }
+    }
+}
+
+/// The JSON object `req` sends, as [`Body`] says.
+fn body(req: &DcrRequest, body: Body) -> Result<Option<Map<String, Value>>, DcrError> {
+    let metadata = || {
+        req.call.metadata().ok_or(DcrError::Internal(
+            "the operation table sends metadata the call does not have",
+        ))
+    };
+    match body {
+        Body::Empty => Ok(None),
+        Body::Metadata => Ok(Some(json::metadata_to_json(metadata()?))),
+        Body::MetadataWithClientId => {
+            let mut obj = json::metadata_to_json(metadata()?);
+            if let Some(target) = req.target() {
+                obj.insert("client_id".into(), target.client_id.clone().into());
+            }
+            Ok(Some(obj))
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use url::{Origin, Url};
 
 use super::route::{Route, method, route_for};
 use crate::dcr::{
-    Capabilities, ClientRef, DcrCall, DcrError, LossProof, SecretRotation, UpstreamFailure,
+    Capabilities, ClientRef, DcrCall, DcrError, LossProof, Place, SecretRotation, UpstreamFailure,
 };
 
 /// How the upstream lays out its registration API.
@@ -181,52 +181,51 @@ impl Endpoints {
     }
 }
 
-/// Builds the route for `call` under `profile`: the operation table's method
-/// and suffix, under SharkAuth's base URL or the client's configuration
-/// endpoint.
+/// Builds the route for `call` under `profile` from the operation table:
+/// its method, and its path under SharkAuth's base URL, or at the
+/// registration endpoint or the client's configuration endpoint.
 pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<Route, DcrError> {
     let spec = call.operation().spec();
-    let target = match (profile, call.target()) {
+    let url = match (profile, spec.path.place, call.target()) {
         (
             Profile::SharkAuth {
                 use_client_uri: false,
             },
             _,
+            _,
         )
-        | (Profile::SharkAuth { .. }, None) => return route_for(&endpoints.base, call),
-        (Profile::Rfc7592, None) => {
-            return Ok(Route {
-                method: method(spec.method),
-                url: endpoints.registration.get(),
-                template: "{registration_endpoint}",
-            });
+        | (Profile::SharkAuth { .. }, Place::Registration, _) => {
+            return route_for(&endpoints.base, call);
         }
-        (_, Some(target)) => target,
-    };
-    if profile == Profile::Rfc7592 && !spec.in_rfc7592 {
-        return Err(DcrError::Unsupported(
-            "the rfc7592 upstream profile has no secret or registration-token rotation \
-             (RFC 7592 servers may rotate on update instead)",
-        ));
-    }
-    let mut url = endpoints.management_url(target)?;
-    if let Some(suffix) = spec.suffix {
-        // By path segment, never by string: `checked` made sure the URI has
-        // no query or fragment the suffix could land in.
-        url.path_segments_mut()
-            .map_err(|_| DcrError::ForeignClientUri("it cannot carry a path".into()))?
-            .pop_if_empty()
-            .push(suffix);
-    }
-    let template = match spec.suffix {
-        Some("secret") => "{registration_client_uri}/secret",
-        Some(_) => "{registration_client_uri}/registration-token",
-        None => "{registration_client_uri}",
+        (Profile::Rfc7592, _, _) if !spec.path.in_rfc7592 => {
+            return Err(DcrError::Unsupported(
+                "the rfc7592 upstream profile has no secret or registration-token rotation \
+                 (RFC 7592 servers may rotate on update instead)",
+            ));
+        }
+        (Profile::Rfc7592, Place::Registration, _) => endpoints.registration.get(),
+        (_, Place::Client { suffix }, Some(target)) => {
+            let mut url = endpoints.management_url(target)?;
+            if let Some(suffix) = suffix {
+                // By path segment, never by string: `checked` made sure the
+                // URI has no query or fragment the suffix could land in.
+                url.path_segments_mut()
+                    .map_err(|_| DcrError::ForeignClientUri("it cannot carry a path".into()))?
+                    .pop_if_empty()
+                    .push(suffix);
+            }
+            url
+        }
+        (_, Place::Client { .. }, None) => {
+            return Err(DcrError::Internal(
+                "the operation table routes a call that names no client to a client",
+            ));
+        }
     };
     Ok(Route {
         method: method(spec.method),
         url,
-        template,
+        template: spec.path.at_endpoint,
     })
 }
 

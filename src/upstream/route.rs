@@ -1,10 +1,10 @@
-//! SharkAuth's six registration routes, and the one safe way to put a client id
-//! into a URL.
+//! SharkAuth's registration routes, read from the operation table, and the
+//! one safe way to put a client id into a URL.
 
 use reqwest::Method;
 use url::Url;
 
-use crate::dcr::{DcrCall, DcrError};
+use crate::dcr::{CLIENT_ID_SEGMENT, DcrCall, DcrError, HttpMethod};
 
 /// Where and how one request is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,8 +17,9 @@ pub struct Route {
     pub template: &'static str,
 }
 
-/// Builds the SharkAuth route for `req` under `base`, the server's base URL,
-/// from the operation table's method, template and suffix.
+/// Builds the SharkAuth route for `req` under `base`, the server's base
+/// URL, from the operation table: its method, and its path under the base
+/// with the client's id in place of [`CLIENT_ID_SEGMENT`].
 pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
     let spec = req.operation().spec();
     // Segments are appended to the already-parsed base URL, so the host is not
@@ -29,24 +30,36 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
         let mut path = url
             .path_segments_mut()
             .map_err(|_| DcrError::invalid("client_id", "the upstream URL cannot carry a path"))?;
-        path.pop_if_empty().extend(["oauth", "register"]);
-        if let Some(target) = req.target() {
-            path.push(&target.client_id);
-        }
-        if let Some(suffix) = spec.suffix {
-            path.push(suffix);
+        path.pop_if_empty();
+        for segment in spec.path.under_base.split('/').filter(|s| !s.is_empty()) {
+            match segment {
+                CLIENT_ID_SEGMENT => {
+                    let target = req.target().ok_or(DcrError::Internal(
+                        "the operation table routes a call that names no client to a client",
+                    ))?;
+                    path.push(&target.client_id);
+                }
+                segment => {
+                    path.push(segment);
+                }
+            }
         }
     }
     Ok(Route {
         method: method(spec.method),
         url,
-        template: spec.template,
+        template: spec.path.under_base,
     })
 }
 
 /// The HTTP method the operation table names.
-pub fn method(name: &'static str) -> Method {
-    Method::from_bytes(name.as_bytes()).expect("the operation table names valid HTTP methods")
+pub fn method(method: HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+    }
 }
 
 #[cfg(test)]

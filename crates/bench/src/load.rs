@@ -168,9 +168,9 @@ async fn call_http(
     let url = format!(
         "{}{}",
         base.trim_end_matches('/'),
-        spec.template.replace("{client_id}", &seed.id)
+        spec.path.under_base.replace("{client_id}", &seed.id)
     );
-    let method = reqwest::Method::from_bytes(spec.method.as_bytes()).expect("a method");
+    let method = reqwest::Method::from_bytes(spec.method.as_str().as_bytes()).expect("a method");
     let auth = format!("Bearer {}", seed.rat);
     let req = http.request(method, url);
     let req = match op {

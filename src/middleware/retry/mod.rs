@@ -2,10 +2,11 @@
 //! `Retry-After`, a retry budget shared by all calls, failure-driven
 //! throttling per upstream ([`throttle`]), and the caller's deadline.
 //!
-//! A DeleteClient whose earlier attempt may have been processed with its answer
-//! lost (timeout, broken connection, 502, 504) and whose retry is answered with
-//! a proven token rejection or 404 is reported as deleted: the first attempt deleted the client, and the
-//! retry found it gone.
+//! A call whose operation says "gone after a lost answer means done"
+//! (DeleteClient), whose earlier attempt may have been processed with its
+//! answer lost (timeout, broken connection, 5xx) and whose retry is answered
+//! with a proven token rejection or 404, is reported as done: the first
+//! attempt deleted the client, and the retry found it gone.
 
 pub mod policy;
 pub mod throttle;
@@ -19,7 +20,7 @@ use tower::util::rng::{HasherRng, Rng};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{DcrFuture, DomainService};
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, Delivery, StoreEffect};
+use crate::dcr::{DcrError, DcrRequest, DcrResponse, Delivery, GoneAfterLostAnswer};
 use crate::telemetry::Metrics;
 use throttle::Throttle;
 
@@ -126,7 +127,10 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                 if policy::upstream_failed(&err) {
                     throttle.failure();
                 }
-                if op.spec().on_success == StoreEffect::Forget && answer_lost && gone(&err) {
+                if op.spec().gone_after_lost_answer == GoneAfterLostAnswer::Done
+                    && answer_lost
+                    && gone(&err)
+                {
                     tracing::info!(
                         "delete retry found the client gone after a lost answer: reporting it deleted"
                     );
