@@ -1,4 +1,6 @@
-//! The tonic service: validate, convert, call the domain stack, convert back.
+//! The tonic service: validate, convert, call the domain stack, convert
+//! back. The six plain RPCs take one generic path ([`PlainRpc`]); the
+//! managed-client RPCs are served in `managed`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +13,13 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::callers::Callers;
-use super::convert::{client_to_proto, initial_access_token, metadata_from_proto, target};
 use super::deadline::deadline;
 use super::peer::PeerInfo;
+use super::plain::{Defaults, PlainRpc};
 use super::status::to_status;
 use crate::dcr::{
-    Capabilities, DEFAULT_NAMESPACE, DcrCall, DcrError, DcrRequest, DcrResponse, Operation,
-    SendGate, SentExchanges, mask,
+    Capabilities, DEFAULT_NAMESPACE, DcrError, DcrRequest, DcrResponse, Operation, SendGate,
+    SentExchanges,
 };
 use crate::managed::Managed;
 use crate::middleware::GatewayService;
@@ -111,15 +113,16 @@ impl DcrService {
         self
     }
 
-    /// Runs one validated call through the stack, bounded by the caller's
-    /// deadline.
-    async fn run(
-        &self,
-        metadata: &MetadataMap,
-        ext: &Extensions,
-        call: Result<DcrCall, DcrError>,
-        op: Operation,
-    ) -> Result<DcrResponse, Status> {
+    /// Serves one plain RPC: converts its request to a domain call, runs it
+    /// through the stack bounded by the caller's deadline, and converts the
+    /// answer to its reply.
+    async fn unary<R: PlainRpc>(&self, request: Request<R>) -> Result<Response<R::Reply>, Status> {
+        let (metadata, ext, r) = request.into_parts();
+        let defaults = Defaults {
+            initial_access_token: self.initial_access_token.as_ref(),
+        };
+        let call = r.into_call(defaults);
+        let op = R::OPERATION;
         let client_id = call
             .as_ref()
             .ok()
@@ -132,18 +135,20 @@ impl DcrService {
             op: Some(op),
         };
         let named = !client_id.is_empty();
-        self.serve(metadata, ext, rpc, &client_id, |cx| async move {
-            let mut req = DcrRequest::new(call?);
-            req.deadline = Some(cx.deadline);
-            req.namespace = cx.namespace.clone();
-            req.trace = cx.parent;
-            let result = self.dispatch(req).instrument(cx.span.clone()).await;
-            if let (false, Ok(DcrResponse::Client(c))) = (named, &result) {
-                cx.span.record("dcr.client_id", c.client_id.as_str());
-            }
-            result
-        })
-        .await
+        let answer = self
+            .serve(&metadata, &ext, rpc, &client_id, |cx| async move {
+                let mut req = DcrRequest::new(call?);
+                req.deadline = Some(cx.deadline);
+                req.namespace = cx.namespace.clone();
+                req.trace = cx.parent;
+                let result = self.dispatch(req).instrument(cx.span.clone()).await;
+                if let (false, Ok(DcrResponse::Client(c))) = (named, &result) {
+                    cx.span.record("dcr.client_id", c.client_id.as_str());
+                }
+                result
+            })
+            .await?;
+        Ok(Response::new(R::reply(answer)))
     }
 
     /// Serves one RPC: its deadline, the caller's namespace, admission, the
@@ -322,100 +327,48 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// The client out of a reply that must carry one.
-fn client(resp: DcrResponse) -> Option<pb::Client> {
-    match resp {
-        DcrResponse::Client(c) => Some(client_to_proto(*c)),
-        DcrResponse::Deleted => None,
-    }
-}
-
 #[tonic::async_trait]
 impl DynamicClientRegistration for DcrService {
     async fn register_client(
         &self,
         request: Request<pb::RegisterClientRequest>,
     ) -> Result<Response<pb::RegisterClientResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = (|| {
-            Ok(DcrCall::Register {
-                metadata: metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?,
-                initial_access_token: initial_access_token(r.initial_access_token)?
-                    .or_else(|| self.initial_access_token.clone()),
-            })
-        })();
-        let resp = self.run(&metadata, &ext, req, Operation::Register).await?;
-        Ok(Response::new(pb::RegisterClientResponse {
-            client: client(resp),
-        }))
+        self.unary(request).await
     }
 
     async fn get_client(
         &self,
         request: Request<pb::GetClientRequest>,
     ) -> Result<Response<pb::GetClientResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = target(r.client_id, r.registration_access_token).map(DcrCall::Get);
-        let resp = self.run(&metadata, &ext, req, Operation::Get).await?;
-        Ok(Response::new(pb::GetClientResponse {
-            client: client(resp),
-        }))
+        self.unary(request).await
     }
 
     async fn update_client(
         &self,
         request: Request<pb::UpdateClientRequest>,
     ) -> Result<Response<pb::UpdateClientResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = (|| {
-            Ok(DcrCall::Update {
-                target: target(r.client_id, r.registration_access_token)?,
-                metadata: metadata_from_proto(r.metadata.unwrap_or_default(), "metadata")?,
-                mask: mask::normalize_mask(&r.update_mask.unwrap_or_default().paths)?,
-            })
-        })();
-        let resp = self.run(&metadata, &ext, req, Operation::Update).await?;
-        Ok(Response::new(pb::UpdateClientResponse {
-            client: client(resp),
-        }))
+        self.unary(request).await
     }
 
     async fn delete_client(
         &self,
         request: Request<pb::DeleteClientRequest>,
     ) -> Result<Response<pb::DeleteClientResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = target(r.client_id, r.registration_access_token).map(DcrCall::Delete);
-        self.run(&metadata, &ext, req, Operation::Delete).await?;
-        Ok(Response::new(pb::DeleteClientResponse {}))
+        self.unary(request).await
     }
 
     async fn rotate_client_secret(
         &self,
         request: Request<pb::RotateClientSecretRequest>,
     ) -> Result<Response<pb::RotateClientSecretResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateSecret);
-        let resp = self
-            .run(&metadata, &ext, req, Operation::RotateSecret)
-            .await?;
-        Ok(Response::new(pb::RotateClientSecretResponse {
-            client: client(resp),
-        }))
+        self.unary(request).await
     }
 
     async fn rotate_registration_token(
         &self,
         request: Request<pb::RotateRegistrationTokenRequest>,
     ) -> Result<Response<pb::RotateRegistrationTokenResponse>, Status> {
-        let (metadata, ext, r) = request.into_parts();
-        let req = target(r.client_id, r.registration_access_token).map(DcrCall::RotateToken);
-        let resp = self
-            .run(&metadata, &ext, req, Operation::RotateToken)
-            .await?;
-        Ok(Response::new(pb::RotateRegistrationTokenResponse {
-            client: client(resp),
-        }))
+        self.unary(request).await
     }
 
     async fn ensure_client(

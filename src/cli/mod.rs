@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod call;
-mod call_managed;
 mod managed_records;
 mod run;
 mod tokens;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use super::asked::{Asker, Ensured};
 use super::drift::{drifted, observed};
 use super::record::{ManagedRecord, Outcome};
 use super::register::Registered;
@@ -19,25 +20,6 @@ use super::{Managed, target, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;
 use crate::dcr::{Client, ClientMetadata, DcrCall, DcrError, DcrResponse};
 use crate::store::ManagedKey;
-
-/// What an ensure returns: the client with its current secret, and what the
-/// call did.
-#[derive(Debug)]
-pub struct Ensured {
-    /// The client, its current secret included; no registration access token.
-    pub client: Client,
-    /// What the call did.
-    pub outcome: Outcome,
-}
-
-/// Who asks for an ensure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Asker {
-    /// A caller's EnsureClient: the namespace's limit of names applies.
-    Caller,
-    /// A declared client's reconcile: the name is marked declared.
-    Declared,
-}
 
 impl Managed {
     /// Makes sure `name` in `namespace` exists with `desired`, for a caller.

@@ -10,6 +10,7 @@
 //! RPCs, so registration access tokens are learned, kept and rotated as
 //! always. A record write is a compare-and-set on its generation.
 
+mod asked;
 mod board;
 mod deliver;
 mod drift;

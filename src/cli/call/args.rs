@@ -1,20 +1,17 @@
-//! `dcr-gateway call`: a gRPC client for people, so every RPC can be tried
-//! without other tools. Replies print as RFC 7591 JSON, secrets included (that
-//! is what the caller asked for); errors print the gRPC code and message.
+//! What `dcr-gateway call` is given (the RPC, by its command-line name, and
+//! its flags), how it fails, and the conversions every RPC shares: the
+//! `--metadata` flag in, a client out as JSON.
 
 use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser as _;
 use serde_json::{Map, Value};
-use tonic::transport::Endpoint;
 
-use super::call_managed::ManagedRpc;
 use crate::api::client_from_proto;
 use crate::config::parse_duration;
 use crate::dcr::{Operation, json};
 use crate::pb::v1 as pb;
-use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
 
 /// Flags of `call`.
 #[derive(Debug, Args)]
@@ -132,122 +129,38 @@ impl From<tonic::Status> for CallError {
     }
 }
 
-/// Makes the call and returns the reply as pretty JSON.
-pub async fn run(args: CallArgs) -> Result<String, CallError> {
-    if args.addr.starts_with("unix:") {
-        return Err(CallError::Usage(
-            "--addr: call speaks TCP only; give the gateway's HOST:PORT, not a Unix socket".into(),
-        ));
-    }
-    let addr = match args.addr.contains("://") {
-        true => args.addr.clone(),
-        false => format!("http://{}", args.addr),
-    };
-    let endpoint = Endpoint::from_shared(addr)
-        .map_err(|e| CallError::Usage(format!("--addr: {e}")))?
-        .timeout(args.timeout)
-        .connect_timeout(args.timeout);
-    let channel = endpoint.connect().await.map_err(|e| CallError::Connect {
-        addr: args.addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let op = match args.rpc {
-        CallRpc::Operation(op) => op,
-        CallRpc::Managed(rpc) => {
-            let mut client = DynamicClientRegistrationClient::new(channel);
-            return super::call_managed::run(&mut client, rpc, &args).await;
-        }
-        CallRpc::Health => return health(channel).await,
-    };
-    let mut client = DynamicClientRegistrationClient::new(channel);
-    let id = || {
-        args.client_id
-            .clone()
-            .ok_or_else(|| CallError::Usage("--client-id is required".into()))
-    };
-    let rat = args.registration_access_token.clone();
-    let reply = match op {
-        Operation::Register => {
-            let req = pb::RegisterClientRequest {
-                metadata: Some(metadata(args.metadata.as_deref())?),
-                initial_access_token: args.initial_access_token.clone(),
-            };
-            client.register_client(req).await?.into_inner().client
-        }
-        Operation::Get => {
-            let req = pb::GetClientRequest {
-                client_id: id()?,
-                registration_access_token: rat,
-            };
-            client.get_client(req).await?.into_inner().client
-        }
-        Operation::Update => {
-            let req = pb::UpdateClientRequest {
-                client_id: id()?,
-                registration_access_token: rat,
-                metadata: Some(metadata(args.metadata.as_deref())?),
-                update_mask: (!args.mask.is_empty()).then(|| prost_types::FieldMask {
-                    paths: args.mask.clone(),
-                }),
-            };
-            client.update_client(req).await?.into_inner().client
-        }
-        Operation::Delete => {
-            let req = pb::DeleteClientRequest {
-                client_id: id()?,
-                registration_access_token: rat,
-            };
-            client.delete_client(req).await?;
-            None
-        }
-        Operation::RotateSecret => {
-            let req = pb::RotateClientSecretRequest {
-                client_id: id()?,
-                registration_access_token: rat,
-            };
-            client.rotate_client_secret(req).await?.into_inner().client
-        }
-        Operation::RotateToken => {
-            let req = pb::RotateRegistrationTokenRequest {
-                client_id: id()?,
-                registration_access_token: rat,
-            };
-            client
-                .rotate_registration_token(req)
-                .await?
-                .into_inner()
-                .client
-        }
-    };
-    let obj = match reply {
+/// The managed-client RPCs, by their command-line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedRpc {
+    /// EnsureClient.
+    Ensure,
+    /// WatchClient.
+    Watch,
+    /// ListClients.
+    List,
+    /// ForgetClient.
+    Forget,
+}
+
+impl ManagedRpc {
+    /// Every one, with its command-line name.
+    pub const ALL: [(ManagedRpc, &'static str); 4] = [
+        (Self::Ensure, "ensure"),
+        (Self::Watch, "watch"),
+        (Self::List, "list"),
+        (Self::Forget, "forget"),
+    ];
+}
+
+/// A client as JSON, its secret included (the user asked for it).
+pub(super) fn client_json(client: Option<pb::Client>) -> Result<Map<String, Value>, CallError> {
+    match client {
         Some(c) => {
             let c = client_from_proto(c)
                 .map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
-            json::client_to_json_exposing_secrets(&c)
+            Ok(json::client_to_json_exposing_secrets(&c))
         }
-        None => Map::new(),
-    };
-    Ok(serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default())
-}
-
-/// `call health`: grpc.health.v1 Check of the gateway's service, so a probe
-/// or a `helm test` pod can check a gateway with the image's own binary.
-async fn health(channel: tonic::transport::Channel) -> Result<String, CallError> {
-    use tonic::server::NamedService as _;
-    use tonic_health::pb::health_check_response::ServingStatus;
-    type Server = pb::dynamic_client_registration_server::DynamicClientRegistrationServer<()>;
-    let service = Server::NAME;
-    let reply = tonic_health::pb::health_client::HealthClient::new(channel)
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await?
-        .into_inner();
-    match reply.status() {
-        ServingStatus::Serving => {
-            Ok(serde_json::json!({ "service": service, "status": "SERVING" }).to_string())
-        }
-        status => Err(CallError::NotServing { service, status }),
+        None => Ok(Map::new()),
     }
 }
 

@@ -1,50 +1,13 @@
 //! `dcr-gateway call ensure|watch|list|forget`: the managed-client RPCs from
 //! the command line.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::call::{CallArgs, CallError, metadata};
-use crate::api::client_from_proto;
-use crate::dcr::json;
+use super::args::{CallArgs, CallError, ManagedRpc, client_json, metadata};
 use crate::pb::v1 as pb;
 use crate::pb::v1::dynamic_client_registration_client::DynamicClientRegistrationClient;
 
-/// The managed-client RPCs, by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ManagedRpc {
-    /// EnsureClient.
-    Ensure,
-    /// WatchClient.
-    Watch,
-    /// ListClients.
-    List,
-    /// ForgetClient.
-    Forget,
-}
-
-impl ManagedRpc {
-    /// Every one, with its command-line name.
-    pub const ALL: [(ManagedRpc, &'static str); 4] = [
-        (Self::Ensure, "ensure"),
-        (Self::Watch, "watch"),
-        (Self::List, "list"),
-        (Self::Forget, "forget"),
-    ];
-}
-
 type Grpc = DynamicClientRegistrationClient<tonic::transport::Channel>;
-
-/// A client as JSON, its secret included (the user asked for it).
-fn client_json(client: Option<pb::Client>) -> Result<Map<String, Value>, CallError> {
-    match client {
-        Some(c) => {
-            let c = client_from_proto(c)
-                .map_err(|e| CallError::Usage(format!("unreadable reply: {e}")))?;
-            Ok(json::client_to_json_exposing_secrets(&c))
-        }
-        None => Ok(Map::new()),
-    }
-}
 
 /// Makes a managed-client call and returns what to print: one JSON object,
 /// or for `watch` one line per message until the stream ends.
