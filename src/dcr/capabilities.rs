@@ -77,6 +77,7 @@ mod tests {
             json_body: true,
             bearer_error: None,
             token_rejected: false,
+            client_gone: false,
         }
     }
 

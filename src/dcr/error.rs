@@ -96,6 +96,9 @@ pub struct UpstreamFailure {
     /// stored token: an HTML 401 from an ingress, or `invalid_client` because
     /// the gateway's own client certificate expired, says nothing about it.
     pub token_rejected: bool,
+    /// Whether the answer to a call on a client proves the server no longer
+    /// has it, by the server's loss proof (`Capabilities::loss_proof`).
+    pub client_gone: bool,
 }
 
 impl std::fmt::Display for UpstreamFailure {
@@ -250,12 +253,6 @@ impl DcrError {
             field: field.into(),
             reason: reason.into(),
         }
-    }
-
-    /// True when the server proved it rejected the registration access token
-    /// (see [`UpstreamFailure::token_rejected`]).
-    pub fn is_token_rejected(&self) -> bool {
-        matches!(self, Self::Upstream(f) if f.token_rejected)
     }
 
     /// A short label for logs: the HTTP status and RFC error code of an

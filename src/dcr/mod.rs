@@ -5,26 +5,28 @@
 //! depends on the operation and not on the HTTP verb.
 
 mod capabilities;
-mod delivery;
 mod error;
+mod failure;
 pub mod json;
 pub mod limits;
 pub mod mask;
 mod metadata;
 mod name;
 mod operation;
+mod reason;
 mod request;
 mod send_gate;
 
 pub use capabilities::{Capabilities, LossProof, SecretRotation};
-pub use delivery::Delivery;
 pub use error::{Cause, DcrError, StoreError, UpstreamFailure};
+pub use failure::{Delivery, FailureClass, upstream_reason};
 pub use metadata::{Client, ClientMetadata};
 pub use name::check_name;
 pub use operation::{
     Answer, Authority, Body, CLIENT_ID_SEGMENT, Credential, GoneAfterLostAnswer, HttpMethod,
     Operation, OperationSpec, Place, StoreEffect,
 };
+pub use reason::Reason;
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
 pub use send_gate::{SendGate, SentExchanges};
 

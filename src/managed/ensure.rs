@@ -139,7 +139,7 @@ impl Managed {
         let mut recreated = None;
         let gone = match &read {
             None => true,
-            Some(Err(e)) => self.proves_gone(e),
+            Some(Err(e)) => e.class().client_gone,
             Some(Ok(_)) => false,
         };
         let (outcome, change) = match read {
@@ -157,7 +157,7 @@ impl Managed {
             Some(Ok(DcrResponse::Deleted)) => {
                 return Err(DcrError::Internal("a read answered as a delete"));
             }
-            Some(Err(e)) if refused(&e) => {
+            Some(Err(e)) if e.class().refused => {
                 return Err(DcrError::ClientLossNotProven {
                     client_id: id,
                     cause: Box::new(e),
@@ -273,15 +273,6 @@ impl Managed {
         Ok(())
     }
 
-    /// Whether `err` proves the server lost the client (its rule).
-    pub(super) fn proves_gone(&self, err: &DcrError) -> bool {
-        match err {
-            DcrError::Upstream(f) => self.inner.server.loss_proof.proves(f),
-            DcrError::RetryStopped { last, .. } => self.proves_gone(last),
-            _ => false,
-        }
-    }
-
     /// Drops the stored token of a client the server lost; a failure only
     /// leaves a dead token behind.
     pub(super) async fn forget_token(&self, key: &ManagedKey, client_id: &str) {
@@ -294,17 +285,6 @@ impl Managed {
         {
             tracing::warn!(error = %e, "could not forget a lost client's token");
         }
-    }
-}
-
-/// An answer refusing the stored token or the call, which says nothing about
-/// whether the client exists.
-fn refused(err: &DcrError) -> bool {
-    match err {
-        DcrError::Upstream(f) => matches!(f.status, 401 | 403) || f.token_rejected,
-        DcrError::MissingToken { .. } => true,
-        DcrError::RetryStopped { last, .. } => refused(last),
-        _ => false,
     }
 }
 

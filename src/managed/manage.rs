@@ -203,7 +203,7 @@ impl Managed {
             let delete = DcrCall::Delete(target(&record.client.client_id));
             match self.call(&key.namespace, deadline, delete).await {
                 Ok(_) => {}
-                Err(e) if self.proves_gone(&e) => {
+                Err(e) if e.class().client_gone => {
                     self.forget_token(key, &record.client.client_id).await;
                 }
                 Err(e) => return Err(e),

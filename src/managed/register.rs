@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
-use super::drift::observed;
 use super::asked::{Asker, Ensured};
+use super::drift::observed;
 use super::record::{MAX_REPLACED, ManagedRecord, Outcome, Replaced};
 use super::{Managed, OBSERVE_WAIT, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;

@@ -191,7 +191,7 @@ async fn learn(
             }
         }
         Ok(DcrResponse::Deleted) => store.delete(key).await.map(drop),
-        Err(e) if e.is_token_rejected() => match (seen, used) {
+        Err(e) if e.class().token_rejected => match (seen, used) {
             (Some(seen), Some(used)) if seen.token.expose_secret() == used.expose_secret() => store
                 .compare_and_delete(key, seen.generation)
                 .await

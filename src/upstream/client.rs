@@ -167,10 +167,10 @@ impl Inner {
         let outcome: Cow<'static, str> = match &result {
             Ok(_) => "success".into(),
             Err(DcrError::Upstream(f)) => f.status.to_string().into(),
-            Err(e) => error_type(e).into(),
+            Err(e) => e.class().label.into(),
         };
         if let Err(e) = &result {
-            span.record("error.type", error_type(e));
+            span.record("error.type", e.class().label);
             span.record("otel.status_code", "ERROR");
         }
         self.metrics
@@ -216,8 +216,11 @@ impl Inner {
         if !status.is_success() {
             let mut failure = http_failure(status.as_u16(), &headers, &bytes, &secrets);
             // Only a management call carries a registration access token.
-            failure.token_rejected = spec.authority == Authority::RegistrationAccessToken
-                && self.profile.proves_token_rejected(&failure);
+            // Only a call on a client carries its token and can prove it gone.
+            if spec.authority == Authority::RegistrationAccessToken {
+                failure.token_rejected = self.profile.proves_token_rejected(&failure);
+                failure.client_gone = self.profile.capabilities().loss_proof.proves(&failure);
+            }
             return Err(DcrError::Upstream(failure));
         }
         if spec.answer == Answer::Nothing {
@@ -327,18 +330,6 @@ fn attempt_span(route: &Route, req: &DcrRequest) -> tracing::Span {
         span.record("http.request.resend_count", req.attempt);
     }
     span
-}
-
-/// The `error.type` of a failed attempt that got no HTTP status.
-fn error_type(err: &DcrError) -> &'static str {
-    match err {
-        DcrError::Upstream(_) => "http_error",
-        DcrError::Connect(_) => "connect_error",
-        DcrError::Timeout(_) => "timeout",
-        DcrError::Transport(_) => "transport_error",
-        DcrError::MalformedResponse(_) | DcrError::ClientMismatch => "malformed_response",
-        _ => "not_sent",
-    }
 }
 
 /// `Bearer <token>`, marked sensitive so the HTTP stack never logs or indexes it.

@@ -53,6 +53,7 @@ pub fn http_failure(
         json_body: obj.is_some(),
         bearer_error,
         token_rejected: false,
+        client_gone: false,
     }
 }
 

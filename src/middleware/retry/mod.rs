@@ -20,7 +20,9 @@ use tower::util::rng::{HasherRng, Rng};
 use tower::{Layer, Service, ServiceExt};
 
 use super::{DcrFuture, DomainService};
-use crate::dcr::{DcrError, DcrRequest, DcrResponse, Delivery, GoneAfterLostAnswer};
+use crate::dcr::{
+    DcrError, DcrRequest, DcrResponse, Delivery, FailureClass, GoneAfterLostAnswer, Reason,
+};
 use crate::telemetry::Metrics;
 use throttle::Throttle;
 
@@ -124,19 +126,20 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                     }
                     Err(err) => err,
                 };
-                if policy::upstream_failed(&err) {
+                let class = err.class();
+                if class.upstream_failing {
                     throttle.failure();
                 }
                 if op.spec().gone_after_lost_answer == GoneAfterLostAnswer::Done
                     && answer_lost
-                    && gone(&err)
+                    && gone(&class)
                 {
                     tracing::info!(
                         "delete retry found the client gone after a lost answer: reporting it deleted"
                     );
                     return Ok(DcrResponse::Deleted);
                 }
-                if !policy::retryable(op, &err) {
+                if !policy::retryable(op, &class) {
                     return Err(err);
                 }
                 // The last attempt's error moves into the one the caller gets.
@@ -195,21 +198,15 @@ impl<S: DomainService> Service<DcrRequest> for Retry<S> {
                     "retrying"
                 );
                 tokio::time::sleep(wait).await;
-                answer_lost |= lost_answer(&err);
+                answer_lost |= class.delivery == Delivery::MayHaveBeenProcessed;
                 attempt += 1;
             }
         })
     }
 }
 
-/// An attempt whose request may have been processed though no usable answer
-/// came back (the operation table's delivery classification).
-fn lost_answer(err: &DcrError) -> bool {
-    err.delivery() == Delivery::MayHaveBeenProcessed
-}
-
-/// A proven token rejection or a 404: what a delete retry meets when the first
-/// attempt succeeded.
-fn gone(err: &DcrError) -> bool {
-    err.is_token_rejected() || matches!(err, DcrError::Upstream(f) if f.status == 404)
+/// A proven token rejection, a proven loss or a 404: what a delete retry
+/// meets when the first attempt succeeded.
+fn gone(class: &FailureClass) -> bool {
+    class.token_rejected || class.client_gone || class.reason == Reason::ClientNotFound
 }

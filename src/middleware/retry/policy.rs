@@ -11,22 +11,13 @@
 use std::time::Duration;
 
 use super::RetryConfig;
-use crate::dcr::{DcrError, Delivery, Operation};
+use crate::dcr::{DcrError, Delivery, FailureClass, Operation};
 
-/// Whether `err` from an attempt of `op` may be retried.
-pub fn retryable(op: Operation, err: &DcrError) -> bool {
-    upstream_failed(err) && (op.spec().idempotent || err.delivery() == Delivery::NeverSent)
-}
-
-/// Whether `err` says the upstream (or the way to it) is failing: what a
-/// retry could help with, and what drains the retry throttle. An answer such
-/// as 400 or 401 comes from a working server and is not.
-pub fn upstream_failed(err: &DcrError) -> bool {
-    match err {
-        DcrError::Connect(_) | DcrError::Timeout(_) | DcrError::Transport(_) => true,
-        DcrError::Upstream(f) => matches!(f.status, 429 | 502 | 503 | 504),
-        _ => false,
-    }
+/// Whether a failure classified as `class` of an attempt of `op` may be
+/// retried: the upstream is failing, and the request never left or is safe
+/// to repeat.
+pub fn retryable(op: Operation, class: &FailureClass) -> bool {
+    class.upstream_failing && (op.spec().idempotent || class.delivery == Delivery::NeverSent)
 }
 
 /// The exponential backoff before retry number `retry` (1 for the first), with
@@ -76,6 +67,7 @@ mod tests {
             json_body: false,
             bearer_error: None,
             token_rejected: false,
+            client_gone: false,
         })
     }
 
@@ -86,14 +78,14 @@ mod tests {
             Operation::RotateSecret,
             Operation::RotateToken,
         ] {
-            assert!(retryable(op, &DcrError::Connect("refused".into())));
+            assert!(retryable(op, &DcrError::Connect("refused".into()).class()));
             for err in [
                 http(503, None),
                 http(429, None),
                 DcrError::Transport("reset".into()),
                 DcrError::Timeout(Duration::ZERO),
             ] {
-                assert!(!retryable(op, &err), "{op:?} {err}");
+                assert!(!retryable(op, &err.class()), "{op:?} {err}");
             }
         }
         for op in [Operation::Get, Operation::Update, Operation::Delete] {
@@ -104,7 +96,7 @@ mod tests {
                 http(504, None),
                 DcrError::Transport("reset".into()),
             ] {
-                assert!(retryable(op, &err), "{op:?} {err}");
+                assert!(retryable(op, &err.class()), "{op:?} {err}");
             }
             for err in [
                 http(400, None),
@@ -113,7 +105,7 @@ mod tests {
                 DcrError::Overloaded(1),
                 DcrError::DeadlineExceeded,
             ] {
-                assert!(!retryable(op, &err), "{op:?} {err}");
+                assert!(!retryable(op, &err.class()), "{op:?} {err}");
             }
         }
     }

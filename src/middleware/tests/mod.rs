@@ -81,6 +81,7 @@ pub fn http(status: u16, proof: bool) -> DcrError {
         json_body: true,
         bearer_error: None,
         token_rejected: proof,
+        client_gone: false,
     })
 }
 
