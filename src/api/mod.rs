@@ -20,5 +20,5 @@ pub use callers::Callers;
 pub use convert::{client_from_proto, metadata_from_proto, metadata_to_proto};
 pub use deadline::parse_grpc_timeout;
 pub use peer::PeerInfo;
-pub use plain::{PlainRpc, RequestFields};
+pub use plain::{PlainReply, PlainRpc, RequestFields};
 pub use service::{DcrService, EdgeSettings};

@@ -38,28 +38,65 @@ pub struct RequestFields {
 /// conversions between its messages and the domain's call and answer.
 pub trait PlainRpc: prost::Message + Default + Sized + Send + 'static {
     /// The reply message.
-    type Reply: prost::Message + Default + Send + 'static;
+    type Reply: PlainReply;
     /// Its row of the operation table.
     const OPERATION: Operation;
 
     /// The domain call this request asks for, validated.
     fn into_call(self, defaults: Defaults<'_>) -> Result<DcrCall, DcrError>;
 
-    /// The reply carrying a successful answer.
-    fn reply(answer: DcrResponse) -> Self::Reply;
-
     /// The request a client sends, from the fields it was given.
     fn from_fields(fields: RequestFields) -> Self;
-
-    /// The client a reply carries, if it carries one.
-    fn client(reply: Self::Reply) -> Option<pb::Client>;
 }
 
-/// The client of an answer that carries one.
-fn answered(answer: DcrResponse) -> Option<pb::Client> {
-    match answer {
-        DcrResponse::Client(c) => Some(client_to_proto(*c)),
-        DcrResponse::Deleted => None,
+/// A plain RPC's reply: the client the answer carries, or nothing.
+pub trait PlainReply: prost::Message + Default + Send + 'static {
+    /// The reply carrying `client`.
+    fn carrying(client: Option<pb::Client>) -> Self;
+
+    /// The client it carries.
+    fn client(self) -> Option<pb::Client>;
+
+    /// The reply to a successful domain answer.
+    fn answering(answer: DcrResponse) -> Self {
+        Self::carrying(match answer {
+            DcrResponse::Client(c) => Some(client_to_proto(*c)),
+            DcrResponse::Deleted => None,
+        })
+    }
+}
+
+/// The replies with a `client` field.
+macro_rules! client_reply {
+    ($($reply:ty),*) => {
+        $(impl PlainReply for $reply {
+            fn carrying(client: Option<pb::Client>) -> Self {
+                Self { client }
+            }
+
+            fn client(self) -> Option<pb::Client> {
+                self.client
+            }
+        })*
+    };
+}
+
+client_reply!(
+    pb::RegisterClientResponse,
+    pb::GetClientResponse,
+    pb::UpdateClientResponse,
+    pb::RotateClientSecretResponse,
+    pb::RotateRegistrationTokenResponse
+);
+
+/// DeleteClient's reply carries nothing.
+impl PlainReply for pb::DeleteClientResponse {
+    fn carrying(_: Option<pb::Client>) -> Self {
+        Self {}
+    }
+
+    fn client(self) -> Option<pb::Client> {
+        None
     }
 }
 
@@ -75,21 +112,11 @@ impl PlainRpc for pb::RegisterClientRequest {
         })
     }
 
-    fn reply(answer: DcrResponse) -> Self::Reply {
-        Self::Reply {
-            client: answered(answer),
-        }
-    }
-
     fn from_fields(f: RequestFields) -> Self {
         Self {
             metadata: f.metadata,
             initial_access_token: f.initial_access_token,
         }
-    }
-
-    fn client(reply: Self::Reply) -> Option<pb::Client> {
-        reply.client
     }
 }
 
@@ -105,12 +132,6 @@ impl PlainRpc for pb::UpdateClientRequest {
         })
     }
 
-    fn reply(answer: DcrResponse) -> Self::Reply {
-        Self::Reply {
-            client: answered(answer),
-        }
-    }
-
     fn from_fields(f: RequestFields) -> Self {
         Self {
             client_id: f.client_id,
@@ -120,10 +141,6 @@ impl PlainRpc for pb::UpdateClientRequest {
                 paths: f.update_mask,
             }),
         }
-    }
-
-    fn client(reply: Self::Reply) -> Option<pb::Client> {
-        reply.client
     }
 }
 
@@ -135,19 +152,11 @@ impl PlainRpc for pb::DeleteClientRequest {
         target(self.client_id, self.registration_access_token).map(DcrCall::Delete)
     }
 
-    fn reply(_: DcrResponse) -> Self::Reply {
-        pb::DeleteClientResponse {}
-    }
-
     fn from_fields(f: RequestFields) -> Self {
         Self {
             client_id: f.client_id,
             registration_access_token: f.registration_access_token,
         }
-    }
-
-    fn client(_: Self::Reply) -> Option<pb::Client> {
-        None
     }
 }
 
@@ -163,21 +172,11 @@ macro_rules! on_named_client {
                 target(self.client_id, self.registration_access_token).map($call)
             }
 
-            fn reply(answer: DcrResponse) -> Self::Reply {
-                Self::Reply {
-                    client: answered(answer),
-                }
-            }
-
             fn from_fields(f: RequestFields) -> Self {
                 Self {
                     client_id: f.client_id,
                     registration_access_token: f.registration_access_token,
                 }
-            }
-
-            fn client(reply: Self::Reply) -> Option<pb::Client> {
-                reply.client
             }
         }
     };
@@ -253,7 +252,7 @@ mod tests {
             })),
             Answer::Nothing => DcrResponse::Deleted,
         };
-        let client = R::client(R::reply(answer));
+        let client = R::Reply::answering(answer).client();
         assert_eq!(
             client.map(|c| c.client_id),
             (spec.answer == Answer::Client).then(|| "c1".to_owned()),

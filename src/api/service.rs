@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::callers::Callers;
 use super::deadline::deadline;
 use super::peer::PeerInfo;
-use super::plain::{Defaults, PlainRpc};
+use super::plain::{Defaults, PlainReply, PlainRpc};
 use super::status::to_status;
 use crate::dcr::{
     Capabilities, DEFAULT_NAMESPACE, DcrError, DcrRequest, DcrResponse, Operation, SendGate,
@@ -148,7 +148,7 @@ impl DcrService {
                 result
             })
             .await?;
-        Ok(Response::new(R::reply(answer)))
+        Ok(Response::new(R::Reply::answering(answer)))
     }
 
     /// Serves one RPC: its deadline, the caller's namespace, admission, the

@@ -65,13 +65,7 @@ impl Managed {
     /// names (counted from the store's index, no record opened).
     pub(super) async fn check_room_for_name(&self, namespace: &str) -> Result<(), DcrError> {
         let max = self.inner.limits.names_per_namespace;
-        let names = self
-            .inner
-            .store
-            .records
-            .record_names(&self.inner.upstream, namespace)
-            .await
-            .map_err(DcrError::Store)?;
+        let names = self.names_in(namespace).await?;
         if names.len() >= max {
             self.inner.metrics.managed().refused("names");
             return Err(DcrError::LimitReached {

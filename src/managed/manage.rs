@@ -89,13 +89,7 @@ impl Managed {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, DcrError> {
-        let names = self
-            .inner
-            .store
-            .records
-            .record_names(&self.inner.upstream, namespace)
-            .await
-            .map_err(DcrError::Store)?;
+        let names = self.names_in(namespace).await?;
         let mut rest = names
             .into_iter()
             .filter(|n| after.is_none_or(|after| n.as_str() > after));

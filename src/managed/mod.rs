@@ -49,7 +49,7 @@ use crate::dcr::{
     Capabilities, ClientRef, DcrCall, DcrError, DcrRequest, DcrResponse, SentExchanges,
 };
 use crate::middleware::GatewayService;
-use crate::store::{Cas, LeaseKey, ManagedKey, Store, TokenKey, unix_now};
+use crate::store::{Cas, LeaseKey, ManagedKey, Store, StoredRecord, TokenKey, unix_now};
 use crate::telemetry::Metrics;
 use board::Board;
 use limits::WatchCounts;
@@ -257,6 +257,27 @@ impl Managed {
         req.namespace = namespace.to_owned();
         req.deadline = Some(deadline);
         self.inner.stack.clone().oneshot(req).await
+    }
+
+    /// The names of `namespace`'s records, from the store's index (no
+    /// record opened), in order.
+    async fn names_in(&self, namespace: &str) -> Result<Vec<String>, DcrError> {
+        self.inner
+            .store
+            .records
+            .record_names(&self.inner.upstream, namespace)
+            .await
+            .map_err(DcrError::Store)
+    }
+
+    /// Every stored record, as stored.
+    async fn all_records(&self) -> Result<Vec<(ManagedKey, StoredRecord)>, DcrError> {
+        self.inner
+            .store
+            .records
+            .list_records()
+            .await
+            .map_err(DcrError::Store)
     }
 
     /// The stored record of `key`, with its generation.

@@ -119,13 +119,7 @@ impl Managed {
     /// records by client (rewriting it as it is), so that what plain RPCs
     /// show reaches it. Runs once at start; returns how many it indexed.
     pub async fn index_records(&self) -> Result<usize, DcrError> {
-        let records = self
-            .inner
-            .store
-            .records
-            .list_records()
-            .await
-            .map_err(DcrError::Store)?;
+        let records = self.all_records().await?;
         let mut indexed = 0;
         for (key, stored) in records {
             if stored.client_id.is_some() || key.upstream != self.inner.upstream {

@@ -8,7 +8,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 
 use super::args::{CallArgs, CallError, client_json, metadata};
-use crate::api::{PlainRpc, RequestFields};
+use crate::api::{PlainReply, PlainRpc, RequestFields};
 use crate::dcr::{Body, Operation, Place};
 use crate::pb::v1 as pb;
 
@@ -72,5 +72,5 @@ async fn send<R: PlainRpc>(
     let reply = grpc
         .unary(tonic::Request::new(R::from_fields(fields)), path, codec)
         .await?;
-    Ok(R::client(reply.into_inner()))
+    Ok(reply.into_inner().client())
 }

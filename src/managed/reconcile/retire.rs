@@ -95,13 +95,7 @@ impl Sweep {
 
     async fn sweep(&self) -> Result<(), DcrError> {
         let managed = &self.shared.managed;
-        let records = managed
-            .inner
-            .store
-            .records
-            .list_records()
-            .await
-            .map_err(DcrError::Store)?;
+        let records = managed.all_records().await?;
         let grace = managed.inner.retired_grace.as_secs();
         let now = unix_now();
         for (key, stored) in records {
