@@ -70,14 +70,9 @@ mod tests {
 
     fn failure(status: u16, error: Option<&str>, description: Option<&str>) -> UpstreamFailure {
         UpstreamFailure {
-            status,
             error: error.map(Into::into),
             description: description.map(Into::into),
-            retry_after: None,
-            json_body: true,
-            bearer_error: None,
-            token_rejected: false,
-            client_gone: false,
+            ..UpstreamFailure::with_status(status)
         }
     }
 

@@ -101,6 +101,23 @@ pub struct UpstreamFailure {
     pub client_gone: bool,
 }
 
+#[cfg(test)]
+impl UpstreamFailure {
+    /// A JSON error answer with `status` and nothing else, for tests.
+    pub fn with_status(status: u16) -> Self {
+        Self {
+            status,
+            error: None,
+            description: None,
+            retry_after: None,
+            json_body: true,
+            bearer_error: None,
+            token_rejected: false,
+            client_gone: false,
+        }
+    }
+}
+
 impl std::fmt::Display for UpstreamFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "authorization server answered HTTP {}", self.status)?;

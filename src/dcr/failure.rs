@@ -208,16 +208,7 @@ mod tests {
     use super::*;
 
     fn http(status: u16) -> DcrError {
-        DcrError::Upstream(UpstreamFailure {
-            status,
-            error: None,
-            description: None,
-            retry_after: None,
-            json_body: true,
-            bearer_error: None,
-            token_rejected: false,
-            client_gone: false,
-        })
+        DcrError::Upstream(UpstreamFailure::with_status(status))
     }
 
     #[test]

@@ -60,14 +60,9 @@ mod tests {
 
     fn http(status: u16, retry_after: Option<u64>) -> DcrError {
         DcrError::Upstream(UpstreamFailure {
-            status,
-            error: None,
-            description: None,
             retry_after: retry_after.map(Duration::from_secs),
             json_body: false,
-            bearer_error: None,
-            token_rejected: false,
-            client_gone: false,
+            ..UpstreamFailure::with_status(status)
         })
     }
 

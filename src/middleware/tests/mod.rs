@@ -74,14 +74,8 @@ pub fn get(id: &str, rat: Option<&str>) -> DcrRequest {
 /// An HTTP error answer; `proof` marks it as a proven token rejection.
 pub fn http(status: u16, proof: bool) -> DcrError {
     DcrError::Upstream(UpstreamFailure {
-        status,
-        error: None,
-        description: None,
-        retry_after: None,
-        json_body: true,
-        bearer_error: None,
         token_rejected: proof,
-        client_gone: false,
+        ..UpstreamFailure::with_status(status)
     })
 }
 
