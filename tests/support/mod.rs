@@ -136,8 +136,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Whether `secret` gets a client_credentials token for `id` at the dev
-/// upstream's token endpoint.
+/// Whether `secret` authenticates `id` at the dev upstream's token
+/// endpoint: a client_credentials token, or (for a client without that
+/// grant) 400 `unauthorized_client`, which only an authenticated client gets.
 pub async fn secret_works(base: &str, id: &str, secret: &str) -> bool {
     install_crypto_provider();
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
@@ -148,7 +149,15 @@ pub async fn secret_works(base: &str, id: &str, secret: &str) -> bool {
         .send()
         .await
         .expect("token endpoint answers");
-    resp.status() == 200
+    match resp.status().as_u16() {
+        200 => true,
+        400 => {
+            let bytes = resp.bytes().await.expect("a body");
+            let body: serde_json::Value = serde_json::from_slice(&bytes).expect("a JSON error");
+            body["error"] == "unauthorized_client"
+        }
+        _ => false,
+    }
 }
 
 /// `reqwest::get`, with the provider installed first.

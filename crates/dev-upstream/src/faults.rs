@@ -26,6 +26,10 @@ pub enum Route {
     RotateSecret,
     /// `DELETE /oauth/register/{id}/registration-token`.
     RotateToken,
+    /// `POST /oauth/token`.
+    Token,
+    /// `POST /oauth/introspect`.
+    Introspect,
     /// Matches every route (in a fault only).
     Any,
 }

@@ -7,7 +7,10 @@
 //! unknown members dropped, 401 `invalid_token` for every RAT failure, 64-hex
 //! tokens, `shark_dcr_` ids, one previous secret valid for an hour, and RAT
 //! rotation that kills the old RAT at once. It adds a minimal client_credentials
-//! token endpoint so the secret grace window can be observed, and a small admin
+//! token endpoint (scopes within the client's, `resource` recorded, a lifetime
+//! tests can shorten), RFC 7662 introspection, and `GET /_dev/resource`, a
+//! resource that answers who a Bearer token is for, so the secret grace window
+//! and the tokens a caller holds can be observed; and a small admin
 //! API for tests: `POST /_dev/faults` scripts a [`Fault`] (e.g.
 //! `{"route":"get","times":2,"kind":"status","status":503}`), `DELETE
 //! /_dev/faults` clears them, and `GET /_dev/stats` returns [`Stats`].
@@ -125,6 +128,29 @@ impl DevUpstream {
         self.state
             .rotate_on_read_and_update
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets how long access tokens issued from now on live (`expires_in`,
+    /// whole seconds, at least one), so refreshing ahead of expiry can be
+    /// tested in seconds.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        *self
+            .state
+            .token_lifetime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = lifetime.max(Duration::from_secs(1));
+    }
+
+    /// The access tokens issued so far that are still active (by the
+    /// server's clock), for tests that check which one a caller holds.
+    pub fn active_tokens(&self) -> usize {
+        let now = self.state.now();
+        self.state
+            .tables()
+            .issued
+            .values()
+            .filter(|t| t.expires_at > now)
+            .count()
     }
 
     /// Scripts a fault (see [`Fault`]); faults apply in the order added.

@@ -16,6 +16,11 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The fault-injection route a request counts under, if it is a DCR call.
 pub fn classify(method: &Method, path: &str) -> Option<Route> {
+    match (method, path) {
+        (&Method::POST, "/oauth/token") => return Some(Route::Token),
+        (&Method::POST, "/oauth/introspect") => return Some(Route::Introspect),
+        _ => {}
+    }
     let rest = path.strip_prefix("/oauth/register")?;
     if rest.is_empty() {
         return (method == Method::POST).then_some(Route::Register);
@@ -50,6 +55,18 @@ pub async fn handle(state: &State, req: Request) -> Response {
         return match method {
             Method::POST => token::issue(state, &headers, read(body).await),
             _ => wire::method_not_allowed(&["POST"]),
+        };
+    }
+    if path == "/oauth/introspect" {
+        return match method {
+            Method::POST => token::introspect(state, &headers, read(body).await),
+            _ => wire::method_not_allowed(&["POST"]),
+        };
+    }
+    if path == token::RESOURCE_PATH {
+        return match method {
+            Method::GET => token::resource(state, &headers),
+            _ => wire::method_not_allowed(&["GET"]),
         };
     }
     let Some(rest) = path.strip_prefix("/oauth/register") else {

@@ -12,6 +12,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::faults::{Faults, Stats};
 use super::metadata::Meta;
 
+/// How long an access token lives unless a test sets another lifetime
+/// (SharkAuth's default).
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// How long a rotated-out client secret keeps working.
 pub const SECRET_GRACE: Duration = Duration::from_secs(3600);
 
@@ -33,11 +37,24 @@ pub struct DcrRow {
     pub created_at: i64,
 }
 
+/// An access token the token endpoint issued, by its hash.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub client_id: String,
+    /// The granted scope, space-separated (may be empty).
+    pub scope: String,
+    /// The `resource` values it was asked for (RFC 8707), its audience.
+    pub resources: Vec<String>,
+    /// When it stops being active.
+    pub expires_at: SystemTime,
+}
+
 /// Everything the dev upstream remembers, behind one lock.
 #[derive(Debug, Default)]
 pub struct Tables {
     pub agents: HashMap<String, Agent>,
     pub dcr: HashMap<String, DcrRow>,
+    pub issued: HashMap<String, Issued>,
 }
 
 /// Shared state: the tables, a clock tests can move forward, and the issuer.
@@ -52,6 +69,8 @@ pub struct State {
     pub faults: Faults,
     /// Issue a new RAT on every read and update, as Keycloak does (not SharkAuth).
     pub rotate_on_read_and_update: AtomicBool,
+    /// How long an access token lives (`expires_in`).
+    pub token_lifetime: Mutex<Duration>,
     rng: SystemRandom,
 }
 
@@ -64,6 +83,7 @@ impl State {
             base_path,
             faults: Faults::default(),
             rotate_on_read_and_update: AtomicBool::new(false),
+            token_lifetime: Mutex::new(TOKEN_LIFETIME),
             rng: SystemRandom::new(),
         }
     }
