@@ -22,7 +22,7 @@ use crate::config::{
     DEFAULT_RETIRED_CLIENT_GRACE,
 };
 use crate::dcr::{
-    Answer, Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, SentExchanges,
+    AccessToken, Answer, Client, ClientMetadata, DcrError, DcrRequest, DcrResponse, SentExchanges,
 };
 use crate::managed::{Managed, ManagedConfig, ManagedLimits};
 use crate::middleware::GatewayService;
@@ -75,6 +75,12 @@ pub async fn serve(kind: Reference) {
                 Ok::<_, DcrError>(match req.operation().spec().answer {
                     Answer::Nothing => DcrResponse::Deleted,
                     Answer::Client => DcrResponse::Client(Box::new(canned())),
+                    Answer::AccessToken => DcrResponse::AccessToken(AccessToken {
+                        token: "2".repeat(64).into(),
+                        token_type: "Bearer".into(),
+                        expires_in: Some(Duration::from_secs(3600)),
+                        scope: None,
+                    }),
                 })
             }))
         }
@@ -83,6 +89,7 @@ pub async fn serve(kind: Reference) {
                 registration: RegistrationEndpoint::new(base.join("oauth/register").expect("URL")),
                 base,
                 allowed_origins: Vec::new(),
+                token: None,
             };
             let config = crate::config::RawConfig {
                 dev_upstream: Some(true),

@@ -329,6 +329,26 @@ async fn serve_dev_upstream_and_call_every_rpc() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
 
+    // A managed client's token: the secret never leaves the gateway.
+    let ensured = call(
+        &addr,
+        &[
+            "ensure",
+            "--name",
+            "cli-svc",
+            "--metadata",
+            r#"{"client_name":"svc","grant_types":["client_credentials"],"scope":"a b"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(ensured["outcome"], "CREATED");
+    let token = call(&addr, &["token", "--name", "cli-svc", "--scope", "b"]).await;
+    assert_eq!(token["access_token"].as_str().unwrap().len(), 64);
+    assert_eq!(token["scope"], "b");
+    assert!(token["expires_at"].as_i64().unwrap() > 0);
+    let listed = call(&addr, &["list"]).await;
+    assert_eq!(listed["clients"][0]["access_tokens"]["held"], 1);
+
     // health and list as the helm test pod calls them: the address from
     // DCR_GATEWAY_ADDR, bare HOST:PORT as the manifests give it to the app.
     for (rpc, field) in [("health", "status"), ("list", "clients")] {

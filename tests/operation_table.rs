@@ -2,7 +2,7 @@
 //! says, row by row, so the documentation cannot drift from the behaviour.
 
 use dcr_gateway::{
-    Answer, Authority, CLIENT_ID_SEGMENT, GoneAfterLostAnswer, Operation, Place, StoreEffect,
+    Answer, Authority, Body, CLIENT_ID_SEGMENT, GoneAfterLostAnswer, Operation, Place, StoreEffect,
 };
 
 const README: &str = include_str!("../README.md");
@@ -81,17 +81,14 @@ fn the_token_table_matches_the_operation_table() {
 fn every_operation_has_its_own_rpc_span_and_route() {
     let mut names: Vec<&str> = Operation::ALL.iter().map(|o| o.rpc_name()).collect();
     names.dedup();
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), Operation::ALL.len());
     for op in Operation::ALL {
         let spec = op.spec();
         assert!(spec.span.ends_with(spec.rpc), "{spec:?}");
-        assert!(
-            spec.path.under_base.starts_with("/oauth/register"),
-            "{spec:?}"
-        );
+        assert!(spec.path.under_base.starts_with("/oauth/"), "{spec:?}");
         let suffix = match spec.path.place {
             Place::Client { suffix } => suffix,
-            Place::Registration => None,
+            Place::Registration | Place::Token => None,
         };
         assert_eq!(
             suffix.is_some(),
@@ -113,13 +110,23 @@ fn every_operation_has_its_own_rpc_span_and_route() {
                 assert!(!spec.path.under_base.contains(CLIENT_ID_SEGMENT));
                 assert_eq!(spec.path.at_endpoint, "{registration_endpoint}");
             }
+            (Place::Token, None) => {
+                assert!(!spec.path.under_base.contains(CLIENT_ID_SEGMENT));
+                assert_eq!(spec.path.at_endpoint, "{token_endpoint}");
+            }
         }
         // A client's route names the client and is authorised by its token;
-        // a registration is authorised by the initial access token.
-        let by_client = matches!(spec.path.place, Place::Client { .. });
+        // a registration by the initial access token; a token request by
+        // the client's own credentials, in a form, answered by a token.
+        let authority = match spec.path.place {
+            Place::Client { .. } => Authority::RegistrationAccessToken,
+            Place::Registration => Authority::InitialAccessToken,
+            Place::Token => Authority::ClientCredentials,
+        };
+        assert_eq!(spec.authority, authority, "{spec:?}");
         assert_eq!(
-            by_client,
-            spec.authority == Authority::RegistrationAccessToken,
+            spec.path.place == Place::Token,
+            spec.body == Body::TokenForm && spec.answer == Answer::AccessToken,
             "{spec:?}"
         );
         // Only an answer with nothing to read makes "gone" after a lost

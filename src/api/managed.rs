@@ -66,7 +66,7 @@ fn change(c: Change) -> pb::ClientChange {
     }
 }
 
-fn timestamp(unix: u64) -> Option<prost_types::Timestamp> {
+pub(super) fn timestamp(unix: u64) -> Option<prost_types::Timestamp> {
     (unix > 0).then(|| prost_types::Timestamp {
         seconds: i64::try_from(unix).unwrap_or(i64::MAX),
         nanos: 0,
@@ -210,6 +210,12 @@ fn managed_client(s: ClientStatus) -> pb::ManagedClient {
         credentials_file: s.file.map(|f| pb::CredentialsFile {
             error: f.error.unwrap_or_default(),
             changed_at: timestamp(f.changed_at),
+        }),
+        access_tokens: s.tokens.map(|t| pb::AccessTokens {
+            held: i32::try_from(t.held).unwrap_or(i32::MAX),
+            files: t.files,
+            last_obtained_at: timestamp(t.last_obtained_at),
+            last_error: t.last_error.unwrap_or_default(),
         }),
     }
 }

@@ -4,6 +4,7 @@
 //! nothing malformed reaches the middleware; errors leave as `tonic::Status`
 //! with rich details.
 
+mod access;
 mod callers;
 pub mod codec;
 mod convert;

@@ -61,7 +61,7 @@ pub trait PlainReply: prost::Message + Default + Send + 'static {
     fn answering(answer: DcrResponse) -> Self {
         Self::carrying(match answer {
             DcrResponse::Client(c) => Some(client_to_proto(*c)),
-            DcrResponse::Deleted => None,
+            DcrResponse::Deleted | DcrResponse::AccessToken(_) => None,
         })
     }
 }
@@ -238,6 +238,7 @@ mod tests {
                 assert!(call.target().is_none());
                 assert!(call.initial_access_token().is_some());
             }
+            Place::Token => panic!("{} is no plain RPC", spec.rpc),
         }
         assert_eq!(
             call.metadata().map(|m| m.client_name.clone()),
@@ -251,6 +252,7 @@ mod tests {
                 ..Default::default()
             })),
             Answer::Nothing => DcrResponse::Deleted,
+            Answer::AccessToken => panic!("{} is no plain RPC", spec.rpc),
         };
         let client = R::Reply::answering(answer).client();
         assert_eq!(

@@ -400,4 +400,11 @@ impl DynamicClientRegistration for DcrService {
     ) -> Result<Response<pb::ForgetClientResponse>, Status> {
         self.forget(request).await
     }
+
+    async fn get_access_token(
+        &self,
+        request: Request<pb::GetAccessTokenRequest>,
+    ) -> Result<Response<pb::GetAccessTokenResponse>, Status> {
+        self.access_token(request).await
+    }
 }

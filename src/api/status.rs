@@ -50,6 +50,7 @@ pub fn code(reason: Reason) -> Code {
         | InvalidRedirectUri
         | InvalidClientMetadata
         | InvalidSoftwareStatement
+        | InvalidScope
         | UpstreamBadRequest => Code::InvalidArgument,
         MissingRegistrationAccessToken | UpstreamTokenRejected | CallerUnauthenticated => {
             Code::Unauthenticated
@@ -72,7 +73,9 @@ pub fn code(reason: Reason) -> Code {
         UpstreamRedirect
         | UpstreamRejected
         | ClientLossNotProven
-        | ForeignRegistrationClientUri => Code::FailedPrecondition,
+        | ForeignRegistrationClientUri
+        | UnauthorizedClient
+        | UpstreamClientRejected => Code::FailedPrecondition,
         UpstreamServerError | UpstreamMalformedResponse | UpstreamClientMismatch | Internal => {
             Code::Internal
         }

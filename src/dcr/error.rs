@@ -99,6 +99,9 @@ pub struct UpstreamFailure {
     /// Whether the answer to a call on a client proves the server no longer
     /// has it, by the server's loss proof (`Capabilities::loss_proof`).
     pub client_gone: bool,
+    /// Whether the token endpoint refused the client's own credentials (its
+    /// secret or its assertion): `invalid_client`, or a 401.
+    pub client_rejected: bool,
 }
 
 #[cfg(test)]
@@ -114,6 +117,7 @@ impl UpstreamFailure {
             bearer_error: None,
             token_rejected: false,
             client_gone: false,
+            client_rejected: false,
         }
     }
 }

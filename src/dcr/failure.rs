@@ -65,6 +65,9 @@ pub struct FailureClass {
     /// token rejection), or no token was known: it says nothing about
     /// whether the client exists.
     pub refused: bool,
+    /// The token endpoint refused the client's own credentials (its secret
+    /// or its assertion): another replica may have rotated the secret.
+    pub client_rejected: bool,
     /// Why, as callers see it.
     pub reason: Reason,
     /// The `error.type` of a failed upstream attempt in metrics and traces.
@@ -80,6 +83,7 @@ impl FailureClass {
             token_rejected: false,
             client_gone: false,
             refused: false,
+            client_rejected: false,
             reason,
             label: "not_sent",
         }
@@ -175,7 +179,11 @@ fn upstream(f: &UpstreamFailure) -> FailureClass {
         token_rejected: f.token_rejected,
         client_gone: f.client_gone,
         refused: matches!(f.status, 401 | 403) || f.token_rejected,
-        reason: upstream_reason(f),
+        client_rejected: f.client_rejected,
+        reason: match f.client_rejected {
+            true => Reason::UpstreamClientRejected,
+            false => upstream_reason(f),
+        },
         label: "http_error",
     }
 }
@@ -191,6 +199,8 @@ pub fn upstream_reason(f: &UpstreamFailure) -> Reason {
         (400, Some("invalid_redirect_uri")) => Reason::InvalidRedirectUri,
         (400, Some("invalid_client_metadata")) => Reason::InvalidClientMetadata,
         (400, Some("invalid_software_statement")) => Reason::InvalidSoftwareStatement,
+        (400, Some("invalid_scope")) => Reason::InvalidScope,
+        (400, Some("unauthorized_client")) => Reason::UnauthorizedClient,
         (400, _) => Reason::UpstreamBadRequest,
         (404, _) => Reason::ClientNotFound,
         (405 | 501, _) => Reason::UnsupportedByUpstream,

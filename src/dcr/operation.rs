@@ -21,6 +21,8 @@ pub enum Operation {
     RotateSecret,
     /// `RotateRegistrationToken`.
     RotateToken,
+    /// `GetAccessToken`: the client credentials grant for a managed client.
+    Token,
 }
 
 /// Whether an answer may carry a new credential (a RAT or a client secret).
@@ -30,7 +32,7 @@ pub enum Credential {
     Always,
     /// Only on servers that rotate on reads and updates (RFC 7592 allows it).
     WhenReadsRotate,
-    /// Never (delete).
+    /// Never (delete; an access token, which is kept in memory only).
     Never,
 }
 
@@ -99,6 +101,8 @@ pub const CLIENT_ID_SEGMENT: &str = "{client_id}";
 pub enum Place {
     /// The registration endpoint: the call creates a client.
     Registration,
+    /// The token endpoint.
+    Token,
     /// The client's configuration endpoint, with one more path segment
     /// after it (a rotation) or none.
     Client {
@@ -114,6 +118,9 @@ pub enum Authority {
     InitialAccessToken,
     /// The client's registration access token, which the call must have.
     RegistrationAccessToken,
+    /// The client's own credentials: its secret, or an assertion signed by
+    /// its key.
+    ClientCredentials,
 }
 
 /// What a request's body carries.
@@ -125,6 +132,9 @@ pub enum Body {
     Metadata,
     /// The client metadata with the client's `client_id` (RFC 7592 §2.2).
     MetadataWithClientId,
+    /// A token request's form: the grant, scopes and resources (and the
+    /// client's credentials, when they go in the form).
+    TokenForm,
 }
 
 /// What a success answers.
@@ -134,6 +144,8 @@ pub enum Answer {
     Client,
     /// Nothing to read: the client is gone.
     Nothing,
+    /// An access token, as JSON (RFC 6749 §5.1).
+    AccessToken,
 }
 
 /// What it means when an attempt whose answer was lost (it may have been
@@ -184,14 +196,22 @@ pub struct OperationSpec {
 }
 
 /// A [`Path`] from its place, each profile's route written from one
-/// suffix: `registration`, `client`, or `client / "suffix"` (SharkAuth's
-/// extension, which a generic RFC 7592 server lacks).
+/// suffix: `registration`, `token`, `client`, or `client / "suffix"`
+/// (SharkAuth's extension, which a generic RFC 7592 server lacks).
 macro_rules! path {
     (registration) => {
         Path {
             place: Place::Registration,
             under_base: "/oauth/register",
             at_endpoint: "{registration_endpoint}",
+            in_rfc7592: true,
+        }
+    };
+    (token) => {
+        Path {
+            place: Place::Token,
+            under_base: "/oauth/token",
+            at_endpoint: "{token_endpoint}",
             in_rfc7592: true,
         }
     };
@@ -313,15 +333,33 @@ const ROTATE_TOKEN: OperationSpec = OperationSpec {
     gone_after_lost_answer: GoneAfterLostAnswer::Failed,
 };
 
+const TOKEN: OperationSpec = OperationSpec {
+    rpc: "GetAccessToken",
+    cli: "token",
+    span: span!("GetAccessToken"),
+    // Another grant only issues another token.
+    idempotent: true,
+    credential: Credential::Never,
+    on_success: StoreEffect::Keep,
+    changes_client: false,
+    method: HttpMethod::Post,
+    path: path!(token),
+    authority: Authority::ClientCredentials,
+    body: Body::TokenForm,
+    answer: Answer::AccessToken,
+    gone_after_lost_answer: GoneAfterLostAnswer::Failed,
+};
+
 impl Operation {
     /// Every operation, in the proto's order.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Self::Register,
         Self::Get,
         Self::Update,
         Self::Delete,
         Self::RotateSecret,
         Self::RotateToken,
+        Self::Token,
     ];
 
     /// This operation's row of the table.
@@ -333,6 +371,7 @@ impl Operation {
             Self::Delete => &DELETE,
             Self::RotateSecret => &ROTATE_SECRET,
             Self::RotateToken => &ROTATE_TOKEN,
+            Self::Token => &TOKEN,
         }
     }
 

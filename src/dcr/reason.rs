@@ -43,6 +43,12 @@ reasons! {
     InvalidClientMetadata = "INVALID_CLIENT_METADATA",
     /// The server refused the software statement.
     InvalidSoftwareStatement = "INVALID_SOFTWARE_STATEMENT",
+    /// The token endpoint refused a scope asked for.
+    InvalidScope = "INVALID_SCOPE",
+    /// The client may not use the grant (its `grant_types` lack it).
+    UnauthorizedClient = "UNAUTHORIZED_CLIENT",
+    /// The token endpoint refused the client's own credentials.
+    UpstreamClientRejected = "UPSTREAM_CLIENT_REJECTED",
     /// Any other 400.
     UpstreamBadRequest = "UPSTREAM_BAD_REQUEST",
     /// The server answered 404.

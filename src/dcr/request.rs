@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
-use super::{Client, ClientMetadata, Operation, SendGate};
+use super::{AccessToken, Client, ClientMetadata, Operation, SendGate, TokenRequest};
 
 /// Names the client a management call acts on, and the token to act with.
 #[derive(Clone, Debug)]
@@ -79,6 +79,9 @@ pub enum DcrCall {
     RotateSecret(ClientRef),
     /// SharkAuth extension: issue a new registration access token.
     RotateToken(ClientRef),
+    /// The client credentials grant at the token endpoint, for a client the
+    /// gateway holds the credentials of.
+    Token(TokenRequest),
 }
 
 impl DcrRequest {
@@ -130,13 +133,15 @@ impl DcrCall {
             Self::Delete(_) => Operation::Delete,
             Self::RotateSecret(_) => Operation::RotateSecret,
             Self::RotateToken(_) => Operation::RotateToken,
+            Self::Token(_) => Operation::Token,
         }
     }
 
-    /// The client a management call acts on; `None` for register.
+    /// The client a management call acts on by its registration access
+    /// token; `None` for register and a token request.
     pub fn target(&self) -> Option<&ClientRef> {
         match self {
-            Self::Register { .. } => None,
+            Self::Register { .. } | Self::Token(_) => None,
             Self::Get(t) | Self::Delete(t) | Self::RotateSecret(t) | Self::RotateToken(t) => {
                 Some(t)
             }
@@ -166,7 +171,7 @@ impl DcrCall {
     /// Mutable access to the target, for layers that fill in the token.
     pub fn target_mut(&mut self) -> Option<&mut ClientRef> {
         match self {
-            Self::Register { .. } => None,
+            Self::Register { .. } | Self::Token(_) => None,
             Self::Get(t) | Self::Delete(t) | Self::RotateSecret(t) | Self::RotateToken(t) => {
                 Some(t)
             }
@@ -182,4 +187,6 @@ pub enum DcrResponse {
     Client(Box<Client>),
     /// The client was deleted; the server returned no body.
     Deleted,
+    /// An access token from the token endpoint.
+    AccessToken(AccessToken),
 }

@@ -154,8 +154,8 @@ impl Managed {
                 self.align(key, &mut record, *server, desired, deadline)
                     .await?
             }
-            Some(Ok(DcrResponse::Deleted)) => {
-                return Err(DcrError::Internal("a read answered as a delete"));
+            Some(Ok(DcrResponse::Deleted | DcrResponse::AccessToken(_))) => {
+                return Err(DcrError::Internal("a read answered without a client"));
             }
             Some(Err(e)) if e.class().refused => {
                 return Err(DcrError::ClientLossNotProven {
@@ -259,6 +259,8 @@ impl Managed {
             && let Some(lost) = record.replaced.last()
         {
             self.forget_token(key, &lost.client_id).await;
+            // Tokens of the lost client are of no use any more.
+            self.inner.tokens.forget(&key.namespace, &key.name);
         }
         if let Some(change) = change {
             self.inner.watchers.publish(

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::access::cache::NameTokens;
 use super::board::FileState;
 use super::record::{ManagedRecord, Outcome, Replaced};
 use super::rotate::next_rotation;
@@ -40,6 +41,9 @@ pub struct Status {
     pub delete_at: Option<u64>,
     /// How its credentials file is doing, when this replica writes one.
     pub file: Option<FileState>,
+    /// The access tokens this replica holds for it, when it holds any or
+    /// tried to get one.
+    pub tokens: Option<NameTokens>,
 }
 
 /// One page of ListClients.
@@ -77,6 +81,7 @@ impl Managed {
                 .retired_at
                 .map(|at| at.saturating_add(self.inner.retired_grace.as_secs())),
             file: self.inner.board.file(key),
+            tokens: None,
         }
     }
 
@@ -100,14 +105,16 @@ impl Managed {
         // The page ends after the last name looked at, listed or not (one
         // forgotten meanwhile), so the next page starts after it.
         let mut last = None;
+        let mut tokens = self.inner.tokens.by_name();
         for name in rest.by_ref().take(limit) {
             let key = self.key(namespace, &name);
             last = Some(name.clone());
-            let status = match self.load(&key).await {
+            let mut status = match self.load(&key).await {
                 Ok(Some((record, _))) => self.status(&key, &record),
                 Ok(None) => continue,
                 Err(e) => unreadable(name, e),
             };
+            status.tokens = tokens.remove(&(key.namespace, key.name));
             page.clients.push(status);
         }
         if rest.next().is_some() {
@@ -215,6 +222,7 @@ impl Managed {
         }
         self.inner.board.forget(key);
         self.inner.watchers.close(key);
+        self.inner.tokens.forget(&key.namespace, &key.name);
         Ok(())
     }
 }
@@ -235,5 +243,6 @@ fn unreadable(name: String, e: DcrError) -> Status {
         retired_at: None,
         delete_at: None,
         file: None,
+        tokens: None,
     }
 }

@@ -10,6 +10,7 @@
 //! RPCs, so registration access tokens are learned, kept and rotated as
 //! always. A record write is a compare-and-set on its generation.
 
+mod access;
 mod asked;
 mod board;
 mod deliver;
@@ -51,6 +52,8 @@ use crate::dcr::{
 use crate::middleware::GatewayService;
 use crate::store::{Cas, LeaseKey, ManagedKey, Store, StoredRecord, TokenKey, unix_now};
 use crate::telemetry::Metrics;
+pub use access::ask::TokenAsk;
+use access::cache::TokenCache;
 use board::Board;
 use limits::WatchCounts;
 use watch::Watchers;
@@ -86,6 +89,8 @@ struct Inner {
     retired_grace: Duration,
     /// Set once shutdown starts: watch streams end, loops stop.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The access tokens held for managed clients, in memory only.
+    tokens: TokenCache,
 }
 
 /// What [`Managed::new`] needs besides the stack and the store.
@@ -146,6 +151,7 @@ impl Managed {
                 limits: config.limits,
                 watches: WatchCounts::default(),
                 board: Board::default(),
+                tokens: TokenCache::new(config.metrics.clone()),
                 metrics: config.metrics,
                 retired_grace: config.retired_grace,
                 stopping: tokio::sync::watch::channel(false).0,
@@ -157,6 +163,7 @@ impl Managed {
     /// declared clients' loops stop at their next step.
     pub fn stop(&self) {
         self.inner.stopping.send_replace(true);
+        self.inner.tokens.stop();
     }
 
     /// Whether shutdown has started.

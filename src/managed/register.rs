@@ -139,7 +139,9 @@ impl Managed {
                     }
                 }
             }
-            DcrResponse::Deleted => Err(DcrError::Internal("a registration answered as a delete")),
+            DcrResponse::Deleted | DcrResponse::AccessToken(_) => Err(DcrError::Internal(
+                "a registration answered without a client",
+            )),
         }
     }
 

@@ -191,6 +191,8 @@ async fn learn(
             }
         }
         Ok(DcrResponse::Deleted) => store.delete(key).await.map(drop),
+        // An access token is no registration access token: nothing to keep.
+        Ok(DcrResponse::AccessToken(_)) => return,
         Err(e) if e.class().token_rejected => match (seen, used) {
             (Some(seen), Some(used)) if seen.token.expose_secret() == used.expose_secret() => store
                 .compare_and_delete(key, seen.generation)

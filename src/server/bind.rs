@@ -163,6 +163,7 @@ impl Upstream {
             base: base_url,
             registration,
             allowed_origins: config.allowed_client_uri_origins.clone(),
+            token: discovered_token.clone(),
         };
         let http = HttpUpstream::new(
             http,

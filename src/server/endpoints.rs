@@ -4,7 +4,8 @@
 //! endpoint credentials files name.
 
 use crate::config::Config;
-use crate::upstream::{Profile, RegistrationEndpoint, discover};
+use crate::dcr::Operation;
+use crate::upstream::{Profile, RegistrationEndpoint, discover, under_base};
 
 use super::ServeError;
 
@@ -17,14 +18,9 @@ pub(super) fn token_endpoint(
     discovered: Option<url::Url>,
 ) -> Option<String> {
     match profile {
-        Profile::SharkAuth { .. } => {
-            let mut url = base.clone();
-            url.path_segments_mut()
-                .ok()?
-                .pop_if_empty()
-                .extend(["oauth", "token"]);
-            Some(url.into())
-        }
+        Profile::SharkAuth { .. } => under_base(base, Operation::Token, None)
+            .ok()
+            .map(String::from),
         Profile::Rfc7592 => discovered.map(String::from),
     }
 }
@@ -51,11 +47,8 @@ pub(super) async fn registration_endpoint(
     }
     match config.profile {
         Profile::SharkAuth { .. } => {
-            let mut url = base.clone();
-            url.path_segments_mut()
-                .map_err(|_| ServeError::Discovery("the base URL cannot carry a path".into()))?
-                .pop_if_empty()
-                .extend(["oauth", "register"]);
+            let url = under_base(base, Operation::Register, None)
+                .map_err(|_| ServeError::Discovery("the base URL cannot carry a path".into()))?;
             Ok((url, false, None))
         }
         Profile::Rfc7592 => {

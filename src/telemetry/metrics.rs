@@ -11,6 +11,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
 
 pub use super::managed_metrics::ManagedMetrics;
+pub use super::token_metrics::TokenMetrics;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -69,9 +70,14 @@ pub struct Metrics {
     store_writes: Counter<u64>,
     store_write_duration: Histogram<f64>,
     managed: ManagedMetrics,
+    tokens: TokenMetrics,
 }
 
-fn histogram(meter: &Meter, name: &'static str, description: &'static str) -> Histogram<f64> {
+pub(super) fn histogram(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+) -> Histogram<f64> {
     meter
         .f64_histogram(name)
         .with_unit("s")
@@ -97,6 +103,7 @@ impl Metrics {
         let m = provider.meter("dcr-gateway");
         let metrics = Arc::new(Self {
             managed: ManagedMetrics::new(&m),
+            tokens: TokenMetrics::new(&m),
             rpc_requests: m
                 .u64_counter("dcr.rpc.requests")
                 .with_description("RPCs received, by method")
@@ -205,6 +212,11 @@ impl Metrics {
     /// The managed clients' instruments.
     pub fn managed(&self) -> &ManagedMetrics {
         &self.managed
+    }
+
+    /// The access tokens' instruments.
+    pub fn tokens(&self) -> &TokenMetrics {
+        &self.tokens
     }
 
     /// An RPC started; returns a guard that counts it in flight.

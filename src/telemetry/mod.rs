@@ -14,6 +14,7 @@ mod metrics;
 mod prometheus;
 pub mod propagation;
 mod span;
+mod token_metrics;
 
 pub use init::{LogFormat, TelemetryConfig, init, init_logs};
 pub use metrics::Metrics;

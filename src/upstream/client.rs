@@ -6,18 +6,19 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use rustls::pki_types::CertificateDer;
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Map, Value};
+use secrecy::SecretString;
 use tracing::Instrument;
 use tracing::field::Empty;
 use url::Url;
 
+use super::answer::answer;
 use super::failure::{http_failure, transport_error};
+use super::outgoing::outgoing;
 use super::profile::{Endpoints, Profile, route};
 use super::route::Route;
-use crate::dcr::{Answer, Authority, Body, DcrError, DcrRequest, DcrResponse, json, limits};
+use crate::dcr::{Authority, DcrError, DcrRequest, DcrResponse, UpstreamFailure};
 use crate::telemetry::{Metrics, propagation};
 use crate::tls::{Alpn, ClientIdentity, client_config};
 
@@ -180,8 +181,7 @@ impl Inner {
 
     async fn exchange(&self, req: &DcrRequest, route: &Route) -> Result<DcrResponse, DcrError> {
         let spec = req.operation().spec();
-        let bearer = bearer(req, spec.authority)?;
-        let body = body(req, spec.body)?;
+        let outgoing = outgoing(req)?;
         let mut trace_headers = HeaderMap::new();
         propagation::inject(&req.trace, &mut trace_headers);
         let mut builder = self
@@ -189,15 +189,11 @@ impl Inner {
             .request(route.method.clone(), route.url.clone())
             .headers(trace_headers)
             .header(ACCEPT, "application/json");
-        if let Some(token) = &bearer {
-            builder = builder.header(AUTHORIZATION, bearer_header(token)?);
+        if let Some(value) = outgoing.authorization {
+            builder = builder.header(AUTHORIZATION, value);
         }
-        if let Some(obj) = body {
-            let bytes = serde_json::to_vec(&Value::Object(obj))
-                .map_err(|e| DcrError::invalid("metadata", e.to_string()))?;
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes);
+        if let Some((content_type, bytes)) = outgoing.body {
+            builder = builder.header(CONTENT_TYPE, content_type).body(bytes);
         }
         if let Some(gate) = &req.gate {
             gate.open().await?;
@@ -211,94 +207,32 @@ impl Inner {
         tracing::Span::current().record("http.response.status_code", status.as_u16());
         let headers = response.headers().clone();
         let bytes = read_capped(response, self.config.max_response_bytes, timeout).await?;
-
-        let secrets: Vec<&SecretString> = bearer.iter().collect();
         if !status.is_success() {
+            let secrets: Vec<&SecretString> = outgoing.secrets.iter().collect();
             let mut failure = http_failure(status.as_u16(), &headers, &bytes, &secrets);
-            // Only a management call carries a registration access token.
-            // Only a call on a client carries its token and can prove it gone.
-            if spec.authority == Authority::RegistrationAccessToken {
-                failure.token_rejected = self.profile.proves_token_rejected(&failure);
-                failure.client_gone = self.profile.capabilities().loss_proof.proves(&failure);
+            match spec.authority {
+                // Only a call on a client carries its token and can prove
+                // the token rejected or the client gone.
+                Authority::RegistrationAccessToken => {
+                    failure.token_rejected = self.profile.proves_token_rejected(&failure);
+                    failure.client_gone = self.profile.capabilities().loss_proof.proves(&failure);
+                }
+                Authority::ClientCredentials => {
+                    failure.client_rejected = proves_client_rejected(&failure);
+                }
+                Authority::InitialAccessToken => {}
             }
             return Err(DcrError::Upstream(failure));
         }
-        if spec.answer == Answer::Nothing {
-            return Ok(DcrResponse::Deleted);
-        }
-        let obj = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(obj)) => obj,
-            Ok(_) => {
-                return Err(DcrError::MalformedResponse(
-                    "the body is not a JSON object".into(),
-                ));
-            }
-            Err(_) => return Err(DcrError::MalformedResponse("the body is not JSON".into())),
-        };
-        let client =
-            json::client_from_json(obj).map_err(|e| DcrError::MalformedResponse(e.to_string()))?;
-        check_client_id(req, &client.client_id)?;
-        Ok(DcrResponse::Client(Box::new(client)))
+        answer(req, &bytes)
     }
 }
 
-/// The credential that authorises `req` ([`Authority`]): the initial
-/// access token when the call has one, or the client's registration access
-/// token, which it must have.
-fn bearer(req: &DcrRequest, authority: Authority) -> Result<Option<SecretString>, DcrError> {
-    match authority {
-        Authority::InitialAccessToken => Ok(req.call.initial_access_token().cloned()),
-        Authority::RegistrationAccessToken => {
-            let target = req.target().ok_or(DcrError::Internal(
-                "the operation table authorises a call that names no client by its token",
-            ))?;
-            let token =
-                target
-                    .registration_access_token
-                    .clone()
-                    .ok_or_else(|| DcrError::MissingToken {
-                        client_id: target.client_id.clone(),
-                    })?;
-            Ok(Some(token))
-        }
-    }
-}
-
-/// The JSON object `req` sends, as [`Body`] says.
-fn body(req: &DcrRequest, body: Body) -> Result<Option<Map<String, Value>>, DcrError> {
-    let metadata = || {
-        req.call.metadata().ok_or(DcrError::Internal(
-            "the operation table sends metadata the call does not have",
-        ))
-    };
-    match body {
-        Body::Empty => Ok(None),
-        Body::Metadata => Ok(Some(json::metadata_to_json(metadata()?))),
-        Body::MetadataWithClientId => {
-            let mut obj = json::metadata_to_json(metadata()?);
-            if let Some(target) = req.target() {
-                obj.insert("client_id".into(), target.client_id.clone().into());
-            }
-            Ok(Some(obj))
-        }
-    }
-}
-
-/// Checks the `client_id` of an answer before anything stores or logs it: a
-/// management answer must name the client the call named (else a server, or
-/// whatever answers in its place, could plant a token under another client),
-/// and a new id must pass the same checks as a caller's.
-fn check_client_id(req: &DcrRequest, answered: &str) -> Result<(), DcrError> {
-    match req.target() {
-        Some(target) if target.client_id != answered => Err(DcrError::ClientMismatch),
-        Some(_) => Ok(()),
-        None => limits::check_client_id(answered).map_err(|e| match e {
-            DcrError::InvalidArgument { reason, .. } => {
-                DcrError::MalformedResponse(format!("the new client_id {reason}"))
-            }
-            other => other,
-        }),
-    }
+/// Whether `f`, the token endpoint's answer, says the client's credentials
+/// were refused (RFC 6749 §5.2 `invalid_client`, or a 401): a secret
+/// rotated by another replica, or a key the server no longer has.
+fn proves_client_rejected(f: &UpstreamFailure) -> bool {
+    f.status == 401 || f.error.as_deref() == Some("invalid_client")
 }
 
 /// The client span of one upstream attempt, with the HTTP conventions.
@@ -330,16 +264,6 @@ fn attempt_span(route: &Route, req: &DcrRequest) -> tracing::Span {
         span.record("http.request.resend_count", req.attempt);
     }
     span
-}
-
-/// `Bearer <token>`, marked sensitive so the HTTP stack never logs or indexes it.
-fn bearer_header(token: &SecretString) -> Result<HeaderValue, DcrError> {
-    let mut value =
-        HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            DcrError::invalid("registration_access_token", "is not a valid header value")
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 /// Reads the body, failing as soon as it passes `max` bytes.

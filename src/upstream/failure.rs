@@ -54,6 +54,7 @@ pub fn http_failure(
         bearer_error,
         token_rejected: false,
         client_gone: false,
+        client_rejected: false,
     }
 }
 

@@ -97,6 +97,9 @@ pub struct Endpoints {
     /// Origins besides the base's and the registration endpoint's that a
     /// `registration_client_uri` may use.
     pub allowed_origins: Vec<Origin>,
+    /// The token endpoint discovery found (`rfc7592`); SharkAuth's is its
+    /// route under the base URL.
+    pub token: Option<Url>,
 }
 
 /// The registration endpoint, shared by the transport and the discovery
@@ -204,6 +207,13 @@ pub fn route(profile: Profile, endpoints: &Endpoints, call: &DcrCall) -> Result<
             ));
         }
         (Profile::Rfc7592, Place::Registration, _) => endpoints.registration.get(),
+        (Profile::SharkAuth { .. }, Place::Token, _) => return route_for(&endpoints.base, call),
+        (Profile::Rfc7592, Place::Token, _) => {
+            endpoints.token.clone().ok_or(DcrError::Unsupported(
+                "no token endpoint is known: the rfc7592 profile learns it by discovery \
+                 (leave --registration-endpoint unset so the server's metadata is read)",
+            ))?
+        }
         (_, Place::Client { suffix }, Some(target)) => {
             let mut url = endpoints.management_url(target)?;
             if let Some(suffix) = suffix {
@@ -240,6 +250,7 @@ mod tests {
                 Url::parse("http://127.0.0.1:9000/reg").unwrap(),
             ),
             allowed_origins: vec![Url::parse("https://mgmt.example").unwrap().origin()],
+            token: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use url::Url;
 
-use crate::dcr::{CLIENT_ID_SEGMENT, DcrCall, DcrError, HttpMethod};
+use crate::dcr::{CLIENT_ID_SEGMENT, DcrCall, DcrError, HttpMethod, Operation};
 
 /// Where and how one request is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,18 @@ pub struct Route {
 /// with the client's id in place of [`CLIENT_ID_SEGMENT`].
 pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
     let spec = req.operation().spec();
+    let client_id = req.target().map(|t| t.client_id.as_str());
+    let url = under_base(base, req.operation(), client_id)?;
+    Ok(Route {
+        method: method(spec.method),
+        url,
+        template: spec.path.under_base,
+    })
+}
+
+/// SharkAuth's URL of `op` under `base` (its registration endpoint, its
+/// token endpoint, or `client_id`'s routes), from the operation table.
+pub fn under_base(base: &Url, op: Operation, client_id: Option<&str>) -> Result<Url, DcrError> {
     // Segments are appended to the already-parsed base URL, so the host is not
     // parsed again on every call; `push` percent-encodes `/`, `%`, `?`, `#` and
     // spaces, so an id is always exactly one segment.
@@ -31,13 +43,19 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
             .path_segments_mut()
             .map_err(|_| DcrError::invalid("client_id", "the upstream URL cannot carry a path"))?;
         path.pop_if_empty();
-        for segment in spec.path.under_base.split('/').filter(|s| !s.is_empty()) {
+        for segment in op
+            .spec()
+            .path
+            .under_base
+            .split('/')
+            .filter(|s| !s.is_empty())
+        {
             match segment {
                 CLIENT_ID_SEGMENT => {
-                    let target = req.target().ok_or(DcrError::Internal(
+                    let id = client_id.ok_or(DcrError::Internal(
                         "the operation table routes a call that names no client to a client",
                     ))?;
-                    path.push(&target.client_id);
+                    path.push(id);
                 }
                 segment => {
                     path.push(segment);
@@ -45,11 +63,7 @@ pub fn route_for(base: &Url, req: &DcrCall) -> Result<Route, DcrError> {
             }
         }
     }
-    Ok(Route {
-        method: method(spec.method),
-        url,
-        template: spec.path.under_base,
-    })
+    Ok(url)
 }
 
 /// The HTTP method the operation table names.

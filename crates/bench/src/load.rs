@@ -265,6 +265,8 @@ async fn call_grpc(
                 seed.rat = new;
             }
         }
+        // Asked by a managed name, which a seed does not have.
+        Op::Token => return Err("GetAccessToken is not in a registration mix".into()),
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::api::client_from_proto;
 use crate::config::parse_duration;
-use crate::dcr::{Operation, json};
+use crate::dcr::{Operation, Place, json};
 use crate::pb::v1 as pb;
 
 /// Flags of `call`.
@@ -20,8 +20,9 @@ pub struct CallArgs {
     /// then health: grpc.health.v1 Check of the service, failing unless
     /// SERVING): register needs --metadata; get, update, delete, rotate-secret and
     /// rotate-token need --client-id; update needs --metadata too, and takes
-    /// --mask for a partial update. ensure needs --name and --metadata; watch
-    /// and forget need --name; watch prints a JSON line per message.
+    /// --mask for a partial update. ensure needs --name and --metadata; watch,
+    /// forget and token need --name; watch prints a JSON line per message;
+    /// token takes --scope and --resource, each as often as needed.
     #[arg(value_parser = rpc_parser(), value_name = "RPC")]
     pub rpc: CallRpc,
     /// The gateway's address; `HOST:PORT` means `http://HOST:PORT`, as the
@@ -58,6 +59,13 @@ pub struct CallArgs {
     /// Fields to change in a partial update, comma-separated, e.g. client_name,contacts.
     #[arg(long, value_delimiter = ',')]
     pub mask: Vec<String>,
+    /// With token: a scope to ask for (repeat for more); none asks for the
+    /// client's registered scope.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// With token: a resource the token is for (RFC 8707; repeat for more).
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
     /// Deadline for the call.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -79,13 +87,12 @@ const HEALTH: &str = "health";
 
 /// Parses an RPC by its command-line name, listing every name in `--help`.
 fn rpc_parser() -> impl clap::builder::TypedValueParser<Value = CallRpc> {
-    let names = Operation::ALL
+    let names = plain()
         .map(|op| op.spec().cli)
-        .into_iter()
         .chain(ManagedRpc::ALL.map(|(_, name)| name))
         .chain([HEALTH]);
     clap::builder::PossibleValuesParser::new(names).map(|name| {
-        let op = Operation::ALL.into_iter().find(|op| op.spec().cli == name);
+        let op = plain().find(|op| op.spec().cli == name);
         let managed = ManagedRpc::ALL.into_iter().find(|(_, n)| *n == name);
         match (op, managed) {
             (Some(op), _) => CallRpc::Operation(op),
@@ -140,16 +147,27 @@ pub enum ManagedRpc {
     List,
     /// ForgetClient.
     Forget,
+    /// GetAccessToken.
+    Token,
 }
 
 impl ManagedRpc {
     /// Every one, with its command-line name.
-    pub const ALL: [(ManagedRpc, &'static str); 4] = [
+    pub const ALL: [(ManagedRpc, &'static str); 5] = [
         (Self::Ensure, "ensure"),
         (Self::Watch, "watch"),
         (Self::List, "list"),
         (Self::Forget, "forget"),
+        (Self::Token, Operation::Token.spec().cli),
     ];
+}
+
+/// The operations asked for by client id; the token endpoint's is asked
+/// for by a managed client's name, with the managed-client RPCs.
+fn plain() -> impl Iterator<Item = Operation> {
+    Operation::ALL
+        .into_iter()
+        .filter(|op| op.spec().path.place != Place::Token)
 }
 
 /// A client as JSON, its secret included (the user asked for it).

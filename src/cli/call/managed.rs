@@ -64,6 +64,20 @@ pub async fn run(client: &mut Grpc, rpc: ManagedRpc, args: &CallArgs) -> Result<
                 false => json!({ "clients": clients, "credentials_dir_warning": warning }),
             }
         }
+        ManagedRpc::Token => {
+            let req = pb::GetAccessTokenRequest {
+                name: name()?,
+                scopes: args.scopes.clone(),
+                resource: args.resources.clone(),
+            };
+            let r = client.get_access_token(req).await?.into_inner();
+            json!({
+                "access_token": r.access_token,
+                "token_type": r.token_type,
+                "expires_at": r.expires_at.map(|t| t.seconds),
+                "scope": r.scope,
+            })
+        }
         ManagedRpc::Forget => {
             let req = pb::ForgetClientRequest {
                 name: name()?,
@@ -96,6 +110,12 @@ fn listed(m: pb::ManagedClient) -> Value {
         "credentials_file": m.credentials_file.map(|f| json!({
             "error": f.error,
             "changed_at": f.changed_at.map(|t| t.seconds),
+        })),
+        "access_tokens": m.access_tokens.map(|t| json!({
+            "held": t.held,
+            "files": t.files,
+            "last_obtained_at": t.last_obtained_at.map(|t| t.seconds),
+            "last_error": t.last_error,
         })),
     })
 }

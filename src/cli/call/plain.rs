@@ -29,6 +29,12 @@ pub(super) async fn run(
         Operation::RotateToken => {
             send::<pb::RotateRegistrationTokenRequest>(channel, fields).await?
         }
+        // Asked by a managed client's name, not a client id.
+        Operation::Token => {
+            return Err(CallError::Usage(
+                "token is asked for a managed client: call token --name NAME".into(),
+            ));
+        }
     };
     let obj = client_json(client)?;
     Ok(serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_default())
@@ -42,10 +48,10 @@ fn fields(op: Operation, args: &CallArgs) -> Result<RequestFields, CallError> {
             .client_id
             .clone()
             .ok_or_else(|| CallError::Usage("--client-id is required".into()))?,
-        Place::Registration => String::new(),
+        Place::Registration | Place::Token => String::new(),
     };
     let metadata = match spec.body {
-        Body::Empty => None,
+        Body::Empty | Body::TokenForm => None,
         Body::Metadata | Body::MetadataWithClientId => Some(metadata(args.metadata.as_deref())?),
     };
     Ok(RequestFields {
