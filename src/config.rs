@@ -14,6 +14,7 @@ mod raw;
 mod secret;
 mod store;
 mod tls;
+mod token_files;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ pub use store::{
     DEFAULT_ALLOW_PLAINTEXT_STORE, DEFAULT_REDIS_PREFIX, DEFAULT_STORE_PATH, store_config,
 };
 pub use tls::{DEFAULT_TLS_RELOAD_INTERVAL, ListenerTls};
+pub use token_files::{MAX_TOKEN_FILES, RawTokenFile};
 
 use std::sync::Arc;
 

@@ -392,6 +392,8 @@ async fn a_declared_client_on_the_generic_profile_gets_its_discovered_token_endp
             rotate_secret_every: None,
             rotate_before_expiry: None,
             credentials_file: None,
+            deliver_secret: None,
+            tokens: Vec::new(),
         }],
         credentials_dir: Some(dir.to_str().unwrap().into()),
         reconcile_interval: Some("1s".into()),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::check::{duration_within, octal_mode};
+use super::token_files::{RawTokenFile, token_files};
 use super::{ConfigError, invalid};
 use crate::dcr::{DEFAULT_NAMESPACE, json, limits};
 use crate::managed::{
@@ -100,6 +101,13 @@ pub struct RawClient {
     /// Write `<credentials_dir>/<name>.json` [default: true when credentials_dir is set].
     #[serde(default)]
     pub credentials_file: Option<bool>,
+    /// Put the client secret in the credentials file [default: true]; with
+    /// false the service has the client id and its token files only.
+    #[serde(default)]
+    pub deliver_secret: Option<bool>,
+    /// Access tokens to deliver as files (`[[clients.tokens]]`).
+    #[serde(default)]
+    pub tokens: Vec<RawTokenFile>,
 }
 
 /// Reads the `[[clients]]` tables one by one, so that an error in one
@@ -132,7 +140,8 @@ fn mistyped_key(table: &toml::Value) -> Option<&str> {
         let right = match key.as_str() {
             "name" | "namespace" | "rotate_secret_every" | "rotate_before_expiry" => value.is_str(),
             "metadata" => value.is_table(),
-            "credentials_file" => value.is_bool(),
+            "credentials_file" | "deliver_secret" => value.is_bool(),
+            "tokens" => value.is_array(),
             // Unknown keys: serde's message names them.
             _ => true,
         };
@@ -164,16 +173,21 @@ pub fn managed_settings(raw: RawManaged) -> Result<ManagedSettings, ConfigError>
         {
             return Err(client_error(i, &client.name, "name", "is declared twice"));
         }
-        if client.credentials_file
-            && checked
+        let files = client.file_names();
+        if let Some(file) = files.iter().find(|f| {
+            checked
                 .iter()
-                .any(|c| c.credentials_file && c.name == client.name)
-        {
+                .any(|c| c.file_names().iter().any(|other| &other == f))
+        }) {
+            let field = match file.ends_with(".json") {
+                true => "credentials_file",
+                false => "tokens",
+            };
             return Err(client_error(
                 i,
                 &client.name,
-                "credentials_file",
-                "another declared client of this name writes the same file",
+                field,
+                format!("another declared client of this name writes the same file, {file}"),
             ));
         }
         checked.push(client);
@@ -321,11 +335,16 @@ fn declared(index: usize, raw: RawClient, files: bool) -> Result<DeclaredClient,
         Some(on) => on,
         None => files,
     };
+    let tokens = token_files(raw.tokens, files, |field, reason| {
+        client_error(index, &name, field, reason)
+    })?;
     Ok(DeclaredClient {
         name,
         namespace,
         metadata,
         rotation,
         credentials_file,
+        deliver_secret: raw.deliver_secret.unwrap_or(true),
+        tokens,
     })
 }

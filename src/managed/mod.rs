@@ -34,7 +34,7 @@ pub use reconcile::Declared;
 pub use record::{ManagedRecord, Outcome};
 pub use rotate::rotation_warnings;
 pub use settings::{
-    CredentialsDir, DeclaredClient, ManagedLimits, ManagedSettings, RotationPolicy,
+    CredentialsDir, DeclaredClient, ManagedLimits, ManagedSettings, RotationPolicy, TokenFile,
 };
 pub use watch::{Change, Published, Watch};
 

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::access::ask::TokenAsk;
 use crate::dcr::ClientMetadata;
 
 /// When a managed client's secret is rotated.
@@ -29,6 +30,43 @@ pub struct DeclaredClient {
     pub rotation: RotationPolicy,
     /// Whether its credentials file is written.
     pub credentials_file: bool,
+    /// Whether its credentials file holds the client secret; without it,
+    /// the service has the client id and its token files, and nothing it
+    /// could leak that outlives a token.
+    pub deliver_secret: bool,
+    /// The access tokens delivered as files.
+    pub tokens: Vec<TokenFile>,
+}
+
+impl DeclaredClient {
+    /// The names of the files delivered for it in the credentials folder.
+    pub fn file_names(&self) -> Vec<String> {
+        let json = self.credentials_file.then(|| format!("{}.json", self.name));
+        json.into_iter()
+            .chain(self.tokens.iter().map(|t| t.file_name(&self.name)))
+            .collect()
+    }
+}
+
+/// An access token a declared client's service reads from a file: just the
+/// token, for `Authorization: Bearer $(cat FILE)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenFile {
+    /// Tells the client's token files apart: the file is
+    /// `<name>.<label>.token`, or `<name>.token` without one.
+    pub label: Option<String>,
+    /// What the token is for.
+    pub ask: TokenAsk,
+}
+
+impl TokenFile {
+    /// The file's name for the client `name`.
+    pub fn file_name(&self, name: &str) -> String {
+        match &self.label {
+            Some(label) => format!("{name}.{label}.token"),
+            None => format!("{name}.token"),
+        }
+    }
 }
 
 /// Where credentials files go.

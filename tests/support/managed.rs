@@ -64,6 +64,8 @@ pub fn declared(name: &str, every: Option<&str>) -> dcr_gateway::config::RawClie
         rotate_secret_every: every.map(Into::into),
         rotate_before_expiry: None,
         credentials_file: None,
+        deliver_secret: None,
+        tokens: Vec::new(),
     }
 }
 

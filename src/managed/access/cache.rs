@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use tokio::sync::Notify;
 use tower::util::rng::{HasherRng, Rng};
 
 use super::ask::TokenAsk;
@@ -115,6 +116,9 @@ struct Entry {
     used: AtomicBool,
     /// The background refresh, once the first token is in.
     refresher: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Told of every new token (a token file's writer); while one lives,
+    /// the token counts as asked for.
+    watchers: Mutex<Vec<Weak<Notify>>>,
 }
 
 #[derive(Clone)]
@@ -166,6 +170,21 @@ impl Entry {
         let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = held.as_mut() {
             h.refresh_at = Instant::now() + wait.max(MIN_REFRESH);
+        }
+    }
+
+    /// Whether a watcher still lives (dead ones are dropped).
+    fn watched(&self) -> bool {
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.retain(|w| w.strong_count() > 0);
+        !watchers.is_empty()
+    }
+
+    /// Tells every live watcher a new token is held.
+    fn tell_watchers(&self) {
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for wake in watchers.iter().filter_map(Weak::upgrade) {
+            wake.notify_one();
         }
     }
 
@@ -231,6 +250,34 @@ impl TokenCache {
             *refresher = Some(task.abort_handle());
         }
         Ok(issued)
+    }
+
+    /// Has `wake` told of every new token held for `key` (a token file's
+    /// writer), and keeps the token fresh while `wake` lives, asked for or
+    /// not.
+    pub fn watch(&self, key: &CacheKey, wake: &Arc<Notify>) {
+        let Some(entry) = self.shared.lock_entries().get(key).cloned() else {
+            return;
+        };
+        let mut watchers = entry.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if !watchers
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(wake)))
+        {
+            watchers.push(Arc::downgrade(wake));
+        }
+    }
+
+    /// Marks `name` of `namespace` as one whose tokens are delivered as
+    /// files (ListClients shows it).
+    pub fn delivers_files(&self, namespace: &str, name: &str) {
+        self.shared
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default()
+            .files = true;
     }
 
     /// Drops every token of `name` in `namespace` (forgotten, or replaced
@@ -314,6 +361,7 @@ impl Shared {
             held: RwLock::new(None),
             used: AtomicBool::new(false),
             refresher: Mutex::new(None),
+            watchers: Mutex::new(Vec::new()),
         });
         entries.insert(key.clone(), entry.clone());
         Ok(entry)
@@ -355,6 +403,7 @@ impl Shared {
         let issued = held.issued.clone();
         metrics.held(entry.id, issued.expires_at);
         *entry.held.write().unwrap_or_else(|e| e.into_inner()) = Some(held);
+        entry.tell_watchers();
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let state = names.entry(name).or_default();
         state.last_obtained_at = unix_now();
@@ -380,7 +429,7 @@ async fn refresh<F: Fetcher>(shared: Arc<Shared>, fetcher: F, key: CacheKey, ent
     let mut failures: u32 = 0;
     while let Some(at) = entry.refresh_at() {
         tokio::time::sleep_until(at.into()).await;
-        if !entry.used.swap(false, Ordering::AcqRel) {
+        if !entry.used.swap(false, Ordering::AcqRel) && !entry.watched() {
             shared.evict(&key, &entry);
             return;
         }

@@ -48,6 +48,28 @@ impl Managed {
         self.inner.tokens.get(self, key, deadline).await
     }
 
+    /// Has `wake` told of every new token held for `name`'s `ask`, and keeps
+    /// that token fresh while `wake` lives (a token file's writer).
+    pub(crate) fn watch_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        ask: &TokenAsk,
+        wake: &std::sync::Arc<tokio::sync::Notify>,
+    ) {
+        let key = CacheKey {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            ask: ask.clone(),
+        };
+        self.inner.tokens.watch(&key, wake);
+    }
+
+    /// Marks `name` as one whose tokens are delivered as files.
+    pub(crate) fn delivers_token_files(&self, namespace: &str, name: &str) {
+        self.inner.tokens.delivers_files(namespace, name);
+    }
+
     /// The token request for `key` with the credentials `record` holds.
     fn token_request(record: &ManagedRecord, key: &CacheKey) -> Result<TokenRequest, DcrError> {
         let client = &record.client;

@@ -19,11 +19,31 @@ use std::path::Path;
 use ring::rand::{SecureRandom, SystemRandom};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 
+use crate::managed::settings::CredentialsDir;
+
 /// Ends the name of every temporary file this module creates.
 const TEMP_SUFFIX: &str = ".tmp";
 /// Mode of a folder the gateway creates: the owner, and the group may read
 /// (the files' group-read mode needs it).
 const CREATED_FOLDER_MODE: u32 = 0o750;
+
+/// What a delivery did, and when the file last changed (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The file already held this content, with this mode: untouched
+    /// since then.
+    Unchanged(u64),
+    /// A new file replaced the old one, now.
+    Replaced(u64),
+}
+
+/// Opens the credentials folder `dir` (creating it, with `create`).
+pub fn open(dir: &CredentialsDir) -> std::io::Result<Folder> {
+    match dir.create {
+        true => Folder::create(&dir.dir),
+        false => Folder::open(&dir.dir),
+    }
+}
 
 /// An open credentials folder.
 pub struct Folder {

@@ -16,13 +16,13 @@ use tracing::Instrument;
 
 use super::Shared;
 use crate::managed::board::FileState;
-use crate::managed::deliver::{self, Written};
+use crate::managed::deliver::{self, CredentialsFile, Written};
 use crate::managed::rotate::next_rotation;
 use crate::managed::settings::{CredentialsDir, DeclaredClient};
 use crate::store::{ManagedKey, unix_now};
 
 /// How long one reconcile step (an ensure, a rotation) may take.
-const STEP_DEADLINE: Duration = Duration::from_secs(30);
+pub(super) const STEP_DEADLINE: Duration = Duration::from_secs(30);
 /// The first wait after a failure; each failure in a row doubles it, up to
 /// the reconcile interval.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -59,6 +59,8 @@ pub(super) struct Follower {
     /// How long until the next rotation, as of the last look at the record.
     due_in: Option<Duration>,
     rng: HasherRng,
+    /// Told when a token of one of its token files is renewed.
+    pub(super) token_wake: Arc<Notify>,
 }
 
 impl Follower {
@@ -76,7 +78,18 @@ impl Follower {
             changed_at: 0,
             due_in: None,
             rng: HasherRng::new(),
+            token_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The declared client.
+    pub(super) fn client(&self) -> &DeclaredClient {
+        &self.client
+    }
+
+    /// What the loop shares with the others.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The folder, when this client's credentials are written to a file.
@@ -106,6 +119,12 @@ impl Follower {
                     }
                     Step::Done(_) => {}
                 },
+                () = self.token_wake.notified() => {
+                    if !self.deliver_tokens().await {
+                        let retry = Instant::now() + self.wait_after(Step::Failed);
+                        next_at = next_at.min(retry);
+                    }
+                }
             }
             if managed.is_stopping() {
                 return;
@@ -178,6 +197,9 @@ impl Follower {
             }
         }
         let step = self.deliver(true).await;
+        if !self.deliver_tokens().await && matches!(step, Step::Done(_)) {
+            return Step::Failed;
+        }
         let stopping = shared.managed.is_stopping();
         if stopping || step == Step::Reensure || self.due_in != Some(Duration::ZERO) {
             return step;
@@ -258,9 +280,15 @@ impl Follower {
         }
         let endpoint = shared.token_endpoint.clone();
         let (name, client) = (self.client.name.clone(), record.client.clone());
-        let issued = record.secret_issued_at;
+        let (issued, with_secret) = (record.secret_issued_at, self.client.deliver_secret);
         let written = deliver::bounded(move || {
-            deliver::write(&dir, &name, &client, issued, endpoint.as_deref())
+            let file = CredentialsFile {
+                client: &client,
+                secret_issued_at: issued,
+                token_endpoint: endpoint.as_deref(),
+                with_secret,
+            };
+            deliver::write(&dir, &name, &file)
         })
         .await;
         let error = match written {

@@ -10,6 +10,7 @@
 
 mod follower;
 mod retire;
+mod token_files;
 
 use std::collections::HashMap;
 use std::sync::Arc;

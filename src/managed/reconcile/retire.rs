@@ -29,8 +29,11 @@ pub(super) struct Sweep {
     shared: Arc<Shared>,
     /// The declared (namespace, name)s.
     declared: HashSet<(String, String)>,
-    /// The names whose credentials files this configuration writes.
+    /// The names whose files (credentials, tokens) this configuration
+    /// writes.
     files: Vec<String>,
+    /// The names of those files.
+    keep: Vec<String>,
 }
 
 impl Sweep {
@@ -43,9 +46,10 @@ impl Sweep {
                 .collect(),
             files: clients
                 .iter()
-                .filter(|c| c.credentials_file)
+                .filter(|c| !c.file_names().is_empty())
                 .map(|c| c.name.clone())
                 .collect(),
+            keep: clients.iter().flat_map(|c| c.file_names()).collect(),
         }
     }
 
@@ -68,13 +72,13 @@ impl Sweep {
         let Some(dir) = self.shared.credentials.clone() else {
             return;
         };
-        let keep = self.files.clone();
+        let keep = self.keep.clone();
         match deliver::bounded(move || deliver::remove_undeclared(&dir, &keep)).await {
             Ok(removed) => {
-                for name in removed {
+                for file in removed {
                     tracing::warn!(
-                        name,
-                        "removed the credentials file of a client no longer declared"
+                        file,
+                        "removed a credentials or token file no longer declared"
                     );
                 }
             }
