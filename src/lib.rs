@@ -33,6 +33,7 @@ mod duration;
 mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+mod keys;
 mod managed;
 mod middleware;
 pub mod pb;

@@ -308,3 +308,29 @@ async fn no_token_or_secret_reaches_a_trace_log() {
     );
     assert!(!log.contains(&secret), "a client secret reached the log");
 }
+
+#[tokio::test]
+async fn private_key_jwt_on_sharkauth_is_refused_clearly_and_registers_nothing() {
+    let dev = support::dev_upstream().await;
+    let gw = gateway(&dev).await;
+    let mut c = gw.client().await;
+    let req = pb::EnsureClientRequest {
+        name: "keyed".into(),
+        metadata: Some(pb::ClientMetadata {
+            token_endpoint_auth_method: Some("private_key_jwt".into()),
+            ..support::machine_client("keyed")
+        }),
+        initial_access_token: None,
+    };
+    let err = c.ensure_client(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(reason(&err), "INVALID_FIELD");
+    assert!(
+        err.message()
+            .contains("metadata.token_endpoint_auth_method")
+            && err.message().contains("SharkAuth drops jwks"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(dev.clients_created(), 0, "nothing was registered");
+}

@@ -43,6 +43,14 @@ async fn install_peer() {
 
 /// Starts node-oidc-provider; returns the process and its issuer URL.
 async fn oidc_provider(initial_access_token: Option<&str>) -> (Child, String) {
+    match initial_access_token {
+        Some(iat) => oidc_provider_with(&[("INITIAL_ACCESS_TOKEN", iat)]).await,
+        None => oidc_provider_with(&[]).await,
+    }
+}
+
+/// Starts node-oidc-provider with `env` (see server.mjs).
+async fn oidc_provider_with(env: &[(&str, &str)]) -> (Child, String) {
     install_peer().await;
     let mut cmd = Command::new("node");
     cmd.arg("server.mjs")
@@ -50,9 +58,7 @@ async fn oidc_provider(initial_access_token: Option<&str>) -> (Child, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    if let Some(iat) = initial_access_token {
-        cmd.env("INITIAL_ACCESS_TOKEN", iat);
-    }
+    cmd.envs(env.iter().copied());
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js"));
@@ -428,4 +434,120 @@ async fn a_declared_client_on_the_generic_profile_gets_its_discovered_token_endp
             .await,
         0.0
     );
+}
+
+#[tokio::test]
+async fn private_key_jwt_clients_get_tokens_with_signed_assertions_across_a_key_rotation() {
+    // Tokens live 2 s, so the gateway asks for new ones all along.
+    let (_peer, issuer) = oidc_provider_with(&[("CLIENT_CREDENTIALS_TTL", "2")]).await;
+    let mut declared = support::managed::declared("keyed", Some("1s"));
+    declared.metadata = match serde_json::to_value(keyed_metadata_json()).unwrap() {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let raw = RawConfig {
+        clients: vec![declared],
+        reconcile_interval: Some("1s".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        ..generic()
+    };
+    let gw = TestGateway::start_with(&issuer, raw).await;
+    let mut client = gw.client().await;
+    let token = |c: &Client| {
+        let mut c = c.clone();
+        async move {
+            c.get_access_token(pb::GetAccessTokenRequest {
+                name: "keyed".into(),
+                scopes: Vec::new(),
+                resource: Vec::new(),
+            })
+            .await
+        }
+    };
+    let first = support::eventually(Duration::from_secs(20), || async {
+        token(&client).await.ok()
+    })
+    .await
+    .into_inner();
+    assert!(!first.access_token.is_empty());
+    // The key rotates a second after it was made: the server then holds
+    // both public keys, never a private one, and every token request made
+    // meanwhile (one per second and more) succeeds.
+    let id = support::managed::listed(&mut client, "keyed")
+        .await
+        .unwrap()
+        .client_id;
+    let jwks = |held: pb::Client| json_of_struct(held.metadata.unwrap().jwks.unwrap());
+    let limit = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < limit,
+            "the key did not rotate"
+        );
+        token(&client).await.expect("no token request fails");
+        let held = client
+            .get_client(get_req(&id, None))
+            .await
+            .unwrap()
+            .into_inner()
+            .client
+            .unwrap();
+        let keys = jwks(held)["keys"].as_array().unwrap().clone();
+        assert!(
+            keys.iter().all(|k| k.get("d").is_none()),
+            "a private key was published"
+        );
+        if keys.len() == 2 {
+            assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Signed by the new key from now on: more tokens, no failure.
+    let ok = gw
+        .metric("dcr_access_token_requests_total{result=\"ok\"}")
+        .await;
+    support::eventually(Duration::from_secs(10), || async {
+        token(&client).await.expect("no token request fails");
+        let now = gw
+            .metric("dcr_access_token_requests_total{result=\"ok\"}")
+            .await;
+        (now >= ok + 2.0).then_some(())
+    })
+    .await;
+    token(&client).await.expect("a token after the rotation");
+    let failed = gw
+        .metric("dcr_access_token_requests_total{result=\"error\"}")
+        .await;
+    assert_eq!(
+        failed, 0.0,
+        "a token request failed across the key rotation"
+    );
+}
+
+fn keyed_metadata_json() -> serde_json::Value {
+    // node-oidc-provider wants a redirect URI for its default response type.
+    serde_json::json!({
+        "client_name": "keyed",
+        "grant_types": ["authorization_code", "client_credentials"],
+        "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "api:read",
+    })
+}
+
+/// A `google.protobuf.Struct` as JSON.
+fn json_of_struct(s: prost_types::Struct) -> serde_json::Value {
+    fn value(v: prost_types::Value) -> serde_json::Value {
+        use prost_types::value::Kind;
+        match v.kind {
+            Some(Kind::StringValue(s)) => s.into(),
+            Some(Kind::NumberValue(n)) => n.into(),
+            Some(Kind::BoolValue(b)) => b.into(),
+            Some(Kind::StructValue(s)) => json_of_struct(s),
+            Some(Kind::ListValue(l)) => l.values.into_iter().map(value).collect(),
+            Some(Kind::NullValue(_)) | None => serde_json::Value::Null,
+        }
+    }
+    s.fields.into_iter().map(|(k, v)| (k, value(v))).collect()
 }

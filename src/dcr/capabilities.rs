@@ -62,6 +62,9 @@ pub struct Capabilities {
     pub secret_grace: Option<Duration>,
     /// What proves a client lost.
     pub loss_proof: LossProof,
+    /// Whether the server keeps the `jwks` a client registers, so that the
+    /// client may authenticate with a key (`private_key_jwt`).
+    pub keeps_jwks: bool,
 }
 
 #[cfg(test)]

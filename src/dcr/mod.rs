@@ -30,7 +30,7 @@ pub use operation::{
 pub use reason::Reason;
 pub use request::{ClientRef, DEFAULT_NAMESPACE, DcrCall, DcrRequest, DcrResponse};
 pub use send_gate::{SendGate, SentExchanges};
-pub use token::{AccessToken, ClientAuth, TokenRequest};
+pub use token::{AccessToken, AssertionSigner, ClientAuth, TokenRequest};
 
 /// Now, in Unix seconds (0 before 1970, which no clock here shows).
 pub fn unix_now() -> u64 {

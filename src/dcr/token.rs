@@ -2,9 +2,22 @@
 //! credentials grant (RFC 6749 §4.4) for a managed client, the service's
 //! way to an access token without ever holding the client's secret or key.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+use super::DcrError;
+
+/// Makes a fresh client assertion (RFC 7523 `private_key_jwt`) for each
+/// attempt: signed by the client's private key, which never leaves its
+/// holder.
+pub trait AssertionSigner: Send + Sync + 'static {
+    /// A signed assertion for `client_id` (`iss` and `sub`) to present at
+    /// `audience` (the token endpoint), with a unique `jti` and a short
+    /// expiry.
+    fn assertion(&self, client_id: &str, audience: &str) -> Result<SecretString, DcrError>;
+}
 
 /// How a client authenticates at the token endpoint (its registered
 /// `token_endpoint_auth_method`).
@@ -14,6 +27,8 @@ pub enum ClientAuth {
     SecretBasic(SecretString),
     /// `client_secret_post`: the id and the secret in the form.
     SecretPost(SecretString),
+    /// `private_key_jwt`: a signed assertion in the form, made per attempt.
+    PrivateKeyJwt(Arc<dyn AssertionSigner>),
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -21,6 +36,7 @@ impl std::fmt::Debug for ClientAuth {
         f.write_str(match self {
             Self::SecretBasic(_) => "SecretBasic([REDACTED])",
             Self::SecretPost(_) => "SecretPost([REDACTED])",
+            Self::PrivateKeyJwt(_) => "PrivateKeyJwt([REDACTED])",
         })
     }
 }

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::asked::{Asker, Ensured};
 use super::drift::{drifted, observed};
+use super::keys::{uses_keys, with_keys};
 use super::record::{ManagedRecord, Outcome};
 use super::register::Registered;
 use super::watch::{Change, Published};
@@ -220,9 +221,16 @@ impl Managed {
             record.applied.get_or_insert(seen);
             return Ok((Outcome::Unchanged, change));
         }
+        // A client asking for key authentication now gets its key; one
+        // that no longer does, none; every update publishes the keys held.
+        let keys = match (uses_keys(&desired), record.keys.is_empty()) {
+            (true, true) => self.new_keys(&desired)?,
+            (true, false) => record.keys.clone(),
+            (false, _) => Vec::new(),
+        };
         let update = DcrCall::Update {
             target: target(&id),
-            metadata: desired,
+            metadata: with_keys(desired, &keys)?,
             mask: Vec::new(),
         };
         let DcrResponse::Client(server) = self.call(&key.namespace, deadline, update).await? else {
@@ -231,6 +239,7 @@ impl Managed {
         record.applied = Some(observed(&server.metadata));
         merge(record, *server);
         record.desired = desired_json;
+        record.keys = keys;
         Ok((Outcome::Updated, Some(Change::Updated)))
     }
 

@@ -16,6 +16,7 @@ mod board;
 mod deliver;
 mod drift;
 mod ensure;
+mod keys;
 mod limits;
 mod manage;
 mod observe;

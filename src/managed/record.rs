@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::dcr::json::{client_from_json, client_to_json_exposing_secrets};
 use crate::dcr::{Client, StoreError};
+use crate::keys::ClientKey;
 
 /// How many replaced clients a record remembers.
 pub const MAX_REPLACED: usize = 8;
@@ -84,6 +85,10 @@ pub struct ManagedRecord {
     /// When the gateway itself deleted the client at the server (a caller's
     /// DeleteClient through it): proof enough that it is gone.
     pub deleted_at: Option<u64>,
+    /// The client's keys, for `private_key_jwt`, newest last: the newest
+    /// signs, all are published (an older one until no assertion it signed
+    /// can still be in flight).
+    pub keys: Vec<ClientKey>,
 }
 
 /// The stored form; `v` is the format version. Members added after the
@@ -109,6 +114,16 @@ struct Wire {
     applied: Option<Map<String, Value>>,
     #[serde(default)]
     deleted_at: Option<u64>,
+    #[serde(default)]
+    keys: Vec<WireKey>,
+}
+
+/// A stored client key; the record around it is sealed like a secret.
+#[derive(Serialize, Deserialize)]
+struct WireKey {
+    kid: String,
+    pkcs8: String,
+    created_at: u64,
 }
 
 const VERSION: u32 = 1;
@@ -132,6 +147,15 @@ impl ManagedRecord {
             retired_at: self.retired_at,
             applied: self.applied.clone(),
             deleted_at: self.deleted_at,
+            keys: self
+                .keys
+                .iter()
+                .map(|k| WireKey {
+                    kid: k.kid.clone(),
+                    pkcs8: k.pkcs8.expose_secret().to_owned(),
+                    created_at: k.created_at,
+                })
+                .collect(),
         };
         // A broken invariant must fail loudly, never store an empty record.
         SecretString::from(
@@ -171,6 +195,15 @@ impl ManagedRecord {
             retired_at: wire.retired_at,
             applied: wire.applied,
             deleted_at: wire.deleted_at,
+            keys: wire
+                .keys
+                .into_iter()
+                .map(|k| ClientKey {
+                    kid: k.kid,
+                    pkcs8: SecretString::from(k.pkcs8),
+                    created_at: k.created_at,
+                })
+                .collect(),
         })
     }
 }
@@ -203,6 +236,7 @@ mod tests {
             retired_at: Some(4),
             applied: None,
             deleted_at: None,
+            keys: Vec::new(),
         };
         let json = record.to_json();
         assert!(!json.expose_secret().contains("rat-rat-rat"));

@@ -9,10 +9,12 @@ use secrecy::SecretString;
 
 use super::asked::{Asker, Ensured};
 use super::drift::observed;
+use super::keys::with_keys;
 use super::record::{MAX_REPLACED, ManagedRecord, Outcome, Replaced};
 use super::{Managed, OBSERVE_WAIT, token_key, unix_now};
 use crate::dcr::json::metadata_to_json;
 use crate::dcr::{Client, ClientMetadata, ClientRef, DcrCall, DcrError, DcrResponse};
+use crate::keys::ClientKey;
 use crate::store::{ManagedKey, StoreError};
 
 /// A registration's answer: the client, and the registration access token
@@ -20,6 +22,8 @@ use crate::store::{ManagedKey, StoreError};
 pub(super) struct Registered {
     client: Client,
     token: Option<SecretString>,
+    /// The keys it was registered with (`private_key_jwt`).
+    keys: Vec<ClientKey>,
 }
 
 impl Managed {
@@ -61,6 +65,7 @@ impl Managed {
             declared: asker == Asker::Declared,
             retired_at: None,
             deleted_at: None,
+            keys: registered.keys.clone(),
         };
         if let Err(e) = self.save(key, None, &record).await {
             self.undo(key, registered).await;
@@ -107,6 +112,7 @@ impl Managed {
         record.desired = desired_json;
         record.secret_issued_at = now;
         record.deleted_at = None;
+        record.keys = registered.keys.clone();
         Ok(registered)
     }
 
@@ -121,8 +127,9 @@ impl Managed {
         initial_access_token: Option<SecretString>,
         deadline: Instant,
     ) -> Result<Registered, DcrError> {
+        let keys = self.new_keys(&desired)?;
         let register = DcrCall::Register {
-            metadata: desired,
+            metadata: with_keys(desired, &keys)?,
             initial_access_token: initial_access_token
                 .or_else(|| self.inner.initial_access_token.clone()),
         };
@@ -130,7 +137,11 @@ impl Managed {
             DcrResponse::Client(client) => {
                 let mut client = *client;
                 let token = client.registration_access_token.take();
-                let registered = Registered { client, token };
+                let registered = Registered {
+                    client,
+                    token,
+                    keys,
+                };
                 match self.token_kept(key, &registered.client.client_id).await {
                     Ok(()) => Ok(registered),
                     Err(e) => {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use secrecy::ExposeSecret;
 
+use super::keys::old_key_retires_at;
 use super::record::ManagedRecord;
 use super::settings::{DeclaredClient, RotationPolicy};
 use super::watch::{Change, Published};
@@ -15,7 +16,9 @@ use crate::dcr::{Capabilities, Client, DcrCall, DcrError, DcrResponse, SecretRot
 use crate::duration::format_duration;
 use crate::store::{ManagedKey, unix_now};
 
-/// When `record`'s secret is next due under `policy`, in Unix seconds.
+/// When `record`'s secret (or key) is next due under `policy`, in Unix
+/// seconds; for a client with an older key still published, when that key
+/// is removed.
 pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u64> {
     let by_age = policy
         .every
@@ -28,6 +31,11 @@ pub fn next_rotation(record: &ManagedRecord, policy: RotationPolicy) -> Option<u
         ),
         _ => None,
     };
+    // A key client with an older key published rotates again only once
+    // that key is removed.
+    if let Some(retire) = old_key_retires_at(record) {
+        return Some(retire);
+    }
     match (by_age, by_expiry) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -118,6 +126,11 @@ impl Managed {
         // moved the secret's issue time on.
         if next_rotation(&record, policy).is_none_or(|at| unix_now() < at) {
             return Ok(None);
+        }
+        if !record.keys.is_empty() {
+            return self
+                .rotate_key_held(key, record, generation, deadline)
+                .await;
         }
         let id = record.client.client_id.clone();
         let old = record.client.client_secret.clone();

@@ -181,7 +181,7 @@ impl Inner {
 
     async fn exchange(&self, req: &DcrRequest, route: &Route) -> Result<DcrResponse, DcrError> {
         let spec = req.operation().spec();
-        let outgoing = outgoing(req)?;
+        let outgoing = outgoing(req, route.url.as_str())?;
         let mut trace_headers = HeaderMap::new();
         propagation::inject(&req.trace, &mut trace_headers);
         let mut builder = self

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::dcr::{Authority, Body, ClientAuth, DcrCall, DcrError, DcrRequest, TokenRequest, json};
 
+/// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The parts of a request that depend on its operation.
 pub(super) struct Outgoing {
     /// The `Authorization` header, marked sensitive.
@@ -21,8 +24,9 @@ pub(super) struct Outgoing {
     pub secrets: Vec<SecretString>,
 }
 
-/// What `req` sends.
-pub(super) fn outgoing(req: &DcrRequest) -> Result<Outgoing, DcrError> {
+/// What `req` sends to `audience` (the URL it goes to, which a client
+/// assertion names).
+pub(super) fn outgoing(req: &DcrRequest, audience: &str) -> Result<Outgoing, DcrError> {
     let spec = req.operation().spec();
     let mut out = Outgoing {
         authorization: None,
@@ -71,7 +75,10 @@ pub(super) fn outgoing(req: &DcrRequest) -> Result<Outgoing, DcrError> {
                     "the operation table sends a token form for a call that is no token request",
                 ));
             };
-            Some(("application/x-www-form-urlencoded", out.token_form(token)?))
+            Some((
+                "application/x-www-form-urlencoded",
+                out.token_form(token, audience)?,
+            ))
         }
     };
     Ok(out)
@@ -88,7 +95,7 @@ impl Outgoing {
 
     /// The client credentials grant's form, with the client's credentials
     /// where its method puts them (HTTP Basic goes in the header).
-    fn token_form(&mut self, token: &TokenRequest) -> Result<Vec<u8>, DcrError> {
+    fn token_form(&mut self, token: &TokenRequest, audience: &str) -> Result<Vec<u8>, DcrError> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
         if !token.scopes.is_empty() {
@@ -113,6 +120,13 @@ impl Outgoing {
                 form.append_pair("client_id", &token.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
                 self.secrets.push(secret.clone());
+            }
+            ClientAuth::PrivateKeyJwt(signer) => {
+                let assertion = signer.assertion(&token.client_id, audience)?;
+                form.append_pair("client_id", &token.client_id);
+                form.append_pair("client_assertion_type", JWT_BEARER);
+                form.append_pair("client_assertion", assertion.expose_secret());
+                self.secrets.push(assertion);
             }
         }
         Ok(form.finish().into_bytes())

@@ -63,12 +63,16 @@ impl Profile {
                 reads_may_rotate: false,
                 secret_grace: Some(SHARKAUTH_SECRET_GRACE),
                 loss_proof: LossProof::NotFoundText,
+                // Unknown and extension metadata, jwks included, are
+                // silently dropped (sharkauth-dcr.md).
+                keeps_jwks: false,
             },
             Self::Rfc7592 => Capabilities {
                 secret_rotation: SecretRotation::Update,
                 reads_may_rotate: true,
                 secret_grace: None,
                 loss_proof: LossProof::GoneStatus,
+                keeps_jwks: true,
             },
         }
     }

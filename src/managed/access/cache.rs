@@ -382,7 +382,6 @@ impl Shared {
         let token = match result {
             Ok(token) => token,
             Err(e) => {
-                metrics.request("error");
                 self.names
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -392,7 +391,6 @@ impl Shared {
                 return Err(e);
             }
         };
-        metrics.request("ok");
         let now = Instant::now();
         let held = Held::new(token, &key.ask, now, HasherRng::new().next_f64());
         if held.usable_until <= now {

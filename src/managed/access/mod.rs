@@ -20,6 +20,7 @@ use ask::TokenAsk;
 use cache::{CacheKey, Fetcher, Issued};
 
 use super::Managed;
+use super::keys::PRIVATE_KEY_JWT;
 use super::record::ManagedRecord;
 use crate::dcr::{
     AccessToken, ClientAuth, DcrCall, DcrError, DcrResponse, TokenRequest, check_name,
@@ -86,12 +87,15 @@ impl Managed {
                      client credentials grant",
                 ));
             }
-            Some("private_key_jwt") => {
-                return Err(DcrError::Unsupported(
-                    "the managed client authenticates with private_key_jwt, which this \
-                     gateway does not hold a key for",
-                ));
-            }
+            Some(PRIVATE_KEY_JWT) => match record.keys.last() {
+                Some(key) => ClientAuth::PrivateKeyJwt(key.signer()?),
+                None => {
+                    return Err(DcrError::Unsupported(
+                        "the managed client authenticates with private_key_jwt, but the \
+                         gateway holds no key for it (it was registered elsewhere)",
+                    ));
+                }
+            },
             _ => ClientAuth::SecretBasic(secret()?),
         };
         // No scope asked: the client's registered scope, stated, so every
@@ -136,7 +140,10 @@ impl Managed {
         deadline: Instant,
     ) -> Result<AccessToken, DcrError> {
         let call = DcrCall::Token(Self::token_request(record, key)?);
-        match self.call(&key.namespace, deadline, call).await? {
+        let answer = self.call(&key.namespace, deadline, call).await;
+        let metrics = self.inner.metrics.tokens();
+        metrics.request(if answer.is_ok() { "ok" } else { "error" });
+        match answer? {
             DcrResponse::AccessToken(token) => Ok(token),
             _ => Err(DcrError::Internal(
                 "a token request answered without a token",
@@ -165,7 +172,7 @@ impl Fetcher for Managed {
     }
 }
 
-/// Whether two reads of a record hold the same client and secret.
+/// Whether two reads of a record hold the same client, secret and key.
 fn same_credentials(a: &ManagedRecord, b: &ManagedRecord) -> bool {
     use secrecy::ExposeSecret;
     let secret = |r: &ManagedRecord| {
@@ -174,7 +181,8 @@ fn same_credentials(a: &ManagedRecord, b: &ManagedRecord) -> bool {
             .as_ref()
             .map(|s| s.expose_secret().to_owned())
     };
-    a.client.client_id == b.client.client_id && secret(a) == secret(b)
+    let key = |r: &ManagedRecord| r.keys.last().map(|k| k.kid.clone());
+    a.client.client_id == b.client.client_id && secret(a) == secret(b) && key(a) == key(b)
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ fn record(secret: &str) -> ManagedRecord {
         retired_at: None,
         applied: None,
         deleted_at: None,
+        keys: Vec::new(),
     }
 }
 
@@ -74,6 +75,7 @@ fn managed(store: Store, answer: Answer) -> Managed {
             };
             let secret = match &token.auth {
                 ClientAuth::SecretBasic(s) | ClientAuth::SecretPost(s) => s.expose_secret(),
+                ClientAuth::PrivateKeyJwt(_) => "(a key)",
             };
             answer(secret.to_owned(), store).await
         }
@@ -88,6 +90,7 @@ fn managed(store: Store, answer: Answer) -> Managed {
                 reads_may_rotate: false,
                 secret_grace: None,
                 loss_proof: LossProof::GoneStatus,
+                keeps_jwks: true,
             },
             initial_access_token: None,
             lease_ttl: Duration::from_secs(60),

@@ -20,6 +20,7 @@ const READS_ROTATE: Capabilities = Capabilities {
     reads_may_rotate: true,
     secret_grace: None,
     loss_proof: LossProof::GoneStatus,
+    keeps_jwks: true,
 };
 const READS_DO_NOT_ROTATE: Capabilities = Capabilities {
     reads_may_rotate: false,
