@@ -37,7 +37,11 @@ async fn run(program: &Path, args: &[&str], dir: &Path, what: &str) -> String {
 /// aside: Python prints `True`, Node `true`).
 fn assert_flow(output: &str, name: &str) {
     let output = output.to_lowercase();
+    let prefix = name.trim_end_matches("-example");
     let managed = [
+        format!("got an access token for {prefix}-tokens: bearer, scope 'reports:read'"),
+        "asked again, the sidecar's held token: true".into(),
+        "the resource accepted the token: active true, scope 'reports:read'".into(),
         format!("ensured {name}: ensure_outcome_created"),
         "ensured it again: ensure_outcome_unchanged, same client: true".into(),
         "watching: client_change_current".into(),
@@ -95,9 +99,10 @@ async fn python_example_completes_the_flow() {
     )
     .await;
     let addr = gw.addr.to_string();
+    let resource = format!("{}/_dev/resource", dev.base_url());
     let out = run(
         &venv.join("bin/python"),
-        &["flow.py", "--addr", &addr],
+        &["flow.py", "--addr", &addr, "--resource", &resource],
         &dir,
         "the Python example",
     )
@@ -120,9 +125,10 @@ async fn node_example_completes_the_flow() {
         .await;
     }
     let addr = gw.addr.to_string();
+    let resource = format!("{}/_dev/resource", dev.base_url());
     let out = run(
         Path::new("node"),
-        &["flow.js", "--addr", &addr],
+        &["flow.js", "--addr", &addr, "--resource", &resource],
         &dir,
         "the Node example",
     )

@@ -1,6 +1,8 @@
 // Manages OAuth clients through dcr-gateway from Node.js, printing each step:
-// first the managed way (EnsureClient names the client the service needs, and
-// a WatchClient stream delivers every new secret), then each plain RPC.
+// first the way without a secret (the service asks the sidecar for an access
+// token by its client's name and presents it), then the managed way
+// (EnsureClient names the client the service needs, and a WatchClient stream
+// delivers every new secret), then each plain RPC.
 // The contract is loaded from ../../proto at run time, so it always matches.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,9 @@ import protoLoader from '@grpc/proto-loader';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const addrFlag = process.argv.indexOf('--addr');
 const addr = addrFlag > 0 ? process.argv[addrFlag + 1] : '127.0.0.1:50051';
+// A URL that takes the access token as `Authorization: Bearer`, if given.
+const resourceFlag = process.argv.indexOf('--resource');
+const resource = resourceFlag > 0 ? process.argv[resourceFlag + 1] : undefined;
 
 const definition = protoLoader.loadSync('dcr/v1/dcr.proto', {
   includeDirs: [path.join(here, '..', '..', 'proto')],
@@ -23,6 +28,21 @@ const dcr = grpc.loadPackageDefinition(definition).dcr.v1;
 const client = new dcr.DynamicClientRegistration(addr, grpc.credentials.createInsecure());
 const deadline = () => ({ deadline: Date.now() + 10_000 });
 const call = (method, request) => promisify(client[method].bind(client))(request, deadline());
+
+// Tokens: get an access token for a managed client and present it; no secret here.
+const reports = { client_name: 'node-tokens', grant_types: ['client_credentials'], scope: 'reports:read' };
+await call('EnsureClient', { name: 'node-tokens', metadata: reports });
+const ask = { name: 'node-tokens', scopes: ['reports:read'] };
+const issued = await call('GetAccessToken', ask);
+console.log(`got an access token for node-tokens: ${issued.token_type}, scope '${issued.scope}', expires at ${issued.expires_at.seconds}`);
+const held = await call('GetAccessToken', ask);
+console.log(`asked again, the sidecar's held token: ${held.access_token === issued.access_token}`);
+if (resource) {
+  const answer = await fetch(resource, { headers: { Authorization: `Bearer ${issued.access_token}` } });
+  const about = await answer.json();
+  console.log(`the resource accepted the token: active ${about.active}, scope '${about.scope}'`);
+}
+await call('ForgetClient', { name: 'node-tokens', delete_upstream: true });
 
 // Managed: ensure a named client, follow it, and see a rotation arrive.
 const want = { client_name: 'node-managed', grant_types: ['client_credentials'] };

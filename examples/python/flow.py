@@ -1,16 +1,20 @@
 """Manages OAuth clients through dcr-gateway from Python, printing each step.
 
-First the managed way: EnsureClient names the client the service needs (the
-sidecar registers it once and keeps its secret), and a WatchClient stream
-delivers every new secret. Then each plain RPC, one by one.
+First the way without a secret: the service asks the sidecar for an access
+token by its client's name (GetAccessToken) and presents it, never holding the
+client's secret. Then the managed way: EnsureClient names the client the
+service needs (the sidecar registers it once and keeps its secret), and a
+WatchClient stream delivers every new secret. Then each plain RPC, one by one.
 
 Stubs are generated from ../../proto by grpcio-tools into ./gen on every run,
 so they always match the contract.
 """
 
 import argparse
+import json
 import pathlib
 import sys
+import urllib.request
 
 import grpc
 from grpc_tools import protoc
@@ -27,6 +31,23 @@ def generate_stubs():
     if protoc.main(args) != 0:
         sys.exit("could not generate the stubs from proto/")
     sys.path.insert(0, str(GEN))
+
+
+def tokens(stub, pb, resource):
+    """Get an access token for a managed client and present it; no secret here."""
+    want = pb.ClientMetadata(client_name="python-tokens", grant_types=["client_credentials"], scope="reports:read")
+    stub.EnsureClient(pb.EnsureClientRequest(name="python-tokens", metadata=want), timeout=10)
+    ask = pb.GetAccessTokenRequest(name="python-tokens", scopes=["reports:read"])
+    token = stub.GetAccessToken(ask, timeout=10)
+    print(f"got an access token for python-tokens: {token.token_type}, scope {token.scope!r}, expires at {token.expires_at.seconds}")
+    again = stub.GetAccessToken(ask, timeout=10)
+    print(f"asked again, the sidecar's held token: {again.access_token == token.access_token}")
+    if resource:
+        request = urllib.request.Request(resource, headers={"Authorization": f"Bearer {token.access_token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            about = json.load(answer)
+        print(f"the resource accepted the token: active {about['active']}, scope {about['scope']!r}")
+    stub.ForgetClient(pb.ForgetClientRequest(name="python-tokens", delete_upstream=True), timeout=10)
 
 
 def managed(stub, pb):
@@ -55,7 +76,9 @@ def managed(stub, pb):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--addr", default="127.0.0.1:50051", help="the gateway's gRPC address")
-    addr = parser.parse_args().addr
+    parser.add_argument("--resource", help="a URL that takes the access token as Authorization: Bearer")
+    args = parser.parse_args()
+    addr = args.addr
 
     generate_stubs()
     from dcr.v1 import dcr_pb2 as pb
@@ -64,6 +87,7 @@ def main():
 
     with grpc.insecure_channel(addr) as channel:
         stub = rpc.DynamicClientRegistrationStub(channel)
+        tokens(stub, pb, args.resource)
         managed(stub, pb)
         metadata = pb.ClientMetadata(client_name="python-example", grant_types=["client_credentials"])
         client = stub.RegisterClient(pb.RegisterClientRequest(metadata=metadata), timeout=10).client
