@@ -30,6 +30,7 @@ mod report;
 mod servers;
 mod soak;
 mod targets;
+mod tokens;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,10 @@ struct Args {
     /// names (0, 100 and 400 with --quick), and with one of them busy; write `names.md`.
     #[arg(long, conflicts_with_all = ["focus", "soak", "memory"])]
     managed_names: bool,
+    /// Only measure a cached GetAccessToken beside the gRPC echo at
+    /// concurrency 16 (CPU per call and latency); write `tokens.md`.
+    #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names"])]
+    access_tokens: bool,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
@@ -108,6 +113,12 @@ async fn main() {
     }
     let settings = Settings::new(args.quick);
     let max_c = *settings.concurrency.iter().max().unwrap_or(&1);
+    if args.access_tokens {
+        let me = std::env::current_exe().expect("own path");
+        let md = tokens::run(&me.to_string_lossy(), &gateway_exe, args.quick).await;
+        write_result(&out_dir, "tokens.md", &md);
+        return;
+    }
     if args.managed_names {
         let md = names::run(&gateway_exe, args.quick).await;
         write_result(&out_dir, "names.md", &md);

@@ -149,3 +149,29 @@ async fn managed_names_benchmark_writes_its_table() {
     }
     assert!(md.contains("p50 with 400 names / with none:"), "{md}");
 }
+
+#[tokio::test]
+async fn access_tokens_benchmark_writes_its_table_and_makes_no_upstream_call() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path();
+    let gateway = gateway_binary();
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
+        .args(["--access-tokens", "--quick", "--out", out.to_str().unwrap()])
+        .arg("--gateway")
+        .arg(&gateway)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let md = std::fs::read_to_string(out.join("tokens.md")).unwrap();
+    assert!(
+        md.contains("Token requests to the server during the run: 0."),
+        "a cached token made an upstream call:\n{md}"
+    );
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1 |")).collect();
+    assert_eq!(rows.len(), 1, "{md}");
+    assert_eq!(rows[0].matches('|').count(), 9, "{}", rows[0]);
+    assert!(rows[0].ends_with("| 0 |"), "no call failed: {}", rows[0]);
+}
