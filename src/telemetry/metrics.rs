@@ -8,8 +8,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry::metrics::{Counter, Histogram, MeterProvider as _, UpDownCounter};
 
+use super::histogram::histogram;
 pub use super::managed_metrics::ManagedMetrics;
 pub use super::token_metrics::TokenMetrics;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -20,11 +21,6 @@ use opentelemetry_sdk::metrics::{
 };
 
 use crate::dcr::Operation;
-
-/// Bucket bounds, in seconds, for every latency histogram.
-const LATENCY_BOUNDS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 /// A manual reader the provider and the Prometheus endpoint share.
 #[derive(Debug, Clone)]
@@ -71,19 +67,6 @@ pub struct Metrics {
     store_write_duration: Histogram<f64>,
     managed: ManagedMetrics,
     tokens: TokenMetrics,
-}
-
-pub(super) fn histogram(
-    meter: &Meter,
-    name: &'static str,
-    description: &'static str,
-) -> Histogram<f64> {
-    meter
-        .f64_histogram(name)
-        .with_unit("s")
-        .with_description(description)
-        .with_boundaries(LATENCY_BOUNDS.to_vec())
-        .build()
 }
 
 impl Metrics {

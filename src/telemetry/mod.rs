@@ -6,6 +6,7 @@
 //! method names, routes, client ids, codes and counts only, and every type that
 //! holds a secret redacts its `Debug` output.
 
+mod histogram;
 mod init;
 mod log_fields;
 mod log_layer;

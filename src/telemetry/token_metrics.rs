@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
-use super::metrics::histogram;
+use super::histogram::histogram;
 
 /// Results a token request is counted by.
 const REQUEST_RESULTS: [&str; 2] = ["ok", "error"];

@@ -147,7 +147,11 @@ fn report(rows: &[(Stats, Stats)], upstream_calls: u64, quick: bool) -> String {
          | rep | echo CPU µs/call | token CPU µs/call | ratio | echo p50 / p99 ms | token p50 / p99 ms | token calls/s | errors |\n\
          |---|---|---|---|---|---|---|---|",
         rows.len(),
-        if quick { " (--quick: short, for CI)" } else { "" },
+        if quick {
+            " (--quick: short, for CI)"
+        } else {
+            ""
+        },
     );
     for (i, (e, t)) in rows.iter().enumerate() {
         let ratio = t.cpu_us_per_call / e.cpu_us_per_call.max(f64::EPSILON);
