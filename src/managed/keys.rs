@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use super::drift::observed;
 use super::record::ManagedRecord;
-use super::watch::{Change, Published};
 use super::{Managed, target, unix_now};
 use crate::dcr::json::metadata_from_json;
 use crate::dcr::{Client, ClientMetadata, DcrCall, DcrError, DcrResponse};
@@ -110,14 +109,7 @@ impl Managed {
             true => tracing::info!(name = key.name, "removed a managed client's older key"),
             false => {
                 tracing::info!(name = key.name, "rotated a managed client's key");
-                self.inner.watchers.publish(
-                    key,
-                    Published {
-                        client: record.client.clone(),
-                        change: Change::SecretRotated,
-                        generation,
-                    },
-                );
+                self.tell_rotated(key, &record, generation);
             }
         }
         Ok(Some(record.client))

@@ -158,6 +158,14 @@ impl Managed {
         record.client.client_secret = Some(secret);
         record.secret_issued_at = unix_now();
         let generation = self.save(key, Some(generation), &record).await?;
+        self.tell_rotated(key, &record, generation);
+        tracing::info!(name, client_id = id, "rotated a managed client's secret");
+        Ok(Some(record.client))
+    }
+
+    /// Tells `key`'s watchers its credential (secret or key) was rotated,
+    /// as `record`'s new `generation` holds it.
+    pub(super) fn tell_rotated(&self, key: &ManagedKey, record: &ManagedRecord, generation: u64) {
         self.inner.watchers.publish(
             key,
             Published {
@@ -166,7 +174,5 @@ impl Managed {
                 generation,
             },
         );
-        tracing::info!(name, client_id = id, "rotated a managed client's secret");
-        Ok(Some(record.client))
     }
 }

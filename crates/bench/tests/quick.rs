@@ -26,6 +26,25 @@ fn gateway_binary() -> PathBuf {
     exe
 }
 
+/// Runs `dcr-bench ARGS --out OUT --gateway GATEWAY` and returns the report
+/// `file` it wrote.
+async fn bench(args: &[&str], file: &str) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
+        .args(args)
+        .arg("--out")
+        .arg(out.path())
+        .arg("--gateway")
+        .arg(gateway_binary())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "dcr-bench {args:?} failed");
+    std::fs::read_to_string(out.path().join(file)).unwrap()
+}
+
 #[tokio::test]
 async fn quick_benchmark_writes_a_well_formed_report() {
     let out = tempfile::tempdir().unwrap();
@@ -124,20 +143,7 @@ async fn quick_benchmark_writes_a_well_formed_report() {
 
 #[tokio::test]
 async fn managed_names_benchmark_writes_its_table() {
-    let out = tempfile::tempdir().unwrap();
-    let out = out.path();
-    let gateway = gateway_binary();
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
-        .args(["--managed-names", "--quick", "--out", out.to_str().unwrap()])
-        .arg("--gateway")
-        .arg(&gateway)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-    let md = std::fs::read_to_string(out.join("names.md")).unwrap();
+    let md = bench(&["--managed-names", "--quick"], "names.md").await;
     let rows: Vec<&str> = md
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| managed"))
@@ -152,20 +158,7 @@ async fn managed_names_benchmark_writes_its_table() {
 
 #[tokio::test]
 async fn access_tokens_benchmark_writes_its_table_and_makes_no_upstream_call() {
-    let out = tempfile::tempdir().unwrap();
-    let out = out.path();
-    let gateway = gateway_binary();
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
-        .args(["--access-tokens", "--quick", "--out", out.to_str().unwrap()])
-        .arg("--gateway")
-        .arg(&gateway)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-    let md = std::fs::read_to_string(out.join("tokens.md")).unwrap();
+    let md = bench(&["--access-tokens", "--quick"], "tokens.md").await;
     assert!(
         md.contains("Token requests to the server during the run: 0."),
         "a cached token made an upstream call:\n{md}"
