@@ -369,8 +369,11 @@ fn documented_metrics() -> Vec<(String, Vec<String>)> {
 #[tokio::test]
 async fn metrics_endpoint_exposes_what_the_readme_documents() {
     let dev = dev_upstream().await;
+    // Tokens refreshed within seconds, for the access tokens' series.
+    dev.set_token_lifetime(Duration::from_secs(2));
     let upstream = dev.base_url();
-    // A declared client, for the managed clients' series.
+    // A declared client with a token file, for the managed clients' and the
+    // access tokens' series.
     let dir = support::temp_dir("metrics");
     let config = dir.join("gateway.toml");
     let credentials = dir.join("credentials");
@@ -379,7 +382,8 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         &config,
         format!(
             "credentials_dir = {:?}\n[[clients]]\nname = \"measured-app\"\n\
-             metadata = {{ client_name = \"m\", grant_types = [\"client_credentials\"] }}\n",
+             metadata = {{ client_name = \"m\", grant_types = [\"client_credentials\"] }}\n\
+             [[clients.tokens]]\n",
             credentials.to_str().unwrap()
         ),
     )
@@ -405,7 +409,8 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         .await
         .expect_err("an error, for the error series");
     let admin = gw.logged_addr("admin").expect("admin address");
-    // The declared client's first reconcile sets its series.
+    // The declared client's first reconcile sets its series; its token's
+    // first refresh (within two seconds) the refresh lag's.
     let metrics = support::eventually(Duration::from_secs(10), || async {
         let text = support::http_get(format!("http://{admin}/metrics"))
             .await
@@ -414,7 +419,8 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
             .await
             .ok()?;
         (text.contains("dcr_managed_secret_age_seconds{")
-            && text.contains("dcr_managed_credentials_file_age_seconds{"))
+            && text.contains("dcr_managed_credentials_file_age_seconds{")
+            && text.contains("dcr_access_token_refresh_lag_seconds_count"))
         .then_some(text)
     })
     .await;
