@@ -235,10 +235,21 @@ impl TokenCache {
         if let Some(issued) = entry.usable(Instant::now()) {
             return Ok(issued);
         }
-        let issued = self
+        let fetched = self
             .shared
             .fetch_into(fetcher, &key, &entry, deadline)
-            .await?;
+            .await;
+        let issued = match fetched {
+            Ok(issued) => issued,
+            Err(e) => {
+                // Nothing to hold: the entry goes, so asks that fail (a
+                // name nobody ensured) take no room.
+                if entry.usable(Instant::now()).is_none() {
+                    self.shared.evict(&key, &entry);
+                }
+                return Err(e);
+            }
+        };
         let mut refresher = entry.refresher.lock().unwrap_or_else(|e| e.into_inner());
         if refresher.is_none() {
             let task = tokio::spawn(refresh(
@@ -381,6 +392,9 @@ impl Shared {
         let name = (key.namespace.clone(), key.name.clone());
         let token = match result {
             Ok(token) => token,
+            // A name nobody ensured has no state to show, and must not
+            // grow the map.
+            Err(e @ DcrError::ManagedClientNotFound(_)) => return Err(e),
             Err(e) => {
                 self.names
                     .lock()
@@ -415,6 +429,15 @@ impl Shared {
         if entries.get(key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
             entries.remove(key);
             self.metrics.tokens().dropped(entry.id);
+        }
+        // A refresher keeps nobody's token fresh once its entry is gone.
+        let refresher = entry
+            .refresher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = refresher {
+            task.abort();
         }
     }
 }

@@ -171,3 +171,23 @@ async fn a_refused_secret_is_not_asked_again_when_nothing_newer_is_stored() {
     assert!(err.class().client_rejected, "{err}");
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn asks_that_fail_hold_nothing() {
+    let store = Store::from(MemoryStore::new(100));
+    let m = managed(store, Arc::new(|_, _| Box::pin(async { Err(rejected()) })));
+    m.save(&key(), None, &record("only")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for name in ["svc", "nobody-ensured-this"] {
+        m.access_token("default", name, TokenAsk::default(), deadline)
+            .await
+            .unwrap_err();
+    }
+    // A caller asking for names that fail must not fill the cache's bound.
+    let shown = m.inner.tokens.by_name();
+    let names: Vec<_> = shown.keys().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(names, ["svc"], "only the ensured name has state to show");
+    let svc = &shown[&("default".to_owned(), "svc".to_owned())];
+    assert_eq!(svc.held, 0);
+    assert!(svc.last_error.is_some());
+}
