@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcr_gateway::store::{
-    Backend, ImportEntry, Keyring, RedisPrefix, StoreConfig, TokenKey, Tokens, open,
+    Backend, ImportEntry, Keyring, RedisPrefix, RedisTopology, ReplicaWait, StoreConfig, TokenKey,
+    Tokens, open,
 };
 use secrecy::SecretString;
 
@@ -153,6 +154,8 @@ async fn main() {
             "redis (loopback, Lua CAS, encrypted)",
             Backend::Redis {
                 url: SecretString::from(url.clone()),
+                topology: RedisTopology::Node,
+                wait: ReplicaWait::default(),
                 prefix: RedisPrefix::parse("bench").expect("a valid prefix"),
             },
         )),

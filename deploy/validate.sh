@@ -105,6 +105,17 @@ step "helm"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-istio.yaml" -f "$CHART/ci/istio-values.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-linkerd.yaml" -f "$CHART/ci/linkerd-values.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-spiffe.yaml" -f "$CHART/ci/spiffe-values.yaml"
+# Redis under Sentinel: the master's name and the replica wait reach the config;
+# a sentinel store without the master's name is refused.
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/helm-redis-sentinel.yaml" -f "$CHART/ci/redis-sentinel-values.yaml"
+grep -q 'redis_sentinel_master = \\"tokens\\"\|redis_sentinel_master = "tokens"' "$OUT/helm-redis-sentinel.yaml" \
+  || fail "$CHART: store.redisSentinelMaster does not reach the gateway's config"
+grep -q 'redis_min_replicas = 1' "$OUT/helm-redis-sentinel.yaml" \
+  || fail "$CHART: store.redisMinReplicas does not reach the gateway's config"
+printf 'store: {backend: redis-sentinel}\nsecret: {create: true, tokenStoreKeys: k, redisUrl: "redis://s:26379"}\n' >"$OUT/sentinel-no-master.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$OUT/sentinel-no-master.yaml" \
+  --expect-error "store.redisSentinelMaster is required" >/dev/null
+echo "ok   redis-sentinel: master name and replica wait rendered; a missing master name refused"
 # A team's chart that depends on this one and includes the sidecar into its own
 # Deployment and Job. `helm dependency update` would vendor the chart into
 # charts/; a copy does the same offline.

@@ -9,7 +9,9 @@ mod support;
 
 use std::time::Duration;
 
-use dcr_gateway::store::{Cas, ManagedKey, Records, RedisPrefix, RedisStore};
+use dcr_gateway::store::{
+    Cas, ManagedKey, Records, RedisPrefix, RedisStore, RedisTopology, ReplicaWait,
+};
 use secrecy::SecretString;
 use support::managed::{ensure, follow};
 use support::redis::RedisServer;
@@ -27,9 +29,15 @@ fn key(namespace: &str, name: &str) -> ManagedKey {
 async fn the_redis_store_finds_the_records_of_a_client_by_its_index() {
     let redis = RedisServer::start().await;
     let url = SecretString::from(redis.url());
-    let store = RedisStore::connect(&url, RedisPrefix::parse("idx").unwrap(), None)
-        .await
-        .unwrap();
+    let store = RedisStore::connect(
+        &url,
+        &RedisTopology::Node,
+        &ReplicaWait::default(),
+        RedisPrefix::parse("idx").unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let json = SecretString::from("{}".to_owned());
     let (up, ns) = ("https://as.example", "team*[a]");
     let put = |k: ManagedKey, expected, client: &'static str| {

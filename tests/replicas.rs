@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use dcr_dev_upstream::{Fault, FaultKind, Route};
 use dcr_gateway::pb::v1 as pb;
-use dcr_gateway::store::{Cas, LeaseKey, Leases, RedisPrefix, RedisStore, TokenKey, Tokens};
+use dcr_gateway::store::{
+    Cas, LeaseKey, Leases, RedisPrefix, RedisStore, RedisTopology, ReplicaWait, TokenKey, Tokens,
+};
 use secrecy::SecretString;
 use support::redis::RedisServer;
 use support::{TestGateway, eventually, get_req, register};
@@ -86,7 +88,15 @@ async fn a_holder_whose_lease_expired_cannot_overwrite_the_next_holder() {
     let redis = RedisServer::start().await;
     let prefix = RedisPrefix::parse("fence").unwrap();
     let url = SecretString::from(redis.url());
-    let store = RedisStore::connect(&url, prefix, None).await.unwrap();
+    let store = RedisStore::connect(
+        &url,
+        &RedisTopology::Node,
+        &ReplicaWait::default(),
+        prefix,
+        None,
+    )
+    .await
+    .unwrap();
     let key = TokenKey {
         upstream: "http://127.0.0.1:9".into(),
         namespace: "default".into(),

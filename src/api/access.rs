@@ -32,7 +32,7 @@ impl DcrService {
             })
             .await?;
         use secrecy::ExposeSecret;
-        Ok(Response::new(pb::GetAccessTokenResponse {
+        Ok(issued.respond(|issued| pb::GetAccessTokenResponse {
             access_token: issued.token.expose_secret().to_owned(),
             token_type: issued.token_type,
             expires_at: timestamp(issued.expires_at),

@@ -100,7 +100,7 @@ impl DcrService {
                     .await
             })
             .await?;
-        Ok(Response::new(pb::EnsureClientResponse {
+        Ok(ensured.respond(|ensured| pb::EnsureClientResponse {
             client: Some(client_to_proto(ensured.client)),
             outcome: outcome(ensured.outcome).into(),
         }))
@@ -122,7 +122,8 @@ impl DcrService {
                 let watch = self.managed().watch(&cx.namespace, &name).await?;
                 Ok((cx.namespace, slot, watch))
             })
-            .await?;
+            .await?
+            .value;
         let follow = Follow {
             managed: self.managed().clone(),
             namespace,
@@ -160,7 +161,7 @@ impl DcrService {
                 self.managed().list(&cx.namespace, after, limit).await
             })
             .await?;
-        Ok(Response::new(pb::ListClientsResponse {
+        Ok(page.respond(|page| pb::ListClientsResponse {
             clients: page.clients.into_iter().map(managed_client).collect(),
             next_page_token: page.next.unwrap_or_default(),
             credentials_dir_warning: page.folder_warning.unwrap_or_default(),
@@ -172,14 +173,15 @@ impl DcrService {
         request: Request<pb::ForgetClientRequest>,
     ) -> Result<Response<pb::ForgetClientResponse>, Status> {
         let (metadata, ext, r) = request.into_parts();
-        self.serve(&metadata, &ext, FORGET, "", |cx| async move {
-            check_name("name", &r.name)?;
-            self.managed()
-                .forget(&cx.namespace, &r.name, r.delete_upstream, cx.deadline)
-                .await
-        })
-        .await?;
-        Ok(Response::new(pb::ForgetClientResponse {}))
+        let forgot = self
+            .serve(&metadata, &ext, FORGET, "", |cx| async move {
+                check_name("name", &r.name)?;
+                self.managed()
+                    .forget(&cx.namespace, &r.name, r.delete_upstream, cx.deadline)
+                    .await
+            })
+            .await?;
+        Ok(forgot.respond(|()| pb::ForgetClientResponse {}))
     }
 }
 

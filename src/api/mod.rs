@@ -5,6 +5,7 @@
 //! with rich details.
 
 mod access;
+mod answered;
 mod callers;
 pub mod codec;
 mod convert;

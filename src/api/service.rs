@@ -12,11 +12,13 @@ use tonic::{Extensions, Request, Response, Status};
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use super::answered::Answered;
 use super::callers::Callers;
 use super::deadline::deadline;
 use super::peer::PeerInfo;
 use super::plain::{Defaults, PlainReply, PlainRpc};
 use super::status::to_status;
+use crate::dcr::durability::{self, WriteReport};
 use crate::dcr::{
     Capabilities, DEFAULT_NAMESPACE, DcrError, DcrRequest, DcrResponse, Operation, SendGate,
     SentExchanges,
@@ -148,7 +150,7 @@ impl DcrService {
                 result
             })
             .await?;
-        Ok(Response::new(R::Reply::answering(answer)))
+        Ok(answer.respond(R::Reply::answering))
     }
 
     /// Serves one RPC: its deadline, the caller's namespace, admission, the
@@ -160,7 +162,7 @@ impl DcrService {
         rpc: Rpc,
         client_id: &str,
         work: F,
-    ) -> Result<T, Status>
+    ) -> Result<Answered<T>, Status>
     where
         F: FnOnce(CallContext) -> Fut,
         Fut: std::future::Future<Output = Result<T, DcrError>>,
@@ -185,6 +187,7 @@ impl DcrService {
             (None, None) => Ok(DEFAULT_NAMESPACE.to_owned()),
         };
         let admitted = self.edge.calls.clone().try_acquire_owned();
+        let report = WriteReport::new(Some(deadline));
         let result = match (namespace, admitted) {
             (_, Err(_)) => {
                 self.metrics.shed();
@@ -197,7 +200,7 @@ impl DcrService {
                     parent,
                     span: span.clone(),
                 };
-                work(cx).await
+                report.clone().around(work(cx)).await
             }
             (Err(e), _) => Err(e),
         };
@@ -223,7 +226,10 @@ impl DcrService {
                 tracing::info!(rpc = method, client_id, code = ?code, elapsed_ms = elapsed.as_millis() as u64, "rpc");
             }
         });
-        result
+        result.map(|value| Answered {
+            value,
+            short: report.short(),
+        })
     }
 
     /// Sends `req` down the stack, bounded by its deadline.
@@ -247,7 +253,9 @@ impl DcrService {
         let gate = Arc::new(SendGate::new(self.edge.exchanges.clone()));
         req.gate = Some(gate.clone());
         let mut call = SentCall {
-            task: tokio::spawn(self.stack.clone().oneshot(req).in_current_span()),
+            task: tokio::spawn(durability::carried(
+                self.stack.clone().oneshot(req).in_current_span(),
+            )),
             gate,
             metrics: self.metrics.clone(),
             settled: false,

@@ -249,7 +249,7 @@ pub struct RawConfig {
 #[derive(Args, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RawStoreConfig {
-    /// Token store backend: memory, file or redis [default: file; memory with --dev-upstream].
+    /// Token store backend: memory, file, redis, redis-cluster or redis-sentinel [default: file; memory with --dev-upstream].
     #[arg(
         long = "token-store",
         env = "DCR_GATEWAY_TOKEN_STORE",
@@ -263,7 +263,8 @@ pub struct RawStoreConfig {
         value_name = "FILE"
     )]
     pub path: Option<String>,
-    /// URL of the redis backend, redis:// or rediss:// (may carry a password).
+    /// URL of the redis backend, redis:// or rediss:// (may carry a password); for redis-cluster,
+    /// the seed nodes, and for redis-sentinel the sentinels, comma-separated.
     #[arg(
         long = "token-store-redis-url",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_URL",
@@ -279,6 +280,29 @@ pub struct RawStoreConfig {
         value_name = "FILE"
     )]
     pub redis_url_file: Option<String>,
+    /// The master name the sentinels watch (redis-sentinel only).
+    #[arg(
+        long = "token-store-redis-sentinel-master",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_SENTINEL_MASTER",
+        value_name = "NAME"
+    )]
+    pub redis_sentinel_master: Option<String>,
+    /// Replicas every credential write waits for before it is answered (WAIT), 0 to 16
+    /// [default: 1 where the servers have replicas at start, 0 on a lone node].
+    #[arg(
+        long = "token-store-redis-min-replicas",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_MIN_REPLICAS",
+        value_name = "N"
+    )]
+    pub redis_min_replicas: Option<u32>,
+    /// Longest wait for those replicas (the call's deadline may cut it shorter), 1ms to 1500ms
+    /// [default: 1s].
+    #[arg(
+        long = "token-store-redis-replica-wait",
+        env = "DCR_GATEWAY_TOKEN_STORE_REDIS_REPLICA_WAIT",
+        value_name = "DURATION"
+    )]
+    pub redis_replica_wait: Option<String>,
     /// Name before every key of the redis backend (keys are NAME:...): 1 to 64 of A-Z a-z 0-9 _ -,
     /// so no deployment's keys fall inside another's [default: dcr-gateway].
     #[arg(
@@ -349,7 +373,8 @@ impl RawStoreConfig {
     /// `self` with every unset setting taken from `lower`.
     pub fn over(self, lower: RawStoreConfig) -> RawStoreConfig {
         overlay!(
-            RawStoreConfig, self, lower, backend, path, redis_url, redis_url_file, redis_prefix, keys_file, keys,
+            RawStoreConfig, self, lower, backend, path, redis_url, redis_url_file, redis_sentinel_master,
+            redis_min_replicas, redis_replica_wait, redis_prefix, keys_file, keys,
             allow_plaintext_store, max_entries;
         )
     }

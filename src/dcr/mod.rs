@@ -5,6 +5,7 @@
 //! depends on the operation and not on the HTTP verb.
 
 mod capabilities;
+pub mod durability;
 mod error;
 mod failure;
 pub mod json;

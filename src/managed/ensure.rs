@@ -44,14 +44,14 @@ impl Managed {
             .try_enter()
             .ok_or(DcrError::TooManyCalls)?;
         let (this, key) = (self.clone(), self.key(namespace, name));
-        let task = tokio::spawn(
+        let task = tokio::spawn(crate::dcr::durability::carried(
             async move {
                 let _permit = permit;
                 this.ensure_now(key, desired, initial_access_token, deadline, Asker::Caller)
                     .await
             }
             .in_current_span(),
-        );
+        ));
         match tokio::time::timeout_at(deadline.into(), task).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(DcrError::Internal("the ensure task panicked")),

@@ -41,6 +41,9 @@ impl Gateway {
         let upstream = Upstream::connect(&config, &metrics).await?;
         let folder_warning = credentials_folder(&config)?;
         let store = crate::store::open(&config.store).await?;
+        if let Some(count) = &store.replica_shortfalls {
+            metrics.count_replica_shortfalls(count.clone());
+        }
         let upstream_id = upstream.http.base_url().as_str().to_owned();
         let token_endpoint = token_endpoint(
             config.profile,

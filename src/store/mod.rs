@@ -22,9 +22,12 @@ mod record;
 #[cfg(test)]
 mod records_tests;
 mod redis;
+mod redis_conn;
 mod redis_leases;
 mod redis_prefix;
 mod redis_records;
+mod redis_sentinel;
+mod redis_wait;
 mod traits;
 
 pub use cipher::{KeyError, Keyring};
@@ -33,10 +36,13 @@ pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
 pub use open::{Backend, StoreConfig, connect, open};
 pub use record::{KeyPartError, check_key};
 pub use redis::RedisStore;
+pub use redis_conn::RedisTopology;
 pub use redis_prefix::{PrefixError, RedisPrefix};
+pub use redis_wait::{DEFAULT_REPLICA_WAIT, MAX_MIN_REPLICAS, MAX_REPLICA_WAIT, ReplicaWait};
 pub use traits::{Leases, Records, Sealing, Tokens};
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 pub use crate::dcr::StoreError;
 use secrecy::SecretString;
@@ -56,6 +62,9 @@ pub struct Store {
     /// Sealing plaintext values at rest, on a store that keeps values at
     /// rest (file, Redis).
     pub sealing: Option<Arc<dyn Sealing>>,
+    /// How many replica waits fell short, on a store that waits for
+    /// replicas (Redis).
+    pub replica_shortfalls: Option<Arc<AtomicU64>>,
 }
 
 impl Store {
@@ -76,6 +85,7 @@ impl From<MemoryStore> for Store {
             records: store,
             leases: None,
             sealing: None,
+            replica_shortfalls: None,
         }
     }
 }
@@ -88,6 +98,7 @@ impl From<FileStore> for Store {
             records: store.clone(),
             leases: None,
             sealing: Some(store),
+            replica_shortfalls: None,
         }
     }
 }
@@ -99,6 +110,7 @@ impl From<RedisStore> for Store {
             tokens: store.clone(),
             records: store.clone(),
             leases: Some(store.clone()),
+            replica_shortfalls: Some(store.replica_shortfalls()),
             sealing: Some(store),
         }
     }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, Store, StoreError};
+use super::{
+    FileStore, Keyring, MemoryStore, RedisPrefix, RedisStore, RedisTopology, ReplicaWait, Store,
+    StoreError,
+};
 
 /// How many stored entries are decrypted at startup to prove the keyring right.
 const STARTUP_CHECK_ENTRIES: usize = 1000;
@@ -28,8 +31,13 @@ pub enum Backend {
     },
     /// Redis, shared by replicas.
     Redis {
-        /// `redis://` or `rediss://` URL (may hold a password).
+        /// `redis://` or `rediss://` URLs, comma-separated (may hold a
+        /// password): the node, a Cluster's seed nodes, or the sentinels.
         url: SecretString,
+        /// How the servers are run.
+        topology: RedisTopology,
+        /// What a credential write waits for.
+        wait: ReplicaWait,
         /// Names every key: `prefix:` + the store key.
         prefix: RedisPrefix,
     },
@@ -52,7 +60,15 @@ impl Backend {
                 format!("memory (at most {max_entries} tokens, lost on exit)")
             }
             Self::File { path } => format!("file {}", path.display()),
-            Self::Redis { prefix, .. } => format!("redis (keys {prefix}:*)"),
+            Self::Redis {
+                prefix, topology, ..
+            } => match topology {
+                RedisTopology::Node => format!("redis (keys {prefix}:*)"),
+                RedisTopology::Cluster => format!("redis cluster (keys {prefix}:*)"),
+                RedisTopology::Sentinel { master } => {
+                    format!("redis sentinel master {master} (keys {prefix}:*)")
+                }
+            },
         }
     }
 }
@@ -82,7 +98,12 @@ pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
     Ok(match &config.backend {
         Backend::Memory { max_entries } => MemoryStore::new(*max_entries).into(),
         Backend::File { path } => FileStore::open(path, keyring)?.into(),
-        Backend::Redis { url, prefix } => RedisStore::connect(url, prefix.clone(), keyring)
+        Backend::Redis {
+            url,
+            topology,
+            wait,
+            prefix,
+        } => RedisStore::connect(url, topology, wait, prefix.clone(), keyring)
             .await?
             .into(),
     })

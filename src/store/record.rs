@@ -102,6 +102,15 @@ pub fn lease_key_bytes(key: &LeaseKey) -> String {
     }
 }
 
+/// The key whose group a lease shares (on Redis Cluster, its slot): a
+/// client's lease is its token's, a managed name's lease is its record's.
+pub fn lease_group(key: &LeaseKey) -> String {
+    match key {
+        LeaseKey::Client(client) => key_bytes(client),
+        LeaseKey::Name(name) => record_key_bytes(name),
+    }
+}
+
 /// The start of every record key of `namespace` on `upstream`: a record
 /// key is this followed by the name.
 pub fn record_prefix(upstream: &str, namespace: &str) -> String {

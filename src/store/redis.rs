@@ -1,31 +1,38 @@
 //! The Redis backend, for replicas that share their tokens. Each entry is a hash
 //! `{gen, val}` under `NAME:` + store key (see [`RedisPrefix`]); compare-and-set and
-//! compare-and-delete run as Lua scripts, atomically on the server. The
-//! connection reconnects on its own; a command that meets a dropped connection
-//! is retried a few times while it does.
+//! compare-and-delete run as Lua scripts, atomically on the server, each on
+//! the keys of one group (one slot on a Cluster). The connection
+//! ([`RedisConn`]) reconnects on its own and follows a failover; a command
+//! that meets one (a dropped connection, `READONLY`, `MOVED`, `TRYAGAIN`,
+//! `CLUSTERDOWN`) is retried until the call's deadline (a credential write
+//! for at least [`RETRY_BUDGET`], as its call's tail runs on detached), and
+//! then waits for replicas ([`Replication`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, RedisError, Script};
+use redis::{RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::RedisPrefix;
 use super::cipher::Keyring;
 use super::codec::{Space, open_token, reseal_plain, seal_token};
 use super::record::{key_bytes, parse_key};
+use super::redis_conn::{RedisConn, RedisTopology};
+use super::redis_wait::{ReplicaWait, Replication};
 use super::{Cas, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
-use crate::dcr::Cause;
+use crate::dcr::{Cause, durability};
 
-/// Limit for connecting and for each reply, so a hung Redis fails calls rather
-/// than hanging them.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Attempts for a command that meets a dropped connection.
-const ATTEMPTS: u32 = 4;
-/// Pause between those attempts, doubled each time.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long a command is retried through a failover when the call sets no
+/// deadline (a Cluster fails over within its node timeout, Sentinel within
+/// its down-after time and an election).
+const RETRY_BUDGET: Duration = Duration::from_secs(10);
+/// First pause between attempts, doubled each time up to [`MAX_RETRY_PAUSE`].
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between attempts.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(800);
 
 /// The compare-and-set body: `KEYS[1]`; `ARGV[1]` expected generation (`""`:
 /// absent), `ARGV[2]` sealed value for the next generation. Returns the new
@@ -79,7 +86,7 @@ impl RedisStore {
     async fn delete_at_generation(&self, rkey: &str, expected: u64) -> Result<bool, StoreError> {
         let script = Script::new(CAD);
         let deleted: u64 = self
-            .with_retry(|mut c| {
+            .with_retry(|mut c: RedisConn| {
                 let mut call = script.key(rkey);
                 call.arg(expected);
                 async move { call.invoke_async(&mut c).await }
@@ -110,7 +117,7 @@ impl RedisStore {
                 continue;
             };
             let replaced: u64 = self
-                .with_retry(|mut c| {
+                .with_retry(|mut c: RedisConn| {
                     let mut call = script.key(&rkey);
                     call.arg(generation).arg(&value).arg(&new);
                     async move { call.invoke_async(&mut c).await }
@@ -125,7 +132,11 @@ impl RedisStore {
 /// Tokens, records and leases in Redis ([`super::Tokens`], [`super::Records`], [`super::Leases`], [`super::Sealing`]).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
+    /// Credential writes and their replica waits (`WAIT` holds its
+    /// connection); the same as `conn` when no write waits.
+    writes: RedisConn,
+    replication: Arc<Replication>,
     pub(super) prefix: RedisPrefix,
     pub(super) keyring: Option<Arc<Keyring>>,
 }
@@ -134,53 +145,97 @@ fn backend(e: RedisError) -> StoreError {
     StoreError::Backend(Cause::of(format!("redis: {e}"), e))
 }
 
+/// Whether `e` is what a reconnection or a failover clears: worth trying
+/// again after a pause.
 fn transient(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+    use redis::ServerErrorKind as S;
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(S::ReadOnly | S::MasterDown | S::BusyLoading)
+        )
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://` or `rediss://`); keys start with `prefix:`.
+    /// Connects to `urls` (comma-separated `redis://` or `rediss://` URLs:
+    /// one node, a Cluster's seed nodes, or the sentinels) run as
+    /// `topology`; keys start with `prefix` (hash-tagged on a Cluster).
     pub async fn connect(
-        url: &SecretString,
+        urls: &SecretString,
+        topology: &RedisTopology,
+        wait: &ReplicaWait,
         prefix: RedisPrefix,
         keyring: Option<Arc<Keyring>>,
     ) -> Result<Self, StoreError> {
         // `rediss://` is the Redis client's own rustls configuration, built on
         // rustls's process default provider: ring, the only one compiled in
         // (see `tls::provider`).
-        let client = redis::Client::open(url.expose_secret()).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT));
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
+        let list: Vec<&str> = urls.expose_secret().split(',').map(str::trim).collect();
+        let conn = RedisConn::connect(topology, &list).await.map_err(backend)?;
+        let replication = Replication::resolve(wait, &conn).await.map_err(backend)?;
+        let writes = match replication.replicas() {
+            0 => conn.clone(),
+            _ => RedisConn::connect(topology, &list).await.map_err(backend)?,
+        };
+        let prefix = match topology {
+            RedisTopology::Cluster => prefix.tagged(),
+            _ => prefix,
+        };
+        tracing::info!(
+            replicas = replication.replicas(),
+            "redis token store: credential writes wait for this many replicas"
+        );
         Ok(Self {
             conn,
+            writes,
+            replication: Arc::new(replication),
             prefix,
             keyring,
         })
     }
 
-    /// Runs `op`, retrying while the connection is being re-established.
+    /// Replicas each credential write waits for.
+    pub fn min_replicas(&self) -> u32 {
+        self.replication.replicas()
+    }
+
+    /// How many replica waits fell short so far (a metric reads it).
+    pub fn replica_shortfalls(&self) -> Arc<AtomicU64> {
+        self.replication.shortfalls()
+    }
+
+    /// Runs `op`, retrying through a reconnection or a failover.
     pub(super) async fn with_retry<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(RedisConn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let mut pause = RETRY_PAUSE;
-        for attempt in 1..=ATTEMPTS {
-            match op(self.conn.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(e) if transient(&e) && attempt < ATTEMPTS => {
-                    tracing::warn!(error = %e, attempt, "redis token store: retrying after a connection error");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                Err(e) => return Err(backend(e)),
-            }
-        }
-        Err(StoreError::Backend("redis: unreachable".into()))
+        let now = Instant::now();
+        let deadline = match durability::deadline() {
+            Some(deadline) if deadline > now => deadline,
+            _ => now + RETRY_BUDGET,
+        };
+        retrying(&self.conn, op, deadline).await
+    }
+
+    /// Runs the credential write `op` (on the Redis key `rkey`), then waits
+    /// for replicas to hold it.
+    pub(super) async fn durably<T, F, Fut>(&self, rkey: &str, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(RedisConn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        // A credential is kept even when its caller stops waiting (the
+        // call's tail runs on, detached): never less than the full budget.
+        let deadline = Instant::now() + RETRY_BUDGET;
+        let deadline = durability::deadline().map_or(deadline, |d| d.max(deadline));
+        let written = retrying(&self.writes, op, deadline).await?;
+        self.replication.wait(&self.writes, rkey).await;
+        Ok(written)
     }
 
     /// Compare-and-set, behind the lease's fence when one is given.
@@ -206,10 +261,10 @@ impl RedisStore {
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
         // Only a fenced write names the lease key: its client's
         // (`record::lease_key_bytes` of a client is its store key).
-        let lease = fence.map(|f| (self.prefix.lease_key(&key), f));
+        let lease = fence.map(|f| (self.prefix.lease_key(&key, &key), f));
         let script = Script::new(if fence.is_some() { FENCED_CAS } else { CAS });
         let generation: u64 = self
-            .with_retry(|mut c| {
+            .durably(&rkey, |mut c| {
                 let mut call = script.key(&rkey);
                 call.arg(&expected).arg(&value);
                 if let Some((lease, fence)) = &lease {
@@ -232,7 +287,7 @@ impl RedisStore {
     /// The generation and value under a Redis key, if both are there.
     pub(super) async fn raw(&self, rkey: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let (generation, value): (Option<u64>, Option<Vec<u8>>) = self
-            .with_retry(|mut c| async move {
+            .with_retry(|mut c: RedisConn| async move {
                 redis::cmd("HMGET")
                     .arg(rkey)
                     .arg("gen")
@@ -249,20 +304,37 @@ impl RedisStore {
         self.keys_matching(self.prefix.pattern()).await
     }
 
-    /// Every Redis key matching `pattern`.
+    /// Every Redis key matching `pattern`, on every master.
     pub(super) async fn keys_matching(&self, pattern: String) -> Result<Vec<String>, StoreError> {
-        self.with_retry(|mut c| {
+        self.with_retry(|c| {
             let pattern = pattern.clone();
-            async move {
-                let mut keys = Vec::new();
-                let mut iter = c.scan_match::<_, String>(&pattern).await?;
-                while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
-                    keys.push(k?);
-                }
-                Ok(keys)
-            }
+            async move { c.scan(&pattern).await }
         })
         .await
+    }
+}
+
+/// Runs `op` on `conn` until it succeeds, fails for good, or `deadline`
+/// leaves no time for another attempt.
+async fn retrying<T, F, Fut>(conn: &RedisConn, op: F, deadline: Instant) -> Result<T, StoreError>
+where
+    F: Fn(RedisConn) -> Fut,
+    Fut: std::future::Future<Output = Result<T, RedisError>>,
+{
+    let mut pause = RETRY_PAUSE;
+    let mut attempt = 1u32;
+    loop {
+        match op(conn.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, attempt, "redis token store: retrying after a connection error or a failover");
+                conn.after_error(&e).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                attempt += 1;
+            }
+            Err(e) => return Err(backend(e)),
+        }
     }
 }
 
@@ -307,9 +379,9 @@ impl Tokens for RedisStore {
     async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
         let rkey = self.redis_key(&key_bytes(key));
         let deleted: u64 = self
-            .with_retry(|mut c| {
+            .with_retry(|mut c: RedisConn| {
                 let rkey = rkey.clone();
-                async move { c.del(&rkey).await }
+                async move { redis::cmd("DEL").arg(&rkey).query_async(&mut c).await }
             })
             .await?;
         Ok(deleted == 1)

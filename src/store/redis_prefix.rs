@@ -13,9 +13,23 @@ const MAX_REDIS_PREFIX_LEN: usize = 64;
 /// Ends the name in every key.
 const SEP: char = ':';
 
-/// A validated Redis key prefix name.
+/// Bytes of digest in a hash tag (12 hex digits: slots are 16,384).
+const TAG_BYTES: usize = 6;
+
+/// A validated Redis key prefix name, and whether keys carry a hash tag.
+///
+/// On Redis Cluster every key a script touches must hash to one slot, so
+/// there each key carries `{TAG}` right after its space (`NAME:`,
+/// `NAME~lease:`, ...), where TAG is a digest of the key's group: a
+/// client's token, lease and fence share their client's; a managed name's
+/// record, lease and fence share the name's. A digest, not the key itself:
+/// a key part may hold `{` or `}`, which would move or empty the tag. A
+/// lone node or Sentinel keeps the untagged layout existing data has.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisPrefix(String);
+pub struct RedisPrefix {
+    name: String,
+    tagged: bool,
+}
 
 /// Why a prefix is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -55,42 +69,84 @@ impl RedisPrefix {
         if !valid {
             return Err(PrefixError::Invalid(text.to_owned()));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self {
+            name: name.to_owned(),
+            tagged: false,
+        })
+    }
+
+    /// The same name, with the hash-tagged layout Redis Cluster needs.
+    pub fn tagged(self) -> Self {
+        Self {
+            tagged: true,
+            ..self
+        }
+    }
+
+    /// `{TAG}` of `group` in the tagged layout, else nothing.
+    fn tag(&self, group: &str) -> String {
+        if !self.tagged {
+            return String::new();
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, group.as_bytes());
+        let hex: String = digest.as_ref()[..TAG_BYTES]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{{{hex}}}")
+    }
+
+    /// `rest` without its tag (in the tagged layout).
+    fn untag<'a>(&self, rest: &'a str) -> Option<&'a str> {
+        if !self.tagged {
+            return Some(rest);
+        }
+        let (tag, key) = rest.strip_prefix('{')?.split_at_checked(TAG_BYTES * 2)?;
+        tag.bytes().all(|b| b.is_ascii_hexdigit()).then_some(())?;
+        key.strip_prefix('}')
     }
 
     /// The Redis key of a store key.
     pub fn key(&self, store_key: &str) -> String {
-        format!("{}{SEP}{store_key}", self.0)
+        format!("{}{SEP}{}{store_key}", self.name, self.tag(store_key))
     }
 
-    /// The Redis key of the cross-replica lease on a store key. `~` is not a
-    /// name character and `:` is not `~`, so neither this nor
-    /// [`RedisPrefix::fence_key`] can fall in this or any other prefix's token
-    /// keyspace (nor in [`RedisPrefix::pattern`]).
-    pub fn lease_key(&self, store_key: &str) -> String {
-        format!("{}~lease{SEP}{store_key}", self.0)
+    /// The Redis key of the cross-replica lease on a store key, in
+    /// `group`'s slot. `~` is not a name character and `:` is not `~`, so
+    /// neither this nor [`RedisPrefix::fence_key`] can fall in this or any
+    /// other prefix's token keyspace (nor in [`RedisPrefix::pattern`]).
+    pub fn lease_key(&self, group: &str, store_key: &str) -> String {
+        format!("{}~lease{SEP}{}{store_key}", self.name, self.tag(group))
     }
 
-    /// The Redis key of the lease's fencing counter.
-    pub fn fence_key(&self, store_key: &str) -> String {
-        format!("{}~fence{SEP}{store_key}", self.0)
+    /// The Redis key of the lease's fencing counter, in `group`'s slot.
+    pub fn fence_key(&self, group: &str, store_key: &str) -> String {
+        format!("{}~fence{SEP}{}{store_key}", self.name, self.tag(group))
     }
 
     /// The Redis key of a managed client record's store key: like
     /// [`RedisPrefix::lease_key`], outside every prefix's token keyspace.
     pub fn record_key(&self, store_key: &str) -> String {
-        format!("{}~client{SEP}{store_key}", self.0)
+        format!(
+            "{}~client{SEP}{}{store_key}",
+            self.name,
+            self.tag(store_key)
+        )
     }
 
     /// The `SCAN MATCH` pattern of every managed client record of this prefix.
     pub fn record_pattern(&self) -> String {
-        format!("{}~client{SEP}*", self.0)
+        format!("{}~client{SEP}*", self.name)
     }
 
     /// The `SCAN MATCH` pattern of every managed client record whose store
-    /// key starts with `start` (glob characters in it escaped).
+    /// key starts with `start` (glob characters in it escaped; a pattern
+    /// only narrows the scan, readers check each key).
     pub fn record_pattern_from(&self, start: &str) -> String {
-        let mut pattern = format!("{}~client{SEP}", self.0);
+        let mut pattern = format!("{}~client{SEP}", self.name);
+        if self.tagged {
+            pattern.push_str("{*}");
+        }
         for c in start.chars() {
             if matches!(c, '*' | '?' | '[' | ']' | '\\') {
                 pattern.push('\\');
@@ -105,32 +161,36 @@ impl RedisPrefix {
     /// its index key (like [`RedisPrefix::lease_key`], outside every
     /// prefix's token keyspace).
     pub fn client_index_key(&self, index_key: &str) -> String {
-        format!("{}~cidx{SEP}{index_key}", self.0)
+        format!("{}~cidx{SEP}{}{index_key}", self.name, self.tag(index_key))
     }
 
     /// The store key of a record's Redis key, if it is one of this prefix's.
     pub fn record_store_key<'a>(&self, redis_key: &'a str) -> Option<&'a str> {
-        redis_key
-            .strip_prefix(self.0.as_str())?
+        let rest = redis_key
+            .strip_prefix(self.name.as_str())?
             .strip_prefix("~client")?
-            .strip_prefix(SEP)
+            .strip_prefix(SEP)?;
+        self.untag(rest)
     }
 
     /// The `SCAN MATCH` pattern of every key of this prefix (the name holds no
     /// glob character).
     pub fn pattern(&self) -> String {
-        format!("{}{SEP}*", self.0)
+        format!("{}{SEP}*", self.name)
     }
 
     /// The store key of a Redis key, if it is one of this prefix's.
     pub fn store_key<'a>(&self, redis_key: &'a str) -> Option<&'a str> {
-        redis_key.strip_prefix(self.0.as_str())?.strip_prefix(SEP)
+        let rest = redis_key
+            .strip_prefix(self.name.as_str())?
+            .strip_prefix(SEP)?;
+        self.untag(rest)
     }
 }
 
 impl fmt::Display for RedisPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 
@@ -171,5 +231,29 @@ mod tests {
             assert!(RedisPrefix::parse(bad).is_err(), "{bad:?}");
         }
         assert!(RedisPrefix::parse(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn tagged_keys_of_one_group_share_a_slot_tag_and_read_back() {
+        let p = RedisPrefix::parse("a").unwrap().tagged();
+        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
+        let client = "u\u{1f}n\u{1f}}c{";
+        let token = p.key(client);
+        assert_eq!(tag(&token), tag(&p.lease_key(client, client)));
+        assert_eq!(tag(&token), tag(&p.fence_key(client, client)));
+        assert_eq!(p.store_key(&token), Some(client));
+        let name = "u\u{1f}n\u{1f}svc";
+        let record = p.record_key(name);
+        assert_eq!(
+            tag(&record),
+            tag(&p.lease_key(name, "u\u{1f}n\u{1f}\u{1e}svc"))
+        );
+        assert_ne!(tag(&record), tag(&token), "two groups, two tags");
+        assert_eq!(p.record_store_key(&record), Some(name));
+        assert_eq!(p.record_pattern_from("u\u{1f}n"), "a~client:{*}u\u{1f}n*");
+        // Untagged keys are not this layout's.
+        let plain = RedisPrefix::parse("a").unwrap();
+        assert_eq!(p.store_key(&plain.key(client)), None);
+        assert_eq!(plain.key(client), "a:u\u{1f}n\u{1f}}c{");
     }
 }

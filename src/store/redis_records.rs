@@ -1,11 +1,13 @@
 //! The Redis backend's managed client records: hashes `{gen, val, cid}` under
 //! `NAME~client:` + record key (outside the tokens' keyspace), and for each
 //! client a set of the names whose record holds it, under `NAME~cidx:` +
-//! client index key. A record and its index entry change in one script.
+//! client index key.
 //!
-//! The scripts name the previous client's set from the record's `cid`, a key
-//! built on the server: right on one node. (Redis Cluster needs every key a
-//! script touches declared and on one slot.)
+//! A record changes in one script that touches only its own key (one slot
+//! on a Cluster); its index entries change around it, so the index is
+//! always a superset: the new client's set gains the name before the
+//! record names it, and the old client's set loses it only after. Readers
+//! of the index check each record (`Records::records_of_client`).
 
 use async_trait::async_trait;
 use redis::Script;
@@ -14,44 +16,55 @@ use secrecy::SecretString;
 use super::codec::{open_record, seal_record};
 use super::record::{client_index_key, parse_record_key, record_key_bytes, record_prefix};
 use super::redis::RedisStore;
+use super::redis_conn::RedisConn;
 use super::{Cas, ManagedKey, Records, StoreError, StoredRecord};
 
-/// `KEYS[1]` record, `KEYS[2]` the new client's set; `ARGV[1]` expected
-/// generation (`""`: absent), `ARGV[2]` sealed value for the next
-/// generation, `ARGV[3]` client id, `ARGV[4]` name, `ARGV[5]` the start of
-/// every client set of the record's namespace. Returns the new generation,
-/// or 0 on conflict.
+/// `KEYS[1]` record; `ARGV[1]` expected generation (`""`: absent),
+/// `ARGV[2]` sealed value for the next generation, `ARGV[3]` client id.
+/// Returns `{new generation, previous client id or ""}`, or `{0, ""}` on
+/// conflict.
 const PUT: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'gen')
 if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
   local gen = (tonumber(cur) or 0) + 1
-  local old = redis.call('HGET', KEYS[1], 'cid')
+  local old = redis.call('HGET', KEYS[1], 'cid') or ''
   redis.call('HSET', KEYS[1], 'gen', gen, 'val', ARGV[2], 'cid', ARGV[3])
-  if old and old ~= ARGV[3] then redis.call('SREM', ARGV[5] .. old, ARGV[4]) end
-  redis.call('SADD', KEYS[2], ARGV[4])
-  return gen
+  return {gen, old}
 end
-return 0
+return {0, ''}
 "#;
 
-/// `KEYS[1]` record; `ARGV[1]` expected generation, `ARGV[2]` name,
-/// `ARGV[3]` the start of every client set of its namespace. Returns 1 if
-/// deleted.
+/// `KEYS[1]` record; `ARGV[1]` expected generation. Returns `{1, the
+/// deleted record's client id or ""}`, or `{0, ""}` when it did not delete.
 const DELETE: &str = r#"
 if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
-  local old = redis.call('HGET', KEYS[1], 'cid')
+  local old = redis.call('HGET', KEYS[1], 'cid') or ''
   redis.call('DEL', KEYS[1])
-  if old then redis.call('SREM', ARGV[3] .. old, ARGV[2]) end
-  return 1
+  return {1, old}
 end
-return 0
+return {0, ''}
 "#;
 
 impl RedisStore {
-    /// The start of every client set of `key`'s namespace.
-    fn client_sets(&self, key: &ManagedKey) -> String {
+    /// The Redis key of the set of `key`'s namespace's names holding
+    /// `client_id`.
+    fn client_set(&self, key: &ManagedKey, client_id: &str) -> String {
         self.prefix
-            .client_index_key(&record_prefix(&key.upstream, &key.namespace))
+            .client_index_key(&client_index_key(&key.upstream, &key.namespace, client_id))
+    }
+
+    /// Adds (`add`) or removes `key`'s name in `set`.
+    async fn index(&self, set: &str, key: &ManagedKey, add: bool) -> Result<(), StoreError> {
+        let _: u64 = self
+            .with_retry(|mut c: RedisConn| async move {
+                redis::cmd(if add { "SADD" } else { "SREM" })
+                    .arg(set)
+                    .arg(&key.name)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(())
     }
 }
 
@@ -74,45 +87,49 @@ impl Records for RedisStore {
     ) -> Result<Cas, StoreError> {
         let bytes = record_key_bytes(key);
         let rkey = self.prefix.record_key(&bytes);
-        let set = self.prefix.client_index_key(&client_index_key(
-            &key.upstream,
-            &key.namespace,
-            client_id,
-        ));
-        let sets = self.client_sets(key);
+        self.index(&self.client_set(key, client_id), key, true)
+            .await?;
         let next = expected.unwrap_or(0) + 1;
         let value = seal_record(self.keyring.as_deref(), &bytes, next, json);
         let expected = expected.map(|g| g.to_string()).unwrap_or_default();
         let script = Script::new(PUT);
-        let generation: u64 = self
-            .with_retry(|mut c| {
+        let (generation, old): (u64, String) = self
+            .durably(&rkey, |mut c| {
                 let mut call = script.key(&rkey);
-                call.key(&set)
-                    .arg(&expected)
-                    .arg(&value)
-                    .arg(client_id)
-                    .arg(&key.name)
-                    .arg(&sets);
+                call.arg(&expected).arg(&value).arg(client_id);
                 async move { call.invoke_async(&mut c).await }
             })
             .await?;
-        Ok(match generation {
-            0 => Cas::Conflict,
-            g => Cas::Stored(g),
-        })
+        if generation == 0 {
+            return Ok(Cas::Conflict);
+        }
+        // Stored already: an index entry left behind is only a stale hint,
+        // which readers check.
+        if !old.is_empty()
+            && old != client_id
+            && let Err(e) = self.index(&self.client_set(key, &old), key, false).await
+        {
+            tracing::warn!(error = %e, "redis token store: could not drop a replaced client's index entry");
+        }
+        Ok(Cas::Stored(generation))
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
         let rkey = self.prefix.record_key(&record_key_bytes(key));
-        let sets = self.client_sets(key);
         let script = Script::new(DELETE);
-        let deleted: u64 = self
-            .with_retry(|mut c| {
+        let (deleted, old): (u64, String) = self
+            .with_retry(|mut c: RedisConn| {
                 let mut call = script.key(&rkey);
-                call.arg(expected).arg(&key.name).arg(&sets);
+                call.arg(expected);
                 async move { call.invoke_async(&mut c).await }
             })
             .await?;
+        if deleted == 1
+            && !old.is_empty()
+            && let Err(e) = self.index(&self.client_set(key, &old), key, false).await
+        {
+            tracing::warn!(error = %e, "redis token store: could not drop a deleted record's index entry");
+        }
         Ok(deleted == 1)
     }
 
@@ -127,7 +144,7 @@ impl Records for RedisStore {
                 continue;
             };
             let (generation, value, client_id): (Option<u64>, Option<Vec<u8>>, Option<String>) =
-                self.with_retry(|mut c| {
+                self.with_retry(|mut c: RedisConn| {
                     let rkey = rkey.clone();
                     async move {
                         redis::cmd("HMGET")
@@ -158,7 +175,7 @@ impl Records for RedisStore {
         let set = self
             .prefix
             .client_index_key(&client_index_key(upstream, namespace, client_id));
-        self.with_retry(|mut c| {
+        self.with_retry(|mut c: RedisConn| {
             let set = set.clone();
             async move { redis::cmd("SMEMBERS").arg(&set).query_async(&mut c).await }
         })

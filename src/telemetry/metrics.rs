@@ -4,11 +4,14 @@
 //! cardinality); the names are listed in the README.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, MeterProvider as _, UpDownCounter};
+use opentelemetry::metrics::{
+    Counter, Histogram, MeterProvider as _, ObservableCounter, UpDownCounter,
+};
 
 use super::histogram::histogram;
 pub use super::managed_metrics::ManagedMetrics;
@@ -65,6 +68,9 @@ pub struct Metrics {
     store_lookups: Counter<u64>,
     store_writes: Counter<u64>,
     store_write_duration: Histogram<f64>,
+    /// The store's count of replica waits that fell short, once it has one.
+    replica_shortfalls: Arc<OnceLock<Arc<AtomicU64>>>,
+    _replica_shortfalls: ObservableCounter<u64>,
     managed: ManagedMetrics,
     tokens: TokenMetrics,
 }
@@ -84,7 +90,21 @@ impl Metrics {
         }
         let provider = builder.build();
         let m = provider.meter("dcr-gateway");
+        let replica_shortfalls = Arc::new(OnceLock::<Arc<AtomicU64>>::new());
+        let read = replica_shortfalls.clone();
         let metrics = Arc::new(Self {
+            _replica_shortfalls: m
+                .u64_observable_counter("dcr.token_store.replica_wait_short")
+                .with_description(
+                    "Credential writes that reached fewer replicas than asked: stored, \
+                     but a failover may lose them",
+                )
+                .with_callback(move |observer| {
+                    let short = read.get().map_or(0, |n| n.load(Ordering::Relaxed));
+                    observer.observe(short, &[]);
+                })
+                .build(),
+            replica_shortfalls,
             managed: ManagedMetrics::new(&m),
             tokens: TokenMetrics::new(&m),
             rpc_requests: m
@@ -279,6 +299,12 @@ impl Metrics {
     pub fn store_write(&self, result: &'static str, elapsed: Duration) {
         self.store_writes.add(1, &[KeyValue::new("result", result)]);
         self.store_write_duration.record(elapsed.as_secs_f64(), &[]);
+    }
+
+    /// Reports `count` (the store's replica waits that fell short) as
+    /// `dcr_token_store_replica_wait_short_total`.
+    pub fn count_replica_shortfalls(&self, count: Arc<AtomicU64>) {
+        let _ = self.replica_shortfalls.set(count);
     }
 
     /// Everything recorded so far, in the Prometheus text format.

@@ -8,6 +8,7 @@ pub mod otlp;
 pub mod pki;
 pub mod process;
 pub mod redis;
+pub mod redis_ha;
 pub mod scripted;
 
 use std::net::SocketAddr;

@@ -52,24 +52,53 @@ pub struct RedisServer {
     pub port: u16,
     dir: super::TempDir,
     child: Option<Child>,
+    /// Settings beyond the defaults (a cluster node's, a replica's).
+    extra: Vec<String>,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl RedisServer {
     /// Starts redis-server, or fails with a clear message when it is missing.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = super::temp_dir("redis");
+        Self::start_with(Vec::new()).await
+    }
+
+    /// Starts redis-server with `extra` settings (`--name value` pairs).
+    pub async fn start_with(extra: Vec<String>) -> Self {
         let mut server = Self {
-            port,
-            dir,
+            port: free_port(),
+            dir: super::temp_dir("redis"),
             child: None,
+            extra,
         };
         server.spawn().await;
         server
+    }
+
+    /// Kills the server with SIGKILL: nothing it held in memory only is
+    /// saved, nothing is handed to its replicas.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// Whether the server runs (it was not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The server's folder (its data, a cluster node's config).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// `redis://127.0.0.1:port`.
@@ -78,42 +107,32 @@ impl RedisServer {
     }
 
     async fn spawn(&mut self) {
-        ensure_installed();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&*self.dir)
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): {INSTALL_HINT}"));
-        self.child = Some(child);
+        let port = self.port.to_string();
+        let mut args: Vec<std::ffi::OsString> = [
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(self.dir.as_os_str().to_owned());
+        args.extend(self.extra.iter().map(Into::into));
+        self.child = Some(spawn_redis(&args));
         self.wait_ready().await;
     }
 
     /// Waits until the server answers PING.
     async fn wait_ready(&self) {
-        for _ in 0..500 {
-            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)).await {
-                let mut reply = [0u8; 7];
-                if conn.write_all(b"PING\r\n").await.is_ok()
-                    && conn.read_exact(&mut reply).await.is_ok()
-                    && &reply == b"+PONG\r\n"
-                {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("redis-server did not become ready on port {}", self.port);
+        wait_ready(self.port).await;
     }
 
     /// Kills the server and starts it again on the same port and data.
@@ -131,6 +150,35 @@ impl Drop for RedisServer {
             let _ = child.start_kill();
         }
     }
+}
+
+/// Waits until the server on `port` answers PING.
+pub async fn wait_ready(port: u16) {
+    for _ in 0..500 {
+        if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)).await {
+            let mut reply = [0u8; 7];
+            if conn.write_all(b"PING\r\n").await.is_ok()
+                && conn.read_exact(&mut reply).await.is_ok()
+                && &reply == b"+PONG\r\n"
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("redis-server did not become ready on port {port}");
+}
+
+/// Starts a process of `redis-server` with `args`, or fails with the line
+/// that says how to install it.
+pub fn spawn_redis(args: &[std::ffi::OsString]) -> Child {
+    ensure_installed();
+    Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): {INSTALL_HINT}"))
 }
 
 /// A keyring for tests (`k1`, 32 bytes 0..=31).

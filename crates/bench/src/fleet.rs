@@ -62,6 +62,8 @@ pub enum Store<'a> {
     /// The default (file) store at `path`, sealed with the keyring in `keys`
     /// (a file store without one is a start error).
     File { path: &'a FsPath, keys: &'a FsPath },
+    /// Any store, by its flags (`--redis` runs the Redis ones).
+    Args(Vec<String>),
 }
 
 /// The benchmark's keyring (`k1`, bytes 0..=31): it seals made-up tokens.
@@ -90,6 +92,7 @@ impl Store<'_> {
                 "--token-store-keys-file".into(),
                 keys.display().to_string(),
             ],
+            Store::Args(args) => args.clone(),
         }
     }
 }

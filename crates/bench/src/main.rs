@@ -17,7 +17,9 @@
 //! and writes `soak.md`. `--focus SECS` only compares (c), (d) and (d-file) at
 //! concurrency 16, for quick A/B runs during speed work; `--memory` only the
 //! memory figures; `--managed-names` whether a plain RPC's latency grows with
-//! the number of managed names (see `names.rs`), written to `names.md`.
+//! the number of managed names (see `names.rs`), written to `names.md`;
+//! `--access-tokens` a cached GetAccessToken (`tokens.md`); `--redis` the
+//! Redis token stores and the replica wait (`redis.md`).
 #![forbid(unsafe_code)]
 
 mod compare;
@@ -26,6 +28,7 @@ mod load;
 mod memory;
 mod names;
 mod procfs;
+mod redis;
 mod report;
 mod servers;
 mod soak;
@@ -68,6 +71,11 @@ struct Args {
     /// concurrency 16 (CPU per call and latency); write `tokens.md`.
     #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names"])]
     access_tokens: bool,
+    /// Only measure the Redis token stores (one node, a Cluster without and
+    /// with the replica wait) on the mixed workload; write `redis.md`.
+    /// Needs redis-server and redis-cli.
+    #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names", "access_tokens"])]
+    redis: bool,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
@@ -117,6 +125,11 @@ async fn main() {
         let me = std::env::current_exe().expect("own path");
         let md = tokens::run(&me.to_string_lossy(), &gateway_exe, args.quick).await;
         write_result(&out_dir, "tokens.md", &md);
+        return;
+    }
+    if args.redis {
+        let md = redis::run(&gateway_exe, args.quick).await;
+        write_result(&out_dir, "redis.md", &md);
         return;
     }
     if args.managed_names {

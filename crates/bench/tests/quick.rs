@@ -168,3 +168,15 @@ async fn access_tokens_benchmark_writes_its_table_and_makes_no_upstream_call() {
     assert_eq!(rows[0].matches('|').count(), 9, "{}", rows[0]);
     assert!(rows[0].ends_with("| 0 |"), "no call failed: {}", rows[0]);
 }
+
+#[tokio::test]
+async fn redis_benchmark_compares_one_node_a_cluster_and_the_replica_wait() {
+    let md = bench(&["--redis", "--quick"], "redis.md").await;
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| 1 |")).collect();
+    assert_eq!(rows.len(), 3, "one row per store:\n{md}");
+    for row in &rows {
+        assert_eq!(row.matches('|').count(), 9, "{row}");
+        assert!(row.ends_with("| 0 |"), "no call failed: {row}");
+    }
+    assert!(rows[2].contains("wait for 1 replica"), "{md}");
+}

@@ -31,8 +31,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* Fails on value combinations that would deploy something broken. */}}
 {{- define "dcr-gateway.check" -}}
-{{- if and (gt (int .Values.replicaCount) 1) (ne .Values.store.backend "redis") -}}
-{{- fail "replicaCount > 1 needs store.backend=redis: a file or memory store per pod splits the tokens between pods" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not (hasPrefix "redis" .Values.store.backend)) -}}
+{{- fail "replicaCount > 1 needs a redis store.backend (redis, redis-cluster or redis-sentinel): a file or memory store per pod splits the tokens between pods" -}}
 {{- end -}}
 {{- if and (ne .Values.gateway.listenHost "127.0.0.1") (not .Values.tls.enabled) -}}
 {{- fail "gateway.listenHost other than 127.0.0.1 needs tls.enabled: the gRPC port would be plaintext beyond the pod" -}}
@@ -118,12 +118,18 @@ credentials_file_mode = "0640"
 
 [token_store]
 backend = {{ .Values.store.backend | quote }}
-{{- if eq .Values.store.backend "redis" }}
+{{- if hasPrefix "redis" .Values.store.backend }}
 # From the Secret's redis-url key: a URL with a password never in the environment.
 redis_url_file = "/var/run/secrets/dcr-gateway/redis-url"
 {{- end }}
 {{- with .Values.store.redisPrefix }}
 redis_prefix = {{ . | quote }}
+{{- end }}
+{{- if eq .Values.store.backend "redis-sentinel" }}
+redis_sentinel_master = {{ required "store.redisSentinelMaster is required with store.backend=redis-sentinel" .Values.store.redisSentinelMaster | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.store.redisMinReplicas) }}
+redis_min_replicas = {{ int .Values.store.redisMinReplicas }}
 {{- end }}
 {{- if eq .Values.store.backend "memory" }}
 {{- /* Nothing at rest to seal. */}}
