@@ -112,7 +112,7 @@ grep -q 'redis_sentinel_master = \\"tokens\\"\|redis_sentinel_master = "tokens"'
   || fail "$CHART: store.redisSentinelMaster does not reach the gateway's config"
 grep -q 'redis_min_replicas = 1' "$OUT/helm-redis-sentinel.yaml" \
   || fail "$CHART: store.redisMinReplicas does not reach the gateway's config"
-printf 'store: {backend: redis-sentinel}\nsecret: {create: true, tokenStoreKeys: k, redisUrl: "redis://s:26379"}\n' >"$OUT/sentinel-no-master.yaml"
+printf 'store: {backend: redis-sentinel}\nsecret: {create: true, initialAccessToken: x, tokenStoreKeys: k, redisUrl: "redis://s:26379"}\n' >"$OUT/sentinel-no-master.yaml"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$OUT/sentinel-no-master.yaml" \
   --expect-error "store.redisSentinelMaster is required" >/dev/null
 echo "ok   redis-sentinel: master name and replica wait rendered; a missing master name refused"
@@ -124,7 +124,7 @@ rm -rf "$OUT/billing" && cp -r "$TEAM" "$OUT/billing" && mkdir -p "$OUT/billing/
 "$PY" deploy/tools/render_chart.py "$OUT/billing" "$OUT/helm-billing.yaml"
 # Combinations the chart must refuse to render.
 printf 'replicaCount: 3\n' >"$bad"
-"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs store.backend=redis"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs a redis store.backend"
 printf 'gateway: {listenHost: 0.0.0.0}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "needs tls.enabled"
 printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nservice: {enabled: true}\n' >"$bad"

@@ -66,7 +66,10 @@ impl Ledger {
                 .is_some_and(|v| v == MAY_NOT_SURVIVE_FAILOVER)
         });
         if let Err(status) = answer {
-            *self.failures.entry(status.message().to_owned()).or_default() += 1;
+            *self
+                .failures
+                .entry(status.message().to_owned())
+                .or_default() += 1;
         }
         if answer.is_err() || flagged {
             self.doubtful.insert(id.to_owned());
@@ -443,4 +446,27 @@ async fn a_write_that_misses_its_replica_is_answered_flagged_and_counted() {
             .is_some()
     );
     assert!(gw.metric("dcr_token_store_replica_wait_short_total").await >= 1.0);
+}
+
+#[tokio::test]
+async fn readiness_follows_whether_the_store_answers_at_all() {
+    let mut redis = RedisServer::start().await;
+    let dev = support::dev_upstream().await;
+    let gw = TestGateway::start_with(&dev.base_url(), settings("redis", redis.url(), None)).await;
+    let ready = || support::managed::health(gw.addr, "dcr-gateway.credentials");
+    let (serving, not_serving) = (1, 2);
+    assert_eq!(ready().await, serving);
+    redis.kill().await;
+    eventually(Duration::from_secs(20), || async {
+        (ready().await == not_serving).then_some(())
+    })
+    .await;
+    // Not ready is not dead: the gateway's own service stays up (liveness).
+    let own = support::managed::health(gw.addr, "dcr.v1.DynamicClientRegistration").await;
+    assert_eq!(own, serving);
+    redis.restart().await;
+    eventually(Duration::from_secs(20), || async {
+        (ready().await == serving).then_some(())
+    })
+    .await;
 }

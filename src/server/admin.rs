@@ -1,6 +1,7 @@
 //! The admin HTTP listener: `/metrics` (Prometheus text), `/healthz` (the
-//! process is up) and `/readyz` (serving; 503 once shutdown starts, or while
-//! a declared client's credentials file cannot be delivered), for tools
+//! process is up) and `/readyz` (serving; 503 once shutdown starts, while a
+//! declared client's credentials file cannot be delivered, or while a Redis
+//! token store answers on no node), for tools
 //! that do not speak gRPC health. Loopback by default; `--admin-listen off`
 //! turns it off. `--metrics-listen` serves `/metrics` alone on an address a
 //! scraper outside the pod can reach, so readiness stays private to the pod.
@@ -30,6 +31,8 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// The managed clients, whose credentials files readiness follows.
     pub managed: Managed,
+    /// Whether the token store answers (see `credentials_health`).
+    pub store_up: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
@@ -49,6 +52,12 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     if !state.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    if !*state.store_up.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the token store cannot be reached\n".into(),
+        );
     }
     match state.managed.failing_files() {
         0 => (StatusCode::OK, "ready\n".into()),

@@ -44,6 +44,7 @@ impl Gateway {
         if let Some(count) = &store.replica_shortfalls {
             metrics.count_replica_shortfalls(count.clone());
         }
+        let store_reachable = store.reachable.clone();
         let upstream_id = upstream.http.base_url().as_str().to_owned();
         let token_endpoint = token_endpoint(
             config.profile,
@@ -73,6 +74,7 @@ impl Gateway {
             exchanges,
             token_endpoint,
             metrics,
+            store_reachable,
             refresh: upstream.refresh,
             _dev: upstream.dev,
         })

@@ -66,6 +66,9 @@ pub struct Gateway {
     /// managed clients' ensures; shutdown waits for them.
     exchanges: SentExchanges,
     metrics: Arc<Metrics>,
+    /// Whether the token store answers, when it is across the network:
+    /// readiness follows it.
+    store_reachable: Option<Arc<dyn crate::store::Reachable>>,
     /// Re-discovery of a discovered registration endpoint.
     refresh: Option<Refresh>,
     /// Kept alive for as long as the gateway runs.

@@ -42,10 +42,13 @@ impl Gateway {
         health.set_serving::<DcrServer>().await;
         let ready = Arc::new(AtomicBool::new(true));
         // Background tasks: aborted when `serve` returns.
+        let (store_up, probe) = credentials_health::store_up(self.store_reachable.clone());
         let mut tasks = vec![AbortOnDrop(tokio::spawn(credentials_health::follow(
             health.clone(),
             self.managed.clone(),
+            store_up.clone(),
         )))];
+        tasks.extend(probe);
         // The declared clients' loops run while the gateway serves.
         let declared = Declared::new(
             self.managed.clone(),
@@ -67,6 +70,7 @@ impl Gateway {
             metrics: self.metrics.clone(),
             ready: ready.clone(),
             managed: self.managed.clone(),
+            store_up,
         };
         let health_only =
             grpc_server(&config.edge, config.shutdown_grace).add_service(health_service.clone());

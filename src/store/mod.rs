@@ -39,7 +39,7 @@ pub use redis::RedisStore;
 pub use redis_conn::RedisTopology;
 pub use redis_prefix::{PrefixError, RedisPrefix};
 pub use redis_wait::{DEFAULT_REPLICA_WAIT, MAX_MIN_REPLICAS, MAX_REPLICA_WAIT, ReplicaWait};
-pub use traits::{Leases, Records, Sealing, Tokens};
+pub use traits::{Leases, Reachable, Records, Sealing, Tokens};
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -65,6 +65,9 @@ pub struct Store {
     /// How many replica waits fell short, on a store that waits for
     /// replicas (Redis).
     pub replica_shortfalls: Option<Arc<AtomicU64>>,
+    /// Whether the store's servers answer, on a store across the network
+    /// (Redis): the gateway's readiness follows it.
+    pub reachable: Option<Arc<dyn Reachable>>,
 }
 
 impl Store {
@@ -86,6 +89,7 @@ impl From<MemoryStore> for Store {
             leases: None,
             sealing: None,
             replica_shortfalls: None,
+            reachable: None,
         }
     }
 }
@@ -99,6 +103,7 @@ impl From<FileStore> for Store {
             leases: None,
             sealing: Some(store),
             replica_shortfalls: None,
+            reachable: None,
         }
     }
 }
@@ -111,6 +116,7 @@ impl From<RedisStore> for Store {
             records: store.clone(),
             leases: Some(store.clone()),
             replica_shortfalls: Some(store.replica_shortfalls()),
+            reachable: Some(store.clone()),
             sealing: Some(store),
         }
     }

@@ -22,7 +22,7 @@ use super::codec::{Space, open_token, reseal_plain, seal_token};
 use super::record::{key_bytes, parse_key};
 use super::redis_conn::{RedisConn, RedisTopology};
 use super::redis_wait::{ReplicaWait, Replication};
-use super::{Cas, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
+use super::{Cas, Reachable, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
 use crate::dcr::{Cause, durability};
 
 /// How long a command is retried through a failover when the call sets no
@@ -399,6 +399,20 @@ impl Tokens for RedisStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl Reachable for RedisStore {
+    async fn reachable(&self) -> bool {
+        // One attempt, no retry: readiness asks now, and asks again. On a
+        // Cluster, PING goes to any node the client holds.
+        let mut conn = self.conn.clone();
+        let answered = redis::cmd("PING").query_async::<String>(&mut conn).await;
+        if let Err(e) = &answered {
+            self.conn.after_error(e).await;
+        }
+        answered.is_ok()
     }
 }
 

@@ -174,3 +174,10 @@ pub trait Sealing: Send + Sync + 'static {
     /// current key; returns how many it sealed.
     async fn seal_plaintext(&self) -> Result<usize, StoreError>;
 }
+
+/// Whether a store across the network can be reached now, for readiness.
+#[async_trait]
+pub trait Reachable: Send + Sync + 'static {
+    /// `true` when any of the store's servers answers.
+    async fn reachable(&self) -> bool;
+}
