@@ -21,7 +21,7 @@ use dcr_gateway::store::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use support::redis::{K1, RedisServer};
-use support::redis_ha::{RedisCluster, RedisSentinels, SENTINEL_MASTER, query};
+use support::redis_ha::{RedisCluster, RedisSentinels, SENTINEL_MASTER, master_and_replica, query};
 use support::{Client, TestGateway, eventually, get_req, machine_client};
 use tonic::Request;
 
@@ -328,23 +328,6 @@ async fn node_store(server: &RedisServer, replicas: Option<u32>) -> RedisStore {
     )
     .await
     .unwrap()
-}
-
-/// A master and a replica in sync.
-async fn master_and_replica() -> (RedisServer, RedisServer) {
-    let master = RedisServer::start().await;
-    let replica = RedisServer::start_with(vec![
-        "--replicaof".into(),
-        "127.0.0.1".into(),
-        master.port.to_string(),
-    ])
-    .await;
-    eventually(Duration::from_secs(30), || async {
-        let info: String = query(&replica, redis::cmd("INFO").arg("replication")).await?;
-        info.contains("master_link_status:up").then_some(())
-    })
-    .await;
-    (master, replica)
 }
 
 #[tokio::test]

@@ -413,3 +413,83 @@ fn an_endless_settings_file_is_refused_not_read_whole() {
         assert!(err.contains("larger than"), "{err}");
     }
 }
+
+#[test]
+fn redis_topologies_are_checked_and_errors_name_the_setting_never_the_url() {
+    use crate::store::{Backend, RedisTopology};
+    let store = |backend: &str, url: &str, more: RawStoreConfig| RawConfig {
+        token_store: RawStoreConfig {
+            backend: Some(backend.into()),
+            redis_url: Some(url.parse().unwrap()),
+            keys: Some(crate::config::Secret(secrecy::SecretString::from(
+                "k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ))),
+            ..more
+        },
+        ..raw()
+    };
+    let seeds = "redis://:pw@127.0.0.1:7000, redis://:pw@127.0.0.1:7001";
+    let c = store("redis-cluster", seeds, RawStoreConfig::default())
+        .validate()
+        .unwrap();
+    let Backend::Redis { topology, wait, .. } = c.store.backend else {
+        panic!("not a redis backend")
+    };
+    assert_eq!(topology, RedisTopology::Cluster);
+    assert_eq!(wait.min_replicas, None, "decided by what the servers have");
+    let sentinel = RawStoreConfig {
+        redis_sentinel_master: Some("tokens".into()),
+        redis_min_replicas: Some(2),
+        redis_replica_wait: Some("250ms".into()),
+        ..Default::default()
+    };
+    let c = store("redis-sentinel", seeds, sentinel).validate().unwrap();
+    let Backend::Redis { topology, wait, .. } = c.store.backend else {
+        panic!("not a redis backend")
+    };
+    assert_eq!(
+        topology,
+        RedisTopology::Sentinel {
+            master: "tokens".into()
+        }
+    );
+    assert_eq!(wait.min_replicas, Some(2));
+    assert_eq!(wait.max_wait, Duration::from_millis(250));
+    let refused = |raw: RawConfig, setting: &str| {
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains(setting), "{err}");
+        assert!(!err.contains("pw"), "the URL reached the error: {err}");
+    };
+    let none = RawStoreConfig::default;
+    refused(store("redis", seeds, none()), "--token-store-redis-url");
+    refused(
+        store("redis-sentinel", seeds, none()),
+        "--token-store-redis-sentinel-master",
+    );
+    let master = RawStoreConfig {
+        redis_sentinel_master: Some("m".into()),
+        ..none()
+    };
+    refused(
+        store("redis-cluster", seeds, master),
+        "--token-store-redis-sentinel-master",
+    );
+    let bad_seed = "redis://:pw@127.0.0.1:7000,http://:pw@127.0.0.1:7001";
+    refused(store("redis-cluster", bad_seed, none()), "URL 2 of 2");
+    let replicas = RawStoreConfig {
+        redis_min_replicas: Some(17),
+        ..none()
+    };
+    refused(
+        store("redis", "redis://:pw@127.0.0.1", replicas),
+        "--token-store-redis-min-replicas",
+    );
+    let wait = RawStoreConfig {
+        redis_replica_wait: Some("2s".into()),
+        ..none()
+    };
+    refused(
+        store("redis", "redis://:pw@127.0.0.1", wait),
+        "--token-store-redis-replica-wait",
+    );
+}

@@ -24,6 +24,7 @@ mod records_tests;
 mod redis;
 mod redis_conn;
 mod redis_leases;
+mod redis_node;
 mod redis_prefix;
 mod redis_records;
 mod redis_sentinel;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
@@ -16,11 +16,9 @@ use redis::cluster_routing::{
 };
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
 
+use super::redis_node::{REDIS_TIMEOUT, manager};
 use super::redis_sentinel::SentinelConn;
 
-/// Limit for connecting and for each reply, so a hung Redis fails calls rather
-/// than hanging them. A replica wait is bounded well below it.
-pub(super) const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keys asked for per `SCAN` step.
 const SCAN_COUNT: usize = 500;
 
@@ -173,14 +171,6 @@ impl RedisConn {
         }
         Ok(if fewest == u32::MAX { 0 } else { fewest })
     }
-}
-
-/// A connection manager for `client`: reconnects on its own, bounded.
-pub(super) async fn manager(client: redis::Client) -> Result<ConnectionManager, RedisError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(REDIS_TIMEOUT))
-        .set_response_timeout(Some(REDIS_TIMEOUT));
-    ConnectionManager::new_with_config(client, config).await
 }
 
 fn scan(cursor: u64, pattern: &str) -> Cmd {

@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{IntoConnectionInfo, RedisError, TlsMode};
 
-use super::redis_conn::manager;
+use super::redis_node::manager;
 
 /// The current master's connection, and the sentinels that name it.
 #[derive(Clone)]

@@ -130,17 +130,7 @@ impl RedisSentinels {
     /// Starts the master, its replica (in sync before this returns) and
     /// the sentinels (each seeing the replica and the other sentinels).
     pub async fn start() -> Self {
-        let master = RedisServer::start().await;
-        let replica = RedisServer::start_with(vec![
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            master.port.to_string(),
-        ])
-        .await;
-        eventually(Duration::from_secs(30), || async {
-            (master_replicas(&master).await? > 0).then_some(())
-        })
-        .await;
+        let (master, replica) = master_and_replica().await;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let port = free_port();
@@ -210,6 +200,24 @@ impl RedisSentinels {
         })
         .await;
     }
+}
+
+/// A master and a replica, in sync.
+pub async fn master_and_replica() -> (RedisServer, RedisServer) {
+    let master = RedisServer::start().await;
+    let replica = RedisServer::start_with(vec![
+        "--replicaof".into(),
+        "127.0.0.1".into(),
+        master.port.to_string(),
+    ])
+    .await;
+    eventually(Duration::from_secs(30), || async {
+        let info: String = query(&replica, redis::cmd("INFO").arg("replication")).await?;
+        let linked = info.contains("master_link_status:up");
+        (linked && master_replicas(&master).await? > 0).then_some(())
+    })
+    .await;
+    (master, replica)
 }
 
 /// `cmd`'s answer from `node`, or `None` when it cannot be had now.
