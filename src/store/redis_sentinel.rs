@@ -7,6 +7,7 @@
 //! master moved. One asking at a time: a burst of failed calls asks once.
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
@@ -14,10 +15,20 @@ use redis::{IntoConnectionInfo, RedisError, TlsMode};
 
 use super::redis_node::manager;
 
+/// Least time between two questions to the sentinels: a burst of failed
+/// calls during a failover asks once per pause, not once per call.
+const ASK_PAUSE: Duration = Duration::from_millis(100);
+
+/// The sentinels, and when they were last asked.
+struct Sentinels {
+    client: SentinelClient,
+    asked: Instant,
+}
+
 /// The current master's connection, and the sentinels that name it.
 #[derive(Clone)]
 pub(super) struct SentinelConn {
-    sentinels: Arc<tokio::sync::Mutex<SentinelClient>>,
+    sentinels: Arc<tokio::sync::Mutex<Sentinels>>,
     current: Arc<RwLock<(String, ConnectionManager)>>,
 }
 
@@ -47,6 +58,10 @@ impl SentinelConn {
         let client = sentinels.async_get_client().await?;
         let addr = client.get_connection_info().addr().to_string();
         let conn = manager(client).await?;
+        let sentinels = Sentinels {
+            client: sentinels,
+            asked: Instant::now(),
+        };
         Ok(Self {
             sentinels: Arc::new(tokio::sync::Mutex::new(sentinels)),
             current: Arc::new(RwLock::new((addr, conn))),
@@ -82,11 +97,13 @@ impl SentinelConn {
             .0
             .clone();
         let mut sentinels = self.sentinels.lock().await;
-        // Another caller may have followed already while this one waited.
-        if self.current.read().unwrap_or_else(|e| e.into_inner()).0 != before {
+        // Another caller may have followed (or asked) while this one waited.
+        let moved = self.current.read().unwrap_or_else(|e| e.into_inner()).0 != before;
+        if moved || sentinels.asked.elapsed() < ASK_PAUSE {
             return;
         }
-        let client = match sentinels.async_get_client().await {
+        sentinels.asked = Instant::now();
+        let client = match sentinels.client.async_get_client().await {
             Ok(client) => client,
             Err(e) => {
                 tracing::warn!(error = %e, "redis sentinel: no master found yet");
