@@ -28,6 +28,7 @@ mod redis_node;
 mod redis_prefix;
 mod redis_records;
 mod redis_sentinel;
+mod redis_tokens;
 mod redis_wait;
 mod traits;
 
