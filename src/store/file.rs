@@ -7,14 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use secrecy::SecretString;
 
 use super::cipher::Keyring;
 use super::codec::{Space, open_token, reseal_plain, seal_token};
 use super::file_cache::{Change, Fill, TokenCache};
+use super::file_group::Groups;
 use super::record::{key_bytes, parse_key};
 use super::{Cas, ImportEntry, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
 use crate::dcr::Cause;
@@ -54,7 +53,9 @@ pub struct FileStore {
     pub(super) db: Arc<Database>,
     pub(super) keyring: Option<Arc<Keyring>>,
     /// Every token, in memory (`file_cache.rs`): reads never touch the file.
-    cache: Arc<TokenCache>,
+    pub(super) cache: Arc<TokenCache>,
+    /// The write groups (`file_group.rs`).
+    pub(super) groups: Arc<Groups>,
 }
 
 pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -80,6 +81,7 @@ impl FileStore {
             db: Arc::new(db),
             keyring,
             cache: Arc::default(),
+            groups: Arc::default(),
         };
         store.load_copy()?;
         Ok(store)
@@ -128,24 +130,24 @@ impl FileStore {
         }))
     }
 
-    /// Commits a write transaction on the tokens durably, then applies the
-    /// changes `work` noted to the in-memory copy (in commit order).
+    /// Commits a write transaction on the tokens durably (grouped with the
+    /// writes queued with it, `file_group.rs`), then applies the changes
+    /// `work` noted to the in-memory copy, in commit order.
     fn write<T>(
         &self,
-        work: impl FnOnce(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _order = self.cache.write_order();
-        let mut changes = Vec::new();
-        let out = self.write_in(TOKENS, |table| work(table, &mut changes))?;
-        self.cache.apply(changes);
-        Ok(out)
+        self.write_grouped(|txn, changes| {
+            let mut table = txn.open_table(TOKENS).map_err(backend)?;
+            work(&mut table, changes)
+        })
     }
 
     /// Commits a write transaction on `table` durably.
     pub(super) fn write_in<T>(
         &self,
         table: TableDefinition<&str, &[u8]>,
-        work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.write_txn(|txn| {
             let mut table = txn.open_table(table).map_err(backend)?;
@@ -156,13 +158,9 @@ impl FileStore {
     /// Commits a write transaction durably; `work` opens the tables it needs.
     pub(super) fn write_txn<T>(
         &self,
-        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
+        mut work: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut txn = self.db.begin_write().map_err(backend)?;
-        txn.set_durability(Durability::Immediate).map_err(backend)?;
-        let out = work(&txn)?;
-        txn.commit().map_err(backend)?;
-        Ok(out)
+        self.write_grouped(|txn, _| work(txn))
     }
 }
 
@@ -229,9 +227,9 @@ impl Tokens for FileStore {
                     .insert(key.as_str(), value.as_slice())
                     .map_err(backend)?;
                 changes.push(Change::Put {
-                    key,
-                    token,
-                    uri,
+                    key: key.clone(),
+                    token: token.clone(),
+                    uri: uri.clone(),
                     learned_at,
                     generation,
                 });
@@ -249,7 +247,7 @@ impl Tokens for FileStore {
                     return Ok(false);
                 }
                 table.remove(key.as_str()).map_err(backend)?;
-                changes.push(Change::Remove(key));
+                changes.push(Change::Remove(key.clone()));
                 Ok(true)
             })
         })
@@ -261,7 +259,7 @@ impl Tokens for FileStore {
         self.run(move |s| {
             s.write(|table, changes| {
                 let removed = table.remove(key.as_str()).map_err(backend)?.is_some();
-                changes.push(Change::Remove(key));
+                changes.push(Change::Remove(key.clone()));
                 Ok(removed)
             })
         })

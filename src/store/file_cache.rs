@@ -65,13 +65,11 @@ impl Fill {
     }
 }
 
-/// The copy, and the order of writes.
+/// The copy. Writes reach it in commit order: the write groups
+/// (`file_group.rs`) apply each group's changes before the next commits.
 #[derive(Default)]
 pub(super) struct TokenCache {
     map: Mutex<HashMap<Box<str>, Cached>>,
-    /// Held by a writer from its transaction to its copy update, so two
-    /// writers' updates reach the copy in the order they committed.
-    writes: Mutex<()>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,11 +94,6 @@ impl TokenCache {
             Some(Cached::Unreadable(why)) => Err(StoreError::Unreadable(why.clone())),
             None => Ok(None),
         }
-    }
-
-    /// Taken by a writer for its transaction and its update of the copy.
-    pub(super) fn write_order(&self) -> MutexGuard<'_, ()> {
-        locked(&self.writes)
     }
 
     /// Applies committed changes.

@@ -14,6 +14,7 @@ mod cipher;
 mod codec;
 mod file;
 mod file_cache;
+mod file_group;
 mod file_mode;
 mod file_records;
 mod memory;
