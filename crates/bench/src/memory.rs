@@ -89,13 +89,12 @@ pub async fn default_store_filled(
         keys: &keys,
     };
     write_export(&export, upstream, tokens);
-    let status = tokio::process::Command::new(gateway_exe)
+    let status = crate::servers::command(gateway_exe)
         .arg("tokens")
         .args(store.args())
         .arg("import")
         .arg("--file")
         .arg(&export)
-        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .status()
         .await

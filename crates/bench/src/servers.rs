@@ -22,12 +22,28 @@ impl Proc {
     }
 }
 
-/// Spawns `program args` and waits for a line containing `marker ADDR`.
+/// `program`, to run with only the settings the benchmark gives it: every
+/// `DCR_GATEWAY_*` and `OTEL_*` variable of the benchmark's own
+/// environment is left out (a keyring or a store setting there would
+/// change what is measured, or stop the start), and so is `RUST_LOG`.
+pub fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let inherited = name.to_string_lossy();
+        if inherited.starts_with("DCR_GATEWAY_") || inherited.starts_with("OTEL_") {
+            command.env_remove(&name);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// Spawns `program args` ([`command`]) and waits for a line containing
+/// `marker ADDR`.
 pub async fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], marker: &str) -> Proc {
-    let mut child = Command::new(program)
+    let mut child = command(program)
         .args(args)
         .envs(env.iter().copied())
-        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -37,6 +37,10 @@ async fn bench(args: &[&str], file: &str) -> String {
         .arg("--gateway")
         .arg(gateway_binary())
         .env_remove("RUST_LOG")
+        // The gateways the benchmark starts get only its settings: an
+        // operator's environment (a keyring, a store) must not reach them.
+        .env("DCR_GATEWAY_TOKEN_STORE_KEYS", "not-a-keyring")
+        .env("DCR_GATEWAY_TOKEN_STORE", "redis")
         .stdout(std::process::Stdio::null())
         .status()
         .await
@@ -55,6 +59,10 @@ async fn quick_benchmark_writes_a_well_formed_report() {
         .arg("--gateway")
         .arg(&gateway)
         .env_remove("RUST_LOG")
+        // The gateways the benchmark starts get only its settings: an
+        // operator's environment (a keyring, a store) must not reach them.
+        .env("DCR_GATEWAY_TOKEN_STORE_KEYS", "not-a-keyring")
+        .env("DCR_GATEWAY_TOKEN_STORE", "redis")
         .stdout(std::process::Stdio::null())
         .status()
         .await
