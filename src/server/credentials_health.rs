@@ -43,6 +43,9 @@ pub fn store_up(
 /// `store_up` until shutdown.
 pub async fn follow(health: HealthReporter, managed: Managed, mut store_up: watch::Receiver<bool>) {
     let mut failing = managed.failing_files_changes();
+    // A store on this machine has no probe: its watch closes at once, and
+    // a closed watch must not be polled again (it answers at once, for ever).
+    let mut probed = true;
     loop {
         let ok = *failing.borrow_and_update() == 0
             && *store_up.borrow_and_update()
@@ -61,7 +64,7 @@ pub async fn follow(health: HealthReporter, managed: Managed, mut store_up: watc
                     return;
                 }
             }
-            _ = store_up.changed() => {}
+            changed = store_up.changed(), if probed => probed = changed.is_ok(),
             () = managed.stopped() => {}
         }
     }
