@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::cipher::Keyring;
 use super::codec::{Space, open_token, reseal_plain, seal_token};
 use super::file_cache::{Change, Fill, TokenCache};
-use super::file_group::Groups;
+use super::file_group::{Groups, backend};
 use super::record::{key_bytes, parse_key};
 use super::{Cas, ImportEntry, Sealing, StoreError, StoredToken, TokenKey, Tokens, unix_now};
 use crate::dcr::Cause;
@@ -53,13 +53,9 @@ pub struct FileStore {
     pub(super) db: Arc<Database>,
     pub(super) keyring: Option<Arc<Keyring>>,
     /// Every token, in memory (`file_cache.rs`): reads never touch the file.
-    pub(super) cache: Arc<TokenCache>,
+    cache: Arc<TokenCache>,
     /// The write groups (`file_group.rs`).
     pub(super) groups: Arc<Groups>,
-}
-
-pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Cause::from_error(e))
 }
 
 impl FileStore {
@@ -77,11 +73,12 @@ impl FileStore {
         txn.open_table(RECORD_CLIENTS).map_err(backend)?;
         txn.open_table(CLIENT_RECORDS).map_err(backend)?;
         txn.commit().map_err(backend)?;
+        let (db, cache) = (Arc::new(db), Arc::<TokenCache>::default());
         let store = Self {
-            db: Arc::new(db),
+            groups: Arc::new(Groups::new(db.clone(), cache.clone())),
+            db,
             keyring,
-            cache: Arc::default(),
-            groups: Arc::default(),
+            cache,
         };
         store.load_copy()?;
         Ok(store)
@@ -137,7 +134,7 @@ impl FileStore {
         &self,
         mut work: impl FnMut(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.write_grouped(|txn, changes| {
+        self.groups.write(|txn, changes| {
             let mut table = txn.open_table(TOKENS).map_err(backend)?;
             work(&mut table, changes)
         })
@@ -160,7 +157,7 @@ impl FileStore {
         &self,
         mut work: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.write_grouped(|txn, _| work(txn))
+        self.groups.write(|txn, _| work(txn))
     }
 }
 

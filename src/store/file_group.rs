@@ -15,13 +15,19 @@
 //! its own making: work is `FnMut` for that reason.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use redb::{Durability, WriteTransaction};
+use redb::{Database, Durability, WriteTransaction};
 
 use super::StoreError;
-use super::file::{FileStore, backend};
-use super::file_cache::Change;
+use super::file_cache::{Change, TokenCache};
+use crate::dcr::Cause;
+
+/// A redb failure as a store error, keeping its cause (every file-store
+/// module reports its failures so).
+pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Cause::from_error(e))
+}
 
 /// Where the current group is.
 enum Phase {
@@ -59,17 +65,23 @@ struct State {
     changes: Vec<Change>,
 }
 
-/// The groups of one database.
+/// The write groups of one database, and the in-memory copy each group's
+/// changes reach once it is committed.
 pub(super) struct Groups {
+    db: Arc<Database>,
+    cache: Arc<TokenCache>,
     state: Mutex<State>,
     ended: Condvar,
     /// Transactions committed so far.
-    commits: AtomicU64,
+    pub(super) commits: AtomicU64,
 }
 
-impl Default for Groups {
-    fn default() -> Self {
+impl Groups {
+    /// The groups of `db`, whose committed changes reach `cache`.
+    pub(super) fn new(db: Arc<Database>, cache: Arc<TokenCache>) -> Self {
         Self {
+            db,
+            cache,
             state: Mutex::new(State {
                 phase: Phase::Idle,
                 group: 1,
@@ -80,33 +92,34 @@ impl Default for Groups {
             commits: AtomicU64::new(0),
         }
     }
-}
 
-impl Groups {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl FileStore {
+    /// Waits, holding `state` between wakes, until group `group` ended.
+    fn wait_ended<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        group: u64,
+    ) -> MutexGuard<'a, State> {
+        while state.ended.0 < group {
+            state = self.ended.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state
+    }
+
     /// Runs `work` in a durable write transaction shared with the writes
     /// that queued with it; returns once that transaction is committed (or
     /// failed). The changes `work` notes reach the in-memory copy after the
     /// commit, in the order the work ran.
-    pub(super) fn write_grouped<T>(
+    pub(super) fn write<T>(
         &self,
         mut work: impl FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         loop {
             let (group, out) = self.join_and_run(&mut work)?;
-            let mut state = self.groups.lock();
-            while state.ended.0 < group {
-                state = self
-                    .groups
-                    .ended
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
+            let state = self.wait_ended(self.lock(), group);
             match state.ended.1.clone() {
                 Outcome::Committed => return out,
                 // A member that failed gets its own error, not a retry.
@@ -124,7 +137,7 @@ impl FileStore {
         &self,
         work: &mut impl FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError>,
     ) -> Result<(u64, Result<T, StoreError>), StoreError> {
-        let mut state = self.groups.lock();
+        let mut state = self.lock();
         loop {
             match &mut state.phase {
                 Phase::Idle => {
@@ -144,13 +157,7 @@ impl FileStore {
                 Phase::Committing { waiting } => {
                     *waiting += 1;
                     let behind = state.group;
-                    while state.ended.0 < behind {
-                        state = self
-                            .groups
-                            .ended
-                            .wait(state)
-                            .unwrap_or_else(|e| e.into_inner());
-                    }
+                    state = self.wait_ended(state, behind);
                     // The committer opened the next group for the waiting.
                     if matches!(state.phase, Phase::Open { .. }) {
                         break;
@@ -200,7 +207,7 @@ impl FileStore {
             Phase::Open { failed: true, .. } => Outcome::Retry,
             Phase::Open { txn, .. } => match (*txn).commit() {
                 Ok(()) => {
-                    self.groups.commits.fetch_add(1, Ordering::Relaxed);
+                    self.commits.fetch_add(1, Ordering::Relaxed);
                     self.cache.apply(changes);
                     Outcome::Committed
                 }
@@ -210,7 +217,7 @@ impl FileStore {
                 Outcome::Failed("a write group ended that was not open".into())
             }
         };
-        let mut state = self.groups.lock();
+        let mut state = self.lock();
         let group = state.group;
         state.ended = (group, outcome);
         state.group += 1;
@@ -227,100 +234,6 @@ impl FileStore {
             },
             _ => Phase::Idle,
         };
-        self.groups.ended.notify_all();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Barrier};
-
-    use redb::TableDefinition;
-    use secrecy::{ExposeSecret, SecretString};
-
-    use super::*;
-    use crate::store::{Cas, TokenKey, Tokens};
-
-    const SCRATCH: TableDefinition<&str, &[u8]> = TableDefinition::new("scratch");
-
-    fn key(id: usize) -> TokenKey {
-        TokenKey {
-            upstream: "http://127.0.0.1:9".into(),
-            namespace: "default".into(),
-            client_id: format!("c{id}"),
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_writes_share_commits_and_every_one_is_durable() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.redb");
-        let store = FileStore::open(&path, None).unwrap();
-        let writers = 64;
-        let start = Arc::new(tokio::sync::Barrier::new(writers));
-        let writes: Vec<_> = (0..writers)
-            .map(|i| {
-                let (store, start) = (store.clone(), start.clone());
-                tokio::spawn(async move {
-                    start.wait().await;
-                    let token = SecretString::from(format!("rat-{i}"));
-                    store.compare_and_set(&key(i), None, &token, "").await
-                })
-            })
-            .collect();
-        for write in writes {
-            assert!(matches!(write.await.unwrap(), Ok(Cas::Stored(1))));
-        }
-        let commits = store.groups.commits.load(Ordering::Relaxed);
-        assert!(
-            commits < writers as u64,
-            "{commits} commits for {writers} writes"
-        );
-        drop(store);
-        let reopened = FileStore::open(&path, None).unwrap();
-        for i in 0..writers {
-            let stored = reopened.get(&key(i)).await.unwrap().unwrap();
-            assert_eq!(stored.token.expose_secret(), format!("rat-{i}"));
-        }
-    }
-
-    #[test]
-    fn a_failed_write_leaves_nothing_and_fails_no_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(&dir.path().join("t.redb"), None).unwrap();
-        let start = Arc::new(Barrier::new(8));
-        let writers: Vec<_> = (0..8)
-            .map(|i| {
-                let (store, start) = (store.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    store.write_grouped(|txn, _| {
-                        let name = format!("k{i}");
-                        let mut table = txn.open_table(SCRATCH).map_err(backend)?;
-                        table
-                            .insert(name.as_str(), [1u8].as_slice())
-                            .map_err(backend)?;
-                        match i % 2 {
-                            0 => Err(StoreError::Backend("planted failure".into())),
-                            _ => Ok(i),
-                        }
-                    })
-                })
-            })
-            .collect();
-        for (i, writer) in writers.into_iter().enumerate() {
-            let out = writer.join().unwrap();
-            assert_eq!(out.is_ok(), i % 2 == 1, "writer {i}: {:?}", out.err());
-        }
-        let txn = redb::ReadableDatabase::begin_read(&*store.db).unwrap();
-        let table = txn.open_table(SCRATCH).unwrap();
-        for i in 0..8 {
-            let held = table.get(format!("k{i}").as_str()).unwrap().is_some();
-            assert_eq!(
-                held,
-                i % 2 == 1,
-                "k{i}: a failed write's half stayed, or a good one went"
-            );
-        }
+        self.ended.notify_all();
     }
 }

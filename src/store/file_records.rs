@@ -10,7 +10,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use secrecy::SecretString;
 
 use super::codec::{open_record, seal_record};
-use super::file::{CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, backend, split_generation};
+use super::file::{CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, split_generation};
+use super::file_group::backend;
 use super::record::{
     client_index_entries, client_index_key, parse_record_key, record_key_bytes, record_prefix,
 };

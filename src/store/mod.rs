@@ -15,6 +15,8 @@ mod codec;
 mod file;
 mod file_cache;
 mod file_group;
+#[cfg(test)]
+mod file_group_tests;
 mod file_mode;
 mod file_records;
 mod memory;
