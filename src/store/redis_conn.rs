@@ -83,41 +83,37 @@ impl RedisConn {
         }
     }
 
+    /// `cmd`'s answer: on a Cluster from the node(s) `to` names, elsewhere
+    /// from the one server (which `to` cannot but name).
+    async fn ask(&self, cmd: Cmd, to: RoutingInfo) -> Result<Value, RedisError> {
+        match self {
+            Self::Cluster(c) => c.clone().route_command(cmd, to).await,
+            _ => cmd.query_async(&mut self.clone()).await,
+        }
+    }
+
     /// Every key matching `pattern`, on every master.
     pub(super) async fn scan(&self, pattern: &str) -> Result<Vec<String>, RedisError> {
+        let nodes = match self {
+            Self::Cluster(c) => masters(c)
+                .await?
+                .into_iter()
+                .map(|(host, port)| SingleNodeRoutingInfo::ByAddress { host, port })
+                .collect(),
+            _ => vec![SingleNodeRoutingInfo::Random],
+        };
         let mut keys = Vec::new();
-        match self {
-            Self::Cluster(c) => {
-                let mut node = c.clone();
-                for (host, port) in masters(c).await? {
-                    let to =
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                    let mut cursor = 0u64;
-                    loop {
-                        let reply = node
-                            .route_command(scan(cursor, pattern), to.clone())
-                            .await?;
-                        let (next, batch): (u64, Vec<String>) =
-                            FromRedisValue::from_redis_value(reply)?;
-                        keys.extend(batch);
-                        cursor = next;
-                        if cursor == 0 {
-                            break;
-                        }
-                    }
-                }
-            }
-            _ => {
-                let mut c = self.clone();
-                let mut cursor = 0u64;
-                loop {
-                    let (next, batch): (u64, Vec<String>) =
-                        scan(cursor, pattern).query_async(&mut c).await?;
-                    keys.extend(batch);
-                    cursor = next;
-                    if cursor == 0 {
-                        break;
-                    }
+        for node in nodes {
+            let mut cursor = 0u64;
+            loop {
+                let reply = self
+                    .ask(scan(cursor, pattern), RoutingInfo::SingleNode(node.clone()))
+                    .await?;
+                let (next, batch): (u64, Vec<String>) = FromRedisValue::from_redis_value(reply)?;
+                keys.extend(batch);
+                cursor = next;
+                if cursor == 0 {
+                    break;
                 }
             }
         }
@@ -137,30 +133,19 @@ impl RedisConn {
         let ms = timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
         let mut wait = redis::cmd("WAIT");
         wait.arg(replicas).arg(ms);
-        let acked: u32 = match self {
-            Self::Cluster(c) => {
-                let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::with_key(key, SlotAddr::Master),
-                ));
-                FromRedisValue::from_redis_value(c.clone().route_command(wait, to).await?)?
-            }
-            _ => wait.query_async(&mut self.clone()).await?,
-        };
-        Ok(acked)
+        let master = Route::with_key(key, SlotAddr::Master);
+        let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(master));
+        Ok(FromRedisValue::from_redis_value(self.ask(wait, to).await?)?)
     }
 
     /// The fewest replicas any master has connected now (0 with no
     /// replicas anywhere).
     pub(super) async fn replicas(&self) -> Result<u32, RedisError> {
-        let roles: Vec<Value> = match self {
-            Self::Cluster(c) => {
-                let to = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-                match c.clone().route_command(redis::cmd("ROLE"), to).await? {
-                    Value::Map(by_node) => by_node.into_iter().map(|(_, role)| role).collect(),
-                    other => vec![other],
-                }
-            }
-            _ => vec![redis::cmd("ROLE").query_async(&mut self.clone()).await?],
+        let to = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let roles = match self.ask(redis::cmd("ROLE"), to).await? {
+            // A Cluster answers per master.
+            Value::Map(by_node) => by_node.into_iter().map(|(_, role)| role).collect(),
+            one => vec![one],
         };
         let mut fewest = u32::MAX;
         for role in roles {

@@ -26,14 +26,12 @@ fn gateway_binary() -> PathBuf {
     exe
 }
 
-/// Runs `dcr-bench ARGS --out OUT --gateway GATEWAY` and returns the report
-/// `file` it wrote.
-async fn bench(args: &[&str], file: &str) -> String {
-    let out = tempfile::tempdir().unwrap();
+/// Runs `dcr-bench ARGS --out OUT --gateway GATEWAY`, which must succeed.
+async fn run_bench(args: &[&str], out: &std::path::Path) {
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
         .args(args)
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .arg("--gateway")
         .arg(gateway_binary())
         .env_remove("RUST_LOG")
@@ -46,6 +44,13 @@ async fn bench(args: &[&str], file: &str) -> String {
         .await
         .unwrap();
     assert!(status.success(), "dcr-bench {args:?} failed");
+}
+
+/// Runs `dcr-bench ARGS` ([`run_bench`]) and returns the report `file` it
+/// wrote.
+async fn bench(args: &[&str], file: &str) -> String {
+    let out = tempfile::tempdir().unwrap();
+    run_bench(args, out.path()).await;
     std::fs::read_to_string(out.path().join(file)).unwrap()
 }
 
@@ -53,21 +58,7 @@ async fn bench(args: &[&str], file: &str) -> String {
 async fn quick_benchmark_writes_a_well_formed_report() {
     let out = tempfile::tempdir().unwrap();
     let out = out.path();
-    let gateway = gateway_binary();
-    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcr-bench"))
-        .args(["--quick", "--out", out.to_str().unwrap()])
-        .arg("--gateway")
-        .arg(&gateway)
-        .env_remove("RUST_LOG")
-        // The gateways the benchmark starts get only its settings: an
-        // operator's environment (a keyring, a store) must not reach them.
-        .env("DCR_GATEWAY_TOKEN_STORE_KEYS", "not-a-keyring")
-        .env("DCR_GATEWAY_TOKEN_STORE", "redis")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
+    run_bench(&["--quick"], out).await;
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     let paths = [
         "a: direct HTTP",
