@@ -4,8 +4,9 @@
 //!
 //! - [`Reference::Echo`] answers every RPC at once with a fixed client: the
 //!   cost of the gRPC edge alone.
-//! - [`Reference::Minimal`] is the edge straight over the HTTP transport, no
-//!   middleware: the cost of a minimal translation.
+//! - [`Reference::Minimal`] is the edge straight over a translation on
+//!   reqwest ([`Floor`]), no middleware: the cost of the simplest translation
+//!   a user could write.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,9 +30,7 @@ use crate::middleware::GatewayService;
 use crate::pb::v1::dynamic_client_registration_server::DynamicClientRegistrationServer;
 use crate::store::MemoryStore;
 use crate::telemetry::Metrics;
-use crate::upstream::{
-    Endpoints, HttpUpstream, Profile, RegistrationEndpoint, UpstreamConfig, http_client,
-};
+use crate::upstream::{Endpoints, Floor, Profile, RegistrationEndpoint};
 
 /// The profile the reference servers speak.
 const SHARKAUTH: Profile = Profile::SharkAuth {
@@ -43,8 +42,8 @@ const SHARKAUTH: Profile = Profile::SharkAuth {
 pub enum Reference {
     /// Every RPC answered at once with a fixed client.
     Echo,
-    /// The gRPC edge over the HTTP transport to this SharkAuth-compatible
-    /// upstream, with no middleware.
+    /// The gRPC edge over a translation on reqwest to this
+    /// SharkAuth-compatible upstream, with no middleware.
     Minimal(Url),
 }
 
@@ -98,10 +97,7 @@ pub async fn serve(kind: Reference) {
             .validate()
             .expect("defaults")
             .http;
-            let upstream: UpstreamConfig = config;
-            let client = http_client(&upstream, &endpoints.base).expect("HTTP client");
-            let http = HttpUpstream::new(client, SHARKAUTH, endpoints, upstream, Metrics::local());
-            BoxCloneSyncService::new(http)
+            BoxCloneSyncService::new(Floor::new(SHARKAUTH, endpoints, &config))
         }
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -12,7 +12,7 @@ use crate::config::{Config, UpstreamChoice};
 use crate::dcr::SentExchanges;
 use crate::managed::{Managed, ManagedConfig, prepare_credentials_dir, rotation_warnings};
 use crate::telemetry::Metrics;
-use crate::upstream::{Endpoints, HttpUpstream, RegistrationEndpoint, http_client};
+use crate::upstream::{Endpoints, HttpUpstream, RegistrationEndpoint, UpstreamHttp};
 
 use super::endpoints::{Refresh, registration_endpoint, token_endpoint};
 use super::listener::Bound;
@@ -153,7 +153,7 @@ impl Upstream {
                 (url, Some(dev))
             }
         };
-        let http = http_client(&config.http, &base_url)?;
+        let http = UpstreamHttp::new(&config.http, &base_url)?;
         let (registration, discovered, discovered_token) =
             registration_endpoint(config, &http, &base_url).await?;
         let registration = RegistrationEndpoint::new(registration);
@@ -174,7 +174,7 @@ impl Upstream {
             http,
             config.profile,
             endpoints,
-            config.http.clone(),
+            config.http.max_response_bytes,
             metrics.clone(),
         );
         Ok(Self {

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::dcr::Operation;
-use crate::upstream::{Profile, RegistrationEndpoint, discover, under_base};
+use crate::upstream::{Profile, RegistrationEndpoint, UpstreamHttp, discover, under_base};
 
 use super::ServeError;
 
@@ -39,7 +39,7 @@ const DISCOVERY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_sec
 /// other issuer) is retried too, and each attempt's reason is logged.
 pub(super) async fn registration_endpoint(
     config: &Config,
-    http: &reqwest::Client,
+    http: &UpstreamHttp,
     base: &url::Url,
 ) -> Result<(url::Url, bool, Option<url::Url>), ServeError> {
     if let Some(url) = &config.registration_endpoint {
@@ -75,7 +75,7 @@ pub(super) async fn registration_endpoint(
 /// server that moves it needs no restart of its sidecars. A failed refresh
 /// keeps the endpoint in use; the same checks as at start apply.
 pub(super) struct Refresh {
-    pub(super) http: reqwest::Client,
+    pub(super) http: UpstreamHttp,
     pub(super) issuer: url::Url,
     pub(super) allowed: Vec<url::Origin>,
     pub(super) endpoint: RegistrationEndpoint,

@@ -1,12 +1,13 @@
 //! Finding the registration endpoint from an issuer URL: RFC 8414
 //! authorization server metadata, falling back to OpenID Connect discovery.
 
-use std::time::Duration;
-
+use http::Request;
+use http::header::ACCEPT;
 use serde_json::Value;
 use url::{Origin, Url};
 
-use super::client::read_capped;
+use super::failure::transport_error;
+use super::http::UpstreamHttp;
 
 /// Largest metadata document read.
 const MAX_METADATA_BYTES: usize = 256 * 1024;
@@ -50,7 +51,7 @@ pub struct Discovered {
 /// that names another host would send the initial access token and every
 /// registration access token there.
 pub async fn discover(
-    http: &reqwest::Client,
+    http: &UpstreamHttp,
     issuer: &Url,
     allowed: &[Origin],
 ) -> Result<Discovered, DiscoveryError> {
@@ -65,23 +66,27 @@ pub async fn discover(
 }
 
 async fn fetch(
-    http: &reqwest::Client,
+    http: &UpstreamHttp,
     url: &str,
     issuer: &Url,
     allowed: &[Origin],
 ) -> Result<Discovered, String> {
-    let resp = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
+    let timeout = http.request_timeout();
+    let request = Request::get(url)
+        .header(ACCEPT, "application/json")
+        .body(Default::default())
+        .map_err(|_| "not a URL the HTTP client can send".to_owned())?;
+    let mut resp = http
+        .send(request)
         .await
-        .map_err(|e| super::failure::transport_error(e, Duration::ZERO).log_label())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status().as_u16()));
+        .map_err(|e| transport_error(e, timeout).log_label())?;
+    if !resp.status.is_success() {
+        return Err(format!("HTTP {}", resp.status.as_u16()));
     }
-    let body = read_capped(resp, MAX_METADATA_BYTES, Duration::ZERO)
+    let body = resp
+        .read(MAX_METADATA_BYTES)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| transport_error(e, timeout).to_string())?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|_| "metadata is not JSON".to_owned())?;
     let named = doc

@@ -2,10 +2,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::HeaderMap;
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::http::HttpError;
 use crate::dcr::{Cause, DcrError, UpstreamFailure};
 
 /// Longest `error_description` passed on to a caller, in characters.
@@ -133,24 +135,26 @@ pub fn scrub(text: &str, secrets: &[&SecretString]) -> String {
     out
 }
 
-/// Classifies a transport error: could not connect (the request never left),
-/// timed out, or failed after it may have been sent.
-pub fn transport_error(err: reqwest::Error, timeout: Duration) -> DcrError {
-    if err.is_timeout() && !err.is_connect() {
-        return DcrError::Timeout(timeout);
-    }
-    let connect = err.is_connect();
-    let cause = Cause::of(root_cause(&err), err);
-    match connect {
-        true => DcrError::Connect(cause),
-        false => DcrError::Transport(cause),
+/// Classifies a failed exchange: could not connect (the request never
+/// left), timed out, a body over the cap, or failed after it may have been
+/// sent. `timeout` is the request timeout, which a timeout names.
+pub fn transport_error(err: HttpError, timeout: Duration) -> DcrError {
+    match err {
+        HttpError::Timeout => DcrError::Timeout(timeout),
+        HttpError::TooLarge(max) => {
+            DcrError::MalformedResponse(format!("the body is larger than {max} bytes"))
+        }
+        HttpError::Connect(_) => DcrError::Connect(Cause::of(root_cause(&err), err)),
+        HttpError::NotHttps | HttpError::Exchange(_) | HttpError::Body(_) => {
+            DcrError::Transport(Cause::of(root_cause(&err), err))
+        }
     }
 }
 
-/// The innermost cause's message; reqwest's own message names the URL, which is
-/// left out to keep errors short (the client id is in the caller's request).
-/// The whole error stays the cause's source.
-fn root_cause(err: &reqwest::Error) -> String {
+/// The innermost cause's message (the one that says what happened: refused,
+/// reset, a certificate not trusted). The whole error stays the cause's
+/// source.
+fn root_cause(err: &HttpError) -> String {
     let mut cause: &dyn std::error::Error = err;
     while let Some(next) = cause.source() {
         cause = next;
@@ -163,21 +167,23 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_connection_failure_keeps_reqwest_s_error_as_its_cause() {
+    async fn a_connection_failure_keeps_the_client_s_error_as_its_cause() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let err = reqwest::Client::new()
-            .get(format!("http://{addr}/"))
-            .send()
+        let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
+        let http = super::super::http::tests::client(&base, false);
+        let err = http
+            .send(super::super::http::tests::get(&base))
             .await
-            .unwrap_err();
+            .err()
+            .expect("nothing listens");
         let err = transport_error(err, Duration::from_secs(1));
         assert!(matches!(err, DcrError::Connect(_)), "{err}");
         let cause = std::error::Error::source(&err).expect("a cause");
-        let library = cause.source().expect("the library's error");
-        assert!(library.downcast_ref::<reqwest::Error>().is_some());
+        let library = cause.source().expect("the client's error");
+        assert!(library.downcast_ref::<HttpError>().is_some());
         assert!(!err.to_string().contains(&addr.to_string()), "{err}");
     }
 

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! SharkAuth's registration routes, read from the operation table, and the
 //! one safe way to put a client id into a URL.
 
-use reqwest::Method;
+use http::Method;
 use url::Url;
 
 use crate::dcr::{CLIENT_ID_SEGMENT, DcrCall, DcrError, HttpMethod, Operation};
