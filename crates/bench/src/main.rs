@@ -30,6 +30,7 @@ mod names;
 mod procfs;
 mod redis;
 mod report;
+mod scaling;
 mod servers;
 mod soak;
 mod targets;
@@ -67,6 +68,12 @@ struct Args {
     /// names (0, 100 and 400 with --quick), and with one of them busy; write `names.md`.
     #[arg(long, conflicts_with_all = ["focus", "soak", "memory"])]
     managed_names: bool,
+    /// Only measure how a call's CPU and the gateway's memory grow with the
+    /// store: 1,000, 10,000 and 100,000 stored tokens, then 1, 100 and 5,000
+    /// managed names, for the memory and the default store (a tenth of the
+    /// tokens with --quick); write `scaling.md`.
+    #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names"])]
+    scaling: bool,
     /// Only measure a cached GetAccessToken beside the gRPC echo at
     /// concurrency 16 (CPU per call and latency); write `tokens.md`.
     #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names"])]
@@ -135,6 +142,11 @@ async fn main() {
     if args.managed_names {
         let md = names::run(&gateway_exe, args.quick).await;
         write_result(&out_dir, "names.md", &md);
+        return;
+    }
+    if args.scaling {
+        let md = scaling::run(&gateway_exe, args.quick, settings.duration).await;
+        write_result(&out_dir, "scaling.md", &md);
         return;
     }
     if args.memory {

@@ -20,10 +20,17 @@ pub async fn peak_after_registrations(
     tokens: usize,
     duration: Duration,
 ) -> f64 {
-    let per = tokens / 64;
+    fill(&path.target, tokens).await;
+    load::run(&path.target, Mix::GetOnly, seeds, duration).await;
+    procfs::memory_mib(path.pid, "VmHWM:")
+}
+
+/// Registers `tokens` clients through `target`, 64 at a time.
+pub async fn fill(target: &load::Target, tokens: usize) {
     let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let target = path.target.clone();
+    for i in 0..64 {
+        let target = target.clone();
+        let per = tokens / 64 + usize::from(i < tokens % 64);
         tasks.push(tokio::spawn(async move {
             for _ in 0..per {
                 let _ = load::register(&target).await;
@@ -33,8 +40,6 @@ pub async fn peak_after_registrations(
     for t in tasks {
         let _ = t.await;
     }
-    load::run(&path.target, Mix::GetOnly, seeds, duration).await;
-    procfs::memory_mib(path.pid, "VmHWM:")
 }
 
 /// What the default store's gateway used with `tokens` entries stored.

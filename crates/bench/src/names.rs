@@ -46,7 +46,7 @@ async fn rotations(c: &mut Grpc, id: &str, calls: usize) -> Vec<Duration> {
 }
 
 /// Ensures names `from..to` (`name-N`), 32 at a time.
-async fn ensure_names(c: &Grpc, from: usize, to: usize) {
+pub async fn ensure_names(c: &Grpc, from: usize, to: usize) {
     let mut next = from;
     while next < to {
         let batch: Vec<_> = (next..to.min(next + 32))
