@@ -13,6 +13,7 @@ mod managed;
 mod raw;
 mod secret;
 mod store;
+mod suggest;
 mod tls;
 mod token_files;
 mod upstream;
@@ -233,9 +234,20 @@ impl RawConfig {
             path: path.into(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.message().to_owned(),
+        toml::from_str(&text).map_err(|e| {
+            // Where, as the line the parser points at, and what.
+            let line = e
+                .span()
+                .and_then(|at| text.as_bytes().get(..at.start))
+                .map(|before| 1 + before.iter().filter(|&&b| b == b'\n').count());
+            let message = suggest::unknown_key(e.message());
+            ConfigError::Parse {
+                path: path.into(),
+                message: match line {
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
+                },
+            }
         })
     }
 

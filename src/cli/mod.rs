@@ -21,7 +21,8 @@ pub use tokens::TokensArgs;
 use crate::config::{ConfigError, RawConfig};
 
 /// dcr-gateway: a gRPC sidecar for OAuth 2.0 Dynamic Client Registration
-/// (RFC 7591/7592) against SharkAuth.
+/// (RFC 7591/7592) against any RFC 7591/7592 authorization server, SharkAuth
+/// included.
 #[derive(Debug, Parser)]
 #[command(name = "dcr-gateway", version)]
 pub struct Cli {

@@ -16,14 +16,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::managed_records::{self, Checked, ManagedEntry, age};
-use crate::config::{RawConfig, RawStoreConfig, store_config};
+use crate::config::{DEFAULT_STORE_PATH, RawConfig, RawStoreConfig, store_config};
 use crate::store::{ImportEntry, Store, StoreConfig, StoreError, StoredToken, TokenKey, check_key};
 
 /// Flags of `tokens`.
 #[derive(Debug, Args)]
 pub struct TokensArgs {
     /// TOML file whose `[token_store]` table configures the store.
-    #[arg(long, env = "DCR_GATEWAY_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "DCR_GATEWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The store, as for `serve`.
     #[command(flatten)]
@@ -97,6 +97,14 @@ pub enum TokensError {
     /// The token store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No file store where the settings say (nothing was created).
+    #[error(
+        "no token store at {0}: nothing to show. A gateway on the memory store (the default with \
+         --dev-upstream) keeps its tokens in its own memory, out of reach of this command; for a \
+         file store give its --token-store-path (or --config), for Redis --token-store redis and \
+         its URL"
+    )]
+    NoStore(String),
     /// The export could not be written as JSON.
     #[error("export: {0}")]
     Export(#[source] serde_json::Error),
@@ -139,7 +147,11 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
         None => RawStoreConfig::default(),
     };
     let env = RawStoreConfig::secret_env()?;
-    let config = store_config(args.store.over(env).over(file), false)?;
+    let raw = args.store.over(env).over(file);
+    if !matches!(args.action, TokensAction::Import { .. }) {
+        file_store_exists(&raw)?;
+    }
+    let config = store_config(raw, false)?;
     match args.action {
         TokensAction::List => {
             let (store, entries) = opened(&config).await?;
@@ -199,6 +211,24 @@ pub async fn run(args: TokensArgs) -> Result<String, TokensError> {
             ))
         }
         TokensAction::Seal => seal(&config).await,
+    }
+}
+
+/// Whether the file store the settings name exists (any other backend
+/// passes): a command that reads a store says plainly that there is none,
+/// instead of opening, and so creating, an empty one in the current folder.
+/// Only `import` may create a store.
+fn file_store_exists(raw: &RawStoreConfig) -> Result<(), TokensError> {
+    if raw.backend.as_deref().unwrap_or("file") != "file" {
+        return Ok(());
+    }
+    let path = raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH);
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(TokensError::NoStore(path.to_owned()))
+        }
+        // Anything else is for opening the store to report.
+        _ => Ok(()),
     }
 }
 

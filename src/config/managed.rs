@@ -126,7 +126,8 @@ pub fn clients_in_place<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RawClient
                 .to_owned();
             let culprit = mistyped_key(&table).map_or(String::new(), |k| format!("{k}: "));
             RawClient::deserialize(table).map_err(|e| {
-                serde::de::Error::custom(format!("clients[{i}] ({name}): {culprit}{}", e.message()))
+                let message = super::suggest::unknown_key(e.message());
+                serde::de::Error::custom(format!("clients[{i}] ({name}): {culprit}{message}"))
             })
         })
         .collect()

@@ -41,7 +41,7 @@ pub struct RawConfig {
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM", value_name = "URL")]
     pub upstream: Option<String>,
     /// Start the built-in dev upstream on a loopback port and use it instead of --upstream.
-    #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "DCR_GATEWAY_DEV_UPSTREAM", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub dev_upstream: Option<bool>,
     /// Extra PEM CA bundle trusted for the upstream, besides the system's.
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM_CA_FILE", value_name = "FILE")]
@@ -53,7 +53,7 @@ pub struct RawConfig {
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM_CLIENT_KEY", value_name = "FILE")]
     pub upstream_client_key: Option<String>,
     /// Refuse plain http:// upstreams, discovery and client URIs [default: false].
-    #[arg(long, env = "DCR_GATEWAY_REQUIRE_UPSTREAM_TLS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "DCR_GATEWAY_REQUIRE_UPSTREAM_TLS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub require_upstream_tls: Option<bool>,
     /// Initial access token sent on RegisterClient when the caller gives none. No
     /// flag, as any user can read a command line: `DCR_GATEWAY_INITIAL_ACCESS_TOKEN`
@@ -75,7 +75,7 @@ pub struct RawConfig {
     #[arg(long, env = "DCR_GATEWAY_CONNECT_TIMEOUT", value_name = "DURATION")]
     pub connect_timeout: Option<String>,
     /// Speak HTTP/2 to the upstream (prior knowledge on http://, ALPN on https://) [default: false].
-    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_HTTP2", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "DCR_GATEWAY_UPSTREAM_HTTP2", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub upstream_http2: Option<bool>,
     /// Idle upstream connections kept per host [default: 32].
     #[arg(long, env = "DCR_GATEWAY_UPSTREAM_POOL_MAX_IDLE", value_name = "N")]
@@ -184,7 +184,7 @@ pub struct RawConfig {
     )]
     pub allowed_client_uri_origins: Option<String>,
     /// SharkAuth profile: manage clients at the returned registration_client_uri, not the base URL [default: false].
-    #[arg(long, env = "DCR_GATEWAY_SHARKAUTH_USE_CLIENT_URI", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "DCR_GATEWAY_SHARKAUTH_USE_CLIENT_URI", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub sharkauth_use_client_uri: Option<bool>,
     /// Admin HTTP listener for /metrics, /healthz and /readyz, or `off` [default: 127.0.0.1:9464].
     #[arg(long, env = "DCR_GATEWAY_ADMIN_LISTEN", value_name = "ADDR|off")]
@@ -214,7 +214,7 @@ pub struct RawConfig {
     #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_FILE_MODE", value_name = "MODE")]
     pub credentials_file_mode: Option<String>,
     /// Create --credentials-dir (its parent must exist) mode 0750, so only the gateway can write in it, even inside a volume every container can write (a pod's emptyDir) [default: false].
-    #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_DIR_CREATE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "DCR_GATEWAY_CREDENTIALS_DIR_CREATE", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub credentials_dir_create: Option<bool>,
     /// How long a client no longer declared (or replaced after the server lost it) stays registered and listed before it is deleted at the server [default: 1h].
     #[arg(
@@ -251,6 +251,7 @@ pub struct RawConfig {
 pub struct RawStoreConfig {
     /// Token store backend: memory, file, redis, redis-cluster or redis-sentinel [default: file; memory with --dev-upstream].
     #[arg(
+        global = true,
         long = "token-store",
         env = "DCR_GATEWAY_TOKEN_STORE",
         value_name = "BACKEND"
@@ -258,6 +259,7 @@ pub struct RawStoreConfig {
     pub backend: Option<String>,
     /// Database file of the file backend [default: dcr-gateway-tokens.redb].
     #[arg(
+        global = true,
         long = "token-store-path",
         env = "DCR_GATEWAY_TOKEN_STORE_PATH",
         value_name = "FILE"
@@ -266,6 +268,7 @@ pub struct RawStoreConfig {
     /// URL of the redis backend, redis:// or rediss:// (may carry a password); for redis-cluster,
     /// the seed nodes, and for redis-sentinel the sentinels, comma-separated.
     #[arg(
+        global = true,
         long = "token-store-redis-url",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_URL",
         value_name = "URL",
@@ -275,6 +278,7 @@ pub struct RawStoreConfig {
     /// File holding the URL of the redis backend (surrounding whitespace ignored): a
     /// mounted Secret, so a password need be neither in the environment nor on the command line.
     #[arg(
+        global = true,
         long = "token-store-redis-url-file",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_URL_FILE",
         value_name = "FILE"
@@ -282,6 +286,7 @@ pub struct RawStoreConfig {
     pub redis_url_file: Option<String>,
     /// The master name the sentinels watch (redis-sentinel only).
     #[arg(
+        global = true,
         long = "token-store-redis-sentinel-master",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_SENTINEL_MASTER",
         value_name = "NAME"
@@ -290,6 +295,7 @@ pub struct RawStoreConfig {
     /// Replicas every credential write waits for before it is answered (WAIT), 0 to 16
     /// [default: 1 where the servers have replicas at start, 0 on a lone node].
     #[arg(
+        global = true,
         long = "token-store-redis-min-replicas",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_MIN_REPLICAS",
         value_name = "N"
@@ -298,6 +304,7 @@ pub struct RawStoreConfig {
     /// Longest wait for those replicas (the call's deadline may cut it shorter), 1ms to 1500ms
     /// [default: 1s].
     #[arg(
+        global = true,
         long = "token-store-redis-replica-wait",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_REPLICA_WAIT",
         value_name = "DURATION"
@@ -306,6 +313,7 @@ pub struct RawStoreConfig {
     /// Name before every key of the redis backend (keys are NAME:...): 1 to 64 of A-Z a-z 0-9 _ -,
     /// so no deployment's keys fall inside another's [default: dcr-gateway].
     #[arg(
+        global = true,
         long = "token-store-redis-prefix",
         env = "DCR_GATEWAY_TOKEN_STORE_REDIS_PREFIX",
         value_name = "PREFIX"
@@ -314,6 +322,7 @@ pub struct RawStoreConfig {
     /// Keyring file for encryption at rest: one `ID=BASE64` 32-byte key per line; the first
     /// seals new values. Or the keyring itself in DCR_GATEWAY_TOKEN_STORE_KEYS (comma-separated).
     #[arg(
+        global = true,
         long = "token-store-keys-file",
         env = "DCR_GATEWAY_TOKEN_STORE_KEYS_FILE",
         value_name = "FILE"
@@ -325,10 +334,11 @@ pub struct RawStoreConfig {
     #[arg(skip)]
     pub keys: Option<Secret>,
     /// Allow a file or redis store without a keyring, tokens in the clear (a loud warning at start) [default: false].
-    #[arg(long = "allow-plaintext-store", env = "DCR_GATEWAY_ALLOW_PLAINTEXT_STORE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(global = true, long = "allow-plaintext-store", env = "DCR_GATEWAY_ALLOW_PLAINTEXT_STORE", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub allow_plaintext_store: Option<bool>,
     /// Most tokens kept by the memory backend [default: 100000].
     #[arg(
+        global = true,
         long = "token-store-max-entries",
         env = "DCR_GATEWAY_TOKEN_STORE_MAX_ENTRIES",
         value_name = "N"

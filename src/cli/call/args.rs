@@ -185,9 +185,16 @@ pub(super) fn client_json(client: Option<pb::Client>) -> Result<Map<String, Valu
 /// Parses `--metadata` (RFC 7591 JSON) into the protobuf form.
 pub(super) fn metadata(text: Option<&str>) -> Result<pb::ClientMetadata, CallError> {
     let text = text.ok_or_else(|| CallError::Usage("--metadata is required".into()))?;
+    // serde_json's syntax errors say what was expected, at which line and
+    // column; they quote no value (metadata holds no secret anyway).
     let obj = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(obj)) => obj,
-        _ => return Err(CallError::Usage("--metadata must be a JSON object".into())),
+        Ok(_) => {
+            return Err(CallError::Usage(
+                r#"--metadata must be a JSON object, e.g. '{"client_name":"demo"}'"#.into(),
+            ));
+        }
+        Err(e) => return Err(CallError::Usage(format!("--metadata is not JSON: {e}"))),
     };
     let m =
         json::metadata_from_json(obj).map_err(|e| CallError::Usage(format!("--metadata: {e}")))?;

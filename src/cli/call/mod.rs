@@ -23,6 +23,11 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
             "--addr: call speaks TCP only; give the gateway's HOST:PORT, not a Unix socket".into(),
         ));
     }
+    // Flags are checked before connecting: a mistake is named even when no
+    // gateway runs.
+    if let Some(text) = &args.metadata {
+        args::metadata(Some(text))?;
+    }
     let addr = match args.addr.contains("://") {
         true => args.addr.clone(),
         false => format!("http://{}", args.addr),
@@ -33,7 +38,7 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         .connect_timeout(args.timeout);
     let channel = endpoint.connect().await.map_err(|e| CallError::Connect {
         addr: args.addr.clone(),
-        reason: e.to_string(),
+        reason: connect_reason(&e),
     })?;
     match args.rpc {
         CallRpc::Operation(op) => plain::run(channel, op, &args).await,
@@ -43,6 +48,24 @@ pub async fn run(args: CallArgs) -> Result<String, CallError> {
         }
         CallRpc::Health => health(channel).await,
     }
+}
+
+/// Why a connection failed, by its innermost cause (the outermost, "transport
+/// error", says nothing); a refused connection says what it likely means.
+fn connect_reason(e: &tonic::transport::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        let refused = next
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            return "connection refused: nothing listens there. Is the gateway running \
+                    (dcr-gateway serve), and is --addr (or DCR_GATEWAY_ADDR) its address?"
+                .into();
+        }
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// `call health`: grpc.health.v1 Check of the gateway's service, so a probe

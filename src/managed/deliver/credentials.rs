@@ -27,7 +27,7 @@ pub struct CredentialsFile<'a> {
 }
 
 /// The file name of `name`'s credentials.
-pub(super) fn file_name(name: &str) -> String {
+pub fn file_name(name: &str) -> String {
     format!("{name}.json")
 }
 

@@ -12,7 +12,7 @@ mod folder;
 mod token_file;
 
 pub use cleanup::{remove, remove_undeclared};
-pub use credentials::{CredentialsFile, write};
+pub use credentials::{CredentialsFile, file_name, write};
 pub use folder::{Safety, Written};
 pub use token_file::write_token;
 

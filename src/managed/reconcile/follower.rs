@@ -279,6 +279,7 @@ impl Follower {
             return Step::Done(next);
         }
         let endpoint = shared.token_endpoint.clone();
+        let path = dir.dir.join(deliver::file_name(&self.client.name));
         let (name, client) = (self.client.name.clone(), record.client.clone());
         let (issued, with_secret) = (record.secret_issued_at, self.client.deliver_secret);
         let written = deliver::bounded(move || {
@@ -295,7 +296,17 @@ impl Follower {
             Ok(written) => {
                 let (label, at) = match written {
                     Written::Unchanged(at) => ("unchanged", at),
-                    Written::Replaced(at) => ("written", at),
+                    Written::Replaced(at) => {
+                        // Where the credentials went and for which client:
+                        // never the secret, which the file holds.
+                        tracing::info!(
+                            name = self.client.name,
+                            client_id = record.client.client_id,
+                            path = %path.display(),
+                            "wrote the credentials file"
+                        );
+                        ("written", at)
+                    }
                 };
                 metrics.delivered(label);
                 metrics.file_written(&self.client.name, Some(at));
