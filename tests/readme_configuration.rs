@@ -20,7 +20,7 @@ fn help_options(help: &str) -> Vec<HelpOption> {
     for line in help.lines() {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("--") {
-            let name = rest.split([' ', '=', '<']).next().unwrap_or_default();
+            let name = rest.split([' ', '=', '<', '[']).next().unwrap_or_default();
             out.push(HelpOption {
                 flag: format!("--{name}"),
                 env: None,

@@ -300,9 +300,11 @@ async fn tokens_import_refuses_a_bad_key_part_naming_entry_and_field() {
             "{err}"
         );
     }
+    // A refused import made no store at all, and `list` says so.
     let list = ["tokens", "--token-store-path", path, "list"];
-    let (ok, out, err) = run_with(&list, &env).await;
-    assert!(ok && out.starts_with("0 token(s)"), "{out} {err}");
+    let (ok, _, err) = run_with(&list, &env).await;
+    assert!(!ok && err.contains("no token store at"), "{err}");
+    assert!(!std::path::Path::new(path).exists());
 
     std::fs::write(file, serde_json::to_vec(&[&good]).unwrap()).unwrap();
     let (ok, out, err) = run_with(&import, &env).await;
