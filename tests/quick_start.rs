@@ -103,6 +103,7 @@ async fn the_quick_start_runs_as_written() {
         .spawn()
         .unwrap();
     let _group = Group(child.id().unwrap());
+    let started = std::time::Instant::now();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let listening = tokio::time::timeout(BUILD_AND_START, async {
         let mut seen = String::new();
@@ -112,9 +113,10 @@ async fn the_quick_start_runs_as_written() {
             if let Some(addr) = line.split("gRPC listening on ").nth(1) {
                 match compiled {
                     0 => eprintln!("the quick start reused the current release build"),
-                    n => {
-                        eprintln!("the quick start built the release binary ({n} crates compiled)")
-                    }
+                    n => eprintln!(
+                        "the quick start built the release binary ({n} crates compiled) in {} s",
+                        started.elapsed().as_secs()
+                    ),
                 }
                 return addr
                     .split_whitespace()
