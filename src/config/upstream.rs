@@ -59,6 +59,17 @@ impl RawUpstream {
                     "required: the authorization server's base URL (or --dev-upstream for the built-in dev server)",
                 ));
             }
+            // The release image is built without the stand-in server: there the
+            // flag is a start error, never a silent fallback.
+            #[cfg(not(feature = "dev-upstream"))]
+            (None, true) => {
+                return Err(invalid(
+                    "--dev-upstream",
+                    "this build has no dev upstream (built without the `dev-upstream` feature, \
+                     as the release image is): give --upstream",
+                ));
+            }
+            #[cfg(feature = "dev-upstream")]
             (None, true) => UpstreamChoice::Dev,
             (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
         };

@@ -4,9 +4,11 @@
 
 use crate::config::{Config, Listen, UpstreamChoice};
 
-/// One line per exposure in `config`: a plaintext gRPC listener beyond
-/// loopback (callers' tokens and secrets cross it in clear, and any peer that
-/// reaches it can manage clients), and an `http://` upstream not on this host.
+/// One line per exposure in `config`: a gRPC listener beyond loopback that is
+/// plaintext (callers' tokens and secrets cross it in clear, and any peer that
+/// reaches it can manage clients) or TLS without client authentication (no
+/// client CA, no caller tokens: encrypted, but open to any peer), and an
+/// `http://` upstream not on this host.
 pub(super) fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if let Listen::Tcp(addr) = &config.listen
@@ -17,6 +19,18 @@ pub(super) fn warnings(config: &Config) -> Vec<String> {
             "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
              the network unencrypted, and any peer that reaches it can manage its clients; \
              configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
+        ));
+    }
+    if let Listen::Tcp(addr) = &config.listen
+        && let Some(tls) = &config.tls
+        && tls.files.client_ca.is_none()
+        && config.callers.is_none()
+        && !addr.ip().is_loopback()
+    {
+        out.push(format!(
+            "UNAUTHENTICATED gRPC LISTENER ON {addr}: TLS hides the traffic, but any peer that \
+             reaches it can read every client's secret and manage its clients; \
+             add --tls-client-ca or --callers-file, or listen on loopback"
         ));
     }
     if let UpstreamChoice::Url(url) = &config.upstream
@@ -45,7 +59,9 @@ fn is_loopback(url: &url::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawConfig;
+    use crate::api::Callers;
+    use crate::config::{ListenerTls, RawConfig};
+    use crate::tls::ServerTlsFiles;
 
     fn config(listen: &str, upstream: &str) -> Config {
         let mut raw = RawConfig {
@@ -78,5 +94,32 @@ mod tests {
             warnings(&config("[::1]:50051", "https://auth.invalid")),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn tls_without_client_authentication_beyond_loopback_is_warned_about() {
+        let with_tls = |listen: &str, client_ca: Option<&str>, callers: bool| {
+            let mut config = config(listen, "https://auth.invalid");
+            config.tls = Some(ListenerTls {
+                files: ServerTlsFiles {
+                    cert: "cert.pem".into(),
+                    key: "key.pem".into(),
+                    client_ca: client_ca.map(Into::into),
+                },
+                reload_interval: std::time::Duration::from_secs(60),
+            });
+            if callers {
+                config.callers = Some(std::sync::Arc::new(
+                    Callers::parse(&"app=0123456789abcdef".into()).unwrap(),
+                ));
+            }
+            warnings(&config)
+        };
+        let open = with_tls("0.0.0.0:50051", None, false);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].starts_with("UNAUTHENTICATED gRPC LISTENER ON 0.0.0.0:50051"));
+        assert!(with_tls("0.0.0.0:50051", Some("ca.pem"), false).is_empty());
+        assert!(with_tls("0.0.0.0:50051", None, true).is_empty());
+        assert!(with_tls("127.0.0.1:50051", None, false).is_empty());
     }
 }
