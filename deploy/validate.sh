@@ -83,6 +83,10 @@ done
 # check-jsonschema and by Helm itself.
 bad=$OUT/bad-values.yaml
 for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway: {logFormat: xml}' \
+             'gateway: {extraConfig: {initial_access_token: x}}' 'gateway: {extraConfig: {callers: "a=bbbbbbbbbbbbbbbbbbbb"}}' \
+             'gateway: {extraEnv: [{name: DCR_GATEWAY_CALLERS, value: "a=bbbbbbbbbbbbbbbbbbbb"}]}' 'gateway: {extraConfig: {dev_upstream: true}}' \
+             'gateway: {extraEnv: [{name: DCR_GATEWAY_DEV_UPSTREAM, value: "true"}]}' 'extraVolumes: [{name: node, hostPath: {path: /}}]' \
+             'tls: {volume: {hostPath: {path: /etc/pki}}}' 'app: {env: [{name: DCR_CALLER_TOKEN, value: bbbbbbbbbbbbbbbbbbbb}]}' \
              'telemetry: {otlpProtocol: http}' 'unknownTopLevel: 1' 'store: {backend: file, colour: red}' \
              'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]' \
              'terminationGracePeriodSeconds: "45"' 'containerSecurityContext: {readOnlyRootFilesystem: false}' \
@@ -122,6 +126,13 @@ echo "ok   redis-sentinel: master name and replica wait rendered; a missing mast
 TEAM=deploy/helm/examples/billing
 rm -rf "$OUT/billing" && cp -r "$TEAM" "$OUT/billing" && mkdir -p "$OUT/billing/charts" && cp -r "$CHART" "$OUT/billing/charts/"
 "$PY" deploy/tools/render_chart.py "$OUT/billing" "$OUT/helm-billing.yaml"
+# Who can reach a secret: the chart refuses a writable mount of the
+# credentials folder outside the gateway, and a gRPC listener beyond loopback
+# without client authentication (mutual TLS or callers), Service or not.
+printf 'clients: [{name: a, metadata: {}}]\napp: {extraVolumeMounts: [{name: dcr-gateway-credentials, mountPath: /c, subPath: files}]}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "needs readOnly: true"
+printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "needs client authentication"
 # Combinations the chart must refuse to render.
 printf 'replicaCount: 3\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "replicaCount > 1 needs a redis store.backend"
@@ -222,13 +233,13 @@ failed=0
 check() { "$PY" deploy/tools/check_manifests.py --root "$ROOT" --self-test "$@" || failed=1; }
 check "$OUT/kustomize-base.yaml" --store file --workloads 1
 check "$OUT/kustomize-redis-replicas.yaml" --store redis --min-replicas 2 --workloads 1
-check "$OUT/kustomize-plain-deployment.yaml" --store redis --workloads 2 --metrics --monitor
+check "$OUT/kustomize-plain-deployment.yaml" --store redis --workloads 2 --metrics --monitor --callers
 check "$OUT/helm-default.yaml" --store file --workloads 1 --test-hook
 check "$OUT/helm-redis-tls.yaml" --store redis --min-replicas 2 --workloads 1 --metrics --monitor --test-hook
 check "$OUT/helm-declared-clients.yaml" --store file --workloads 1 --metrics --monitor --test-hook
 check "$OUT/helm-istio.yaml" --store file --workloads 1 --metrics --mesh istio --test-hook
 check "$OUT/helm-linkerd.yaml" --store file --workloads 1 --metrics --monitor --mesh linkerd --test-hook
-check "$OUT/helm-billing.yaml" --store redis --workloads 2 --metrics --monitor
+check "$OUT/helm-billing.yaml" --store redis --workloads 2 --metrics --monitor --callers
 check "$OUT/helm-spiffe.yaml" --store file --workloads 1 --test-hook
 [ "$failed" = 0 ] || fail "semantic checks failed (see above)"
 for s in deploy/kubernetes/base/secret.example.yaml deploy/kubernetes/overlays/*/secret.example.yaml; do

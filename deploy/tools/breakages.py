@@ -8,9 +8,9 @@ from manifests import SIDECAR, is_test_hook, pod_spec
 CREDENTIALS = "dcr-gateway-credentials"
 
 
-def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False):
+def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False, callers=False):
     """Ways to break a render; each must be caught (more when the render
-    declares clients, has metrics on or a test hook)."""
+    declares clients, has metrics on or a test hook, or callers authenticate)."""
     def gw(d):
         return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
 
@@ -63,6 +63,25 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
         egress[0] = {**egress[0], "ports": [{"protocol": "UDP", "port": 53}]}
         egress.append({"to": [{"ipBlock": {"cidr": "192.0.2.1/32"}}], "ports": [{"protocol": "TCP", "port": 53}]})
 
+    def env(docs, name, value):
+        gw(dep(docs)).setdefault("env", []).append({"name": name, "value": value})
+
+    def no_client_auth(docs):
+        """gRPC on every interface with TLS, but neither mutual TLS nor callers."""
+        config(docs, lambda t: re.sub(r"(?m)^tls_client_ca = .*\n", "", t))
+        args = gw(dep(docs))["args"]
+        if "--callers-file" in args:
+            i = args.index("--callers-file")
+            del args[i:i + 2]
+        env(docs, "DCR_GATEWAY_LISTEN", "0.0.0.0:50051")
+
+    def writable_init_mount(docs):
+        """A regular init container after the sidecar, writing the credentials folder."""
+        p = dep(docs)["spec"]["template"]["spec"]
+        p["initContainers"].append({
+            "name": "seed", "image": "busybox", "securityContext": gw(dep(docs))["securityContext"],
+            "volumeMounts": [{"name": CREDENTIALS, "mountPath": "/seed", "subPath": "files"}]})
+
     breakages = {
         "a mount without its volume": lambda docs: gw(dep(docs)).setdefault("volumeMounts", []).append({"name": "nowhere", "mountPath": "/nowhere"}),
         "readOnlyRootFilesystem removed": lambda docs: gw(dep(docs))["securityContext"].pop("readOnlyRootFilesystem"),
@@ -80,10 +99,27 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
         "store keyring dropped": lambda docs: config(docs, lambda t: t.replace("\nkeys_file = ", "\n# keys_file = ")),
         "store backend swapped": lambda docs: config(docs, lambda t: t.replace('backend = "', 'backend = "memory"\n#')),
         "listen on all interfaces in the clear": lambda docs: config(docs, lambda t: t.replace("\ntls_cert", "\n#").replace('listen = "127.0.0.1', 'listen = "0.0.0.0')),
+        # Who can reach a secret (access.py).
+        "listen on all interfaces without client authentication": no_client_auth,
+        "initial access token in the ConfigMap": lambda docs: config(docs, lambda t: 'initial_access_token = "x"\n' + t),
+        "keyring in the ConfigMap": lambda docs: config(docs, lambda t: t.replace("\n[token_store]\n", '\n[token_store]\nkeys = "k1=x"\n')),
+        "a secret variable as a literal": lambda docs: env(docs, "DCR_GATEWAY_TOKEN_STORE_KEYS", "k1=x"),
+        "dev upstream turned on": lambda docs: env(docs, "DCR_GATEWAY_DEV_UPSTREAM", "true"),
+        "a hostPath volume": lambda docs: dep(docs)["spec"]["template"]["spec"]["volumes"].append({"name": "node", "hostPath": {"path": "/"}}),
     }
+    if callers:
+        breakages.update({
+            "caller authentication dropped": lambda docs: gw(dep(docs)).update(args=gw(dep(docs))["args"][:3]),
+            "caller list on a writable mount": lambda docs: [
+                m.pop("readOnly") for m in gw(dep(docs))["volumeMounts"] if m["name"] == "dcr-gateway-callers"],
+            "a caller token as a literal": lambda docs: [
+                e.update(value="x") or e.pop("valueFrom") for c in dep(docs)["spec"]["template"]["spec"]["containers"]
+                for e in c.get("env", []) if e["name"] == "DCR_CALLER_TOKEN"],
+        })
     if clients_declared:
         breakages.update({
             "credentials mounted writable in the app": lambda docs: credentials_mount(docs, lambda m: {**m, "readOnly": False}),
+            "an init container writes the credentials folder": writable_init_mount,
             "credentials not mounted in the app": lambda docs: app_mount(docs, lambda m: None if m["name"] == CREDENTIALS else m),
             "app mounts the credentials volume without subPath": lambda docs: credentials_mount(docs, no_subpath),
             "app mounts another folder of the credentials volume": lambda docs: credentials_mount(docs, lambda m: {**m, "subPath": "other"}),

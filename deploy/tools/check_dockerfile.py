@@ -1,7 +1,9 @@
 """Checks deploy/Dockerfile and .dockerignore against Cargo.toml without Docker:
 the build uses the `dist` profile, `--locked` and the `dcr-gateway` bin, which
-exist; every file the build needs is copied in and not ignored; the runtime
-stage is distroless, non-root, and sets only known DCR_GATEWAY_* variables.
+exist, and leaves the dev upstream out (`--no-default-features`, the features
+it names not enabling it) while keeping mimalloc; every file the build needs
+is copied in and not ignored; the runtime stage is distroless, non-root, and
+sets only known DCR_GATEWAY_* variables, none that turns on the dev upstream.
 
   check_dockerfile.py REPO
 """
@@ -100,6 +102,7 @@ def check(root, text=None):
                 err(df, f"cargo build must use {flag} {want}")
         if "--locked" not in words:
             err(df, "cargo build must use --locked (the committed Cargo.lock)")
+        check_features(df, cargo, words)
     if "target/dist/dcr-gateway" not in " ".join(a for _, a in builder):
         err(df, "the builder never takes target/dist/dcr-gateway, the binary --profile dist writes")
 
@@ -191,12 +194,38 @@ def check(root, text=None):
     for k in env:
         if k.startswith("DCR_GATEWAY_") and k not in known:
             err(df, f"ENV {k} is not a setting of the gateway")
+    if any(k.startswith("DCR_GATEWAY_DEV_UPSTREAM") for k in env):
+        err(df, "the image must not set DCR_GATEWAY_DEV_UPSTREAM*: no stand-in authorization server")
     store = env.get("DCR_GATEWAY_TOKEN_STORE_PATH", "")
     if not store.startswith("/var/lib/dcr-gateway/"):
         err(df, "ENV DCR_GATEWAY_TOKEN_STORE_PATH must put the store under /var/lib/dcr-gateway (a mounted volume)")
     if env.get("DCR_GATEWAY_LISTEN", "127.0.0.1").split(":")[0] not in ("127.0.0.1", "[::1]"):
         err(df, "the image must not listen beyond loopback by default (a sidecar)")
 
+
+def check_features(df, cargo, words):
+    """The release binary has no dev upstream (a stand-in authorization server
+    one variable turns on) and keeps mimalloc: `--no-default-features` and
+    `--features` naming mimalloc, and nothing that enables dev-upstream."""
+    features = cargo.get("features", {})
+    for f in ("dev-upstream", "mimalloc"):
+        if f not in features:
+            err("Cargo.toml", f"no feature {f!r}, which deploy/Dockerfile's build relies on")
+    named = [x for i, w in enumerate(words) if w == "--features" and i + 1 < len(words)
+             for x in words[i + 1].replace(",", " ").split()]
+    named += [x for w in words if w.startswith("--features=") for x in w[11:].replace(",", " ").split()]
+    on, todo = set(), list(named)
+    if "--no-default-features" not in words:
+        todo += features.get("default", [])
+    while todo:
+        f = todo.pop()
+        if f not in on:
+            on.add(f)
+            todo += [x for x in features.get(f, []) if x in features]
+    if "--all-features" in words or "dev-upstream" in on:
+        err(df, "cargo build enables the dev-upstream feature: build with --no-default-features --features mimalloc")
+    if "mimalloc" not in on:
+        err(df, "cargo build leaves out the mimalloc feature (the allocator the gateway is measured with)")
 
 
 # Each breaks one rule; the check must report it (`--self-test`).
@@ -205,6 +234,9 @@ BREAKAGES = [
     ('org.opencontainers.image.licenses="Apache-2.0"', 'org.opencontainers.image.licenses="MIT"', "licenses"),
     ("ARG VERSION=0.1.0", "ARG VERSION=9.9.9", "version"),
     ("org.opencontainers.image.source=", "org.example.source=", "image.source"),
+    ("--no-default-features --features mimalloc ", "", "dev-upstream feature"),
+    ("--features mimalloc ", "", "mimalloc feature"),
+    ("ENV DCR_GATEWAY_TOKEN_STORE_PATH=", "ENV DCR_GATEWAY_DEV_UPSTREAM=true DCR_GATEWAY_TOKEN_STORE_PATH=", "DCR_GATEWAY_DEV_UPSTREAM"),
 ]
 
 
@@ -232,7 +264,7 @@ def main():
         print(e, file=sys.stderr)
     if errors:
         sys.exit(1)
-    print("ok   deploy/Dockerfile: dist profile, --locked, bin dcr-gateway, context complete, distroless runtime as 65532:65532, OCI labels")
+    print("ok   deploy/Dockerfile: dist profile, --locked, bin dcr-gateway without the dev upstream, context complete, distroless runtime as 65532:65532, OCI labels")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ import urllib.parse
 import yaml
 
 import settings
+from access import check_access
 from breakages import mutations
 from cross_object import check_metrics_objects, check_test_hook
-from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, under, workloads
+from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, setting, under, workloads
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
@@ -181,6 +182,7 @@ def check_workload(dep, by_kind, opts):
             err(f"initContainer {SIDECAR}: env {n} is not a setting of the gateway (no env = \"{n}\" in src)")
         if n in SECRET_ENV and "value" in e:
             err(f"initContainer {SIDECAR}: env {n} is a secret: take it from a Secret (valueFrom), not a literal")
+    errs += check_access(gw, pod, cfg, env, volumes, opts.callers)
 
     # --- files the gateway reads must be mounted, and the Secret keys exist
     files = [(k, cfg[k]) for k in PATH_KEYS if k in cfg] + [(f"token_store.{k}", store[k]) for k in STORE_PATH_KEYS if k in store]
@@ -235,8 +237,10 @@ def check_workload(dep, by_kind, opts):
                 err(f"[[clients]] {i}: unknown key {k!r} (not a field of RawClient in src/config)")
         if "name" not in c or "metadata" not in c:
             err(f"[[clients]] {i}: needs name and metadata")
-    if clients:
-        errs += check_credentials(cfg, env, inits, mains, volumes, psc)
+    # The credentials folder's mounts, wherever it is set (the kustomize
+    # Component mounts its volume with or without declared clients).
+    if clients or setting("credentials_dir", env, cfg):
+        errs += check_credentials(cfg, env, inits, mains, volumes, psc, bool(clients))
 
     # --- network policy
     nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
@@ -300,23 +304,19 @@ def check_workload(dep, by_kind, opts):
     return errs
 
 
-def check_credentials(cfg, env, inits, mains, volumes, psc):
+def check_credentials(cfg, env, inits, mains, volumes, psc, declared):
     """Where the declared clients' files are written and read. The credentials
     volume is an emptyDir, 0777 without the sticky bit: any container of the
     pod could replace files at its root. So credentials_dir is a folder the
     gateway creates (credentials_dir_create, 0750) directly inside its
-    writable mount of the volume, and every other container mounts only that
-    folder (subPath), read-only; the files are 0640 for the pod's fsGroup."""
+    writable mount of the volume, and every other container, init containers
+    included, mounts only that folder (subPath), read-only, and with declared
+    clients every app container does; the files are 0640 for the pod's fsGroup."""
     errs = []
     err = errs.append
     gw = inits[SIDECAR]
 
-    def setting(key):
-        """The environment wins over the config file."""
-        e = env.get(f"DCR_GATEWAY_{key.upper()}", {})
-        return e["value"] if "value" in e else cfg.get(key)
-
-    cdir = (setting("credentials_dir") or "").rstrip("/")
+    cdir = (setting("credentials_dir", env, cfg) or "").rstrip("/")
     m = under(cdir, gw.get("volumeMounts", [])) if cdir else None
     if m is None:
         return [f"credentials_dir = {cdir!r} is not on a volumeMount of {SIDECAR}"]
@@ -326,7 +326,7 @@ def check_credentials(cfg, env, inits, mains, volumes, psc):
             "(the gateway creates it in an existing parent; the volume's root is writable by every container)")
     if m.get("readOnly"):
         err(f"credentials_dir {cdir!r}: {SIDECAR} must be able to write it (its mount {m['mountPath']!r} is read-only)")
-    if setting("credentials_dir_create") not in (True, "true"):
+    if setting("credentials_dir_create", env, cfg) not in (True, "true"):
         err("credentials_dir_create must be true: the gateway makes credentials_dir its own (0750) inside the shared volume")
     if volumes.get(m["name"], {}).get("emptyDir", {}).get("medium") != "Memory":
         err(f"credentials volume {m['name']!r}: must be an emptyDir in memory (secrets never on a node's disk)")
@@ -336,7 +336,7 @@ def check_credentials(cfg, env, inits, mains, volumes, psc):
         if c is gw:
             continue
         ams = [x for x in c.get("volumeMounts", []) if x["name"] == m["name"]]
-        if not ams and c["name"] in mains:
+        if not ams and c["name"] in mains and declared:
             err(f"container {c['name']}: does not mount the credentials volume {m['name']!r}")
         for am in ams:
             if am.get("readOnly") is not True:
@@ -344,7 +344,7 @@ def check_credentials(cfg, env, inits, mains, volumes, psc):
             if posixpath.normpath(am.get("subPath") or ".") != sub:
                 err(f"container {c['name']}: must mount only credentials_dir's folder of {m['name']!r} "
                     f"(subPath: {sub!r}), mounts subPath {am.get('subPath')!r}")
-    if setting("credentials_file_mode") != "0640" or psc.get("fsGroup") is None:
+    if setting("credentials_file_mode", env, cfg) != "0640" or psc.get("fsGroup") is None:
         err("declared clients: credentials_file_mode must be 0640 with a pod fsGroup, so the app's group can read the files")
     return errs
 
@@ -360,6 +360,7 @@ def main():
     ap.add_argument("--monitor", action="store_true", help="with a PodMonitor or ServiceMonitor for them")
     ap.add_argument("--mesh", choices=["istio", "linkerd"], help="the mesh whose native-sidecar annotation the pods carry")
     ap.add_argument("--test-hook", action="store_true", help="the render has the `helm test` pod")
+    ap.add_argument("--callers", action="store_true", help="callers must authenticate (a callers file from a Secret)")
     ap.add_argument("--self-test", action="store_true")
     opts = ap.parse_args()
     docs = [d for d in yaml.safe_load_all(open(opts.rendered)) if d]
@@ -374,7 +375,7 @@ def main():
                        for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
         hook = opts.test_hook
         job = any(w["kind"] == "Job" for w in workloads(docs))
-        chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job)
+        chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job, opts.callers)
         for what, breakit in chosen.items():
             broken = copy.deepcopy(docs)
             breakit(broken)

@@ -59,3 +59,15 @@ def workloads(docs):
     has the sidecar, as an init container or (wrongly) a container."""
     return [d for d in docs if d["kind"] in WORKLOAD_KINDS and not is_test_hook(d)
             and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []) + pod_spec(d).get("containers", []))]
+
+
+def setting(key, env, cfg, default=None):
+    """A gateway setting of the sidecar: its literal DCR_GATEWAY_* variable
+    wins over the config file."""
+    e = env.get(f"DCR_GATEWAY_{key.upper()}", {})
+    return e["value"] if "value" in e else cfg.get(key, default)
+
+
+def flag(args, name):
+    """The value of `name VALUE` in a container's args, or None."""
+    return args[args.index(name) + 1] if name in args[:-1] else None

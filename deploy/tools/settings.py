@@ -8,6 +8,7 @@ Environment variables are every `env = "DCR_GATEWAY_..."` in src/, and every
 `..._ENV: &str = "DCR_GATEWAY_..."` constant (the secret values, which have no flag).
 """
 
+import functools
 import pathlib
 import re
 
@@ -16,6 +17,8 @@ FIELD = re.compile(r"^\s*pub(?:\([^)]*\))?\s+(\w+):\s*(.+?),?\s*$")
 ENV = re.compile(r'(?:\benv\s*=|_ENV:\s*&str\s*=)\s*"(DCR_GATEWAY_[A-Z0-9_]+)"')
 
 
+# Cached: the checks ask once per workload and per self-test breakage.
+@functools.cache
 def _structs(root):
     out = {}
     # src/config/ first, so its structs win over same-named ones elsewhere.
@@ -74,6 +77,7 @@ def client_keys(root):
     return {field for field, _, _ in structs["RawClient"]}
 
 
+@functools.cache
 def env_names(root):
     root = pathlib.Path(root)
     return {m for p in (root / "src").rglob("*.rs") for m in ENV.findall(p.read_text())}

@@ -43,9 +43,38 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and .Values.service.enabled (eq .Values.gateway.listenHost "127.0.0.1") -}}
 {{- fail "service.enabled needs gateway.listenHost 0.0.0.0 (and tls.enabled)" -}}
 {{- end -}}
-{{- if and .Values.service.enabled (not .Values.tls.clientAuth) -}}
-{{- fail "service.enabled needs tls.clientAuth: without client authentication every pod that reaches the Service shares one token-store namespace" -}}
+{{- $callers := include "dcr-gateway.callersOn" . -}}
+{{- if and .Values.service.enabled (not (or .Values.tls.clientAuth $callers)) -}}
+{{- fail "service.enabled needs tls.clientAuth (or callers.existingSecret): without client authentication every pod that reaches the Service shares one token-store namespace" -}}
 {{- end -}}
+{{- if and (ne .Values.gateway.listenHost "127.0.0.1") (not (or .Values.tls.clientAuth $callers)) -}}
+{{- fail "gateway.listenHost other than 127.0.0.1 needs client authentication, with or without a Service: tls.clientAuth (mutual TLS) or callers.existingSecret; otherwise any pod that reaches the port (every pod, with networkPolicy.enabled false) can read every client's secret" -}}
+{{- end -}}
+{{- if and .Values.callers.existingSecret (eq $callers "env") -}}
+{{- fail "callers.existingSecret and gateway.extraEnv DCR_GATEWAY_CALLERS: give one of them (the gateway refuses both)" -}}
+{{- end -}}
+{{- /* Only the gateway writes the credentials folder. */ -}}
+{{- range .Values.app.extraVolumeMounts -}}
+{{- if and (eq .name "dcr-gateway-credentials") (not .readOnly) -}}
+{{- fail (printf "app.extraVolumeMounts: the mount of dcr-gateway-credentials at %s needs readOnly: true (and subPath: files): only the gateway may write the credentials folder" .mountPath) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether callers must authenticate: "true" with callers.existingSecret,
+"env" with DCR_GATEWAY_CALLERS in gateway.extraEnv (from a Secret, as the
+schema requires), empty otherwise. */}}
+{{- define "dcr-gateway.callersOn" -}}
+{{- $on := ternary "true" "" (not (empty .Values.callers.existingSecret)) -}}
+{{- range .Values.gateway.extraEnv -}}
+{{- if eq .name "DCR_GATEWAY_CALLERS" }}{{ $on = "env" }}{{ end -}}
+{{- end -}}
+{{- $on -}}
+{{- end -}}
+
+{{/* The caller list: the Secret's callers.key, alone, mounted read-only. */}}
+{{- define "dcr-gateway.callersDir" -}}
+/var/run/secrets/dcr-gateway-callers
 {{- end -}}
 
 {{/* The declared clients' credentials: the sidecar mounts the emptyDir

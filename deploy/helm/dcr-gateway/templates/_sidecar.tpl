@@ -29,7 +29,12 @@ them, and stops after them; a Job's pod still completes. */}}
   image: {{ include "dcr-gateway.image" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   restartPolicy: Always
+  {{- if .Values.callers.existingSecret }}
+  # Every call must send `authorization: Bearer TOKEN` from this list.
+  args: ["serve", "--config", "/etc/dcr-gateway/config/config.toml", "--callers-file", {{ printf "%s/callers" (include "dcr-gateway.callersDir" .) | quote }}]
+  {{- else }}
   args: ["serve", "--config", "/etc/dcr-gateway/config/config.toml"]
+  {{- end }}
   {{- with .Values.gateway.extraEnv }}
   env:
     {{- toYaml . | nindent 4 }}
@@ -88,6 +93,11 @@ them, and stops after them; a Job's pod still completes. */}}
     # (credentials_dir) in it and writes the declared clients' files there.
     - name: dcr-gateway-credentials
       mountPath: {{ include "dcr-gateway.credentialsVolumePath" . }}
+    {{- end }}
+    {{- if .Values.callers.existingSecret }}
+    - name: dcr-gateway-callers
+      mountPath: {{ include "dcr-gateway.callersDir" . }}
+      readOnly: true
     {{- end }}
     {{- if .Values.tls.enabled }}
     - name: dcr-gateway-tls
@@ -156,6 +166,16 @@ with the workload's own. */}}
   emptyDir:
     sizeLimit: 64Mi
   {{- end }}
+{{- with .Values.callers.existingSecret }}
+# The caller list alone: the Secret may hold the callers' own tokens too.
+- name: dcr-gateway-callers
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.callers.key }}
+        path: callers
+    defaultMode: 288
+{{- end }}
 {{- if .Values.tls.enabled }}
 - name: dcr-gateway-tls
   {{- if .Values.tls.volume }}
