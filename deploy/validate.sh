@@ -91,7 +91,8 @@ for wrong in 'store: {backend: sqlite}' 'gateway: {profile: keycloak}' 'gateway:
              'replicaCount: "3"' 'store: {redisPrefix: "a:b:"}' 'gateway: {healthPort: 70000}' 'secret: {name: s, create: true, redisUrl: "http://x"}' 'clients: [{name: Billing, metadata: {}}]' 'clients: [{name: b}]' \
              'terminationGracePeriodSeconds: "45"' 'containerSecurityContext: {readOnlyRootFilesystem: false}' \
              'containerSecurityContext: {capabilities: {drop: [ALL], add: [NET_ADMIN]}}' 'podSecurityContext: {runAsNonRoot: false}' \
-             'mesh: consul' 'metrics: {port: 0}' 'gateway: {probes: {startup: {periodSeconds: 0}}}' 'podLabels: {team: 1}'; do
+             'mesh: consul' 'metrics: {port: 0}' 'gateway: {probes: {startup: {periodSeconds: 0}}}' 'podLabels: {team: 1}' \
+             'image: {digest: latest}'; do
   printf '%s\n' "$wrong" >"$bad"
   "$PY" deploy/tools/render_chart.py "$CHART" --merged-values "$OUT/bad-merged.yaml" -f "$bad"
   if "$VENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$OUT/bad-merged.yaml" >/dev/null 2>&1; then
@@ -142,10 +143,38 @@ printf 'gateway: {listenHost: 0.0.0.0}\ntls: {enabled: true, secretName: t}\nser
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "service.enabled needs tls.clientAuth"
 printf 'store: {backend: redis}\nsecret: {name: s, create: true, tokenStoreKeys: "k1=x", initialAccessToken: t}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "secret.redisUrl is required"
-printf 'deployment: {enabled: false}\nmetrics: {enabled: true, podMonitor: {enabled: true}}\n' >"$bad"
+printf 'deployment: {enabled: false}\nstore: {backend: memory}\nmetrics: {enabled: true, podMonitor: {enabled: true}}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "metrics.podMonitor.selector is required"
 printf 'metrics: {enabled: true, serviceMonitor: {enabled: true}}\n' >"$bad"
 "$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "metrics.serviceMonitor.enabled needs the chart's Service"
+# What survives routine operations (deploy/README.md, "What survives"): a file
+# store claim every including workload would share, a grace period the drain
+# does not fit in, a memory limit below what the caps allow.
+printf 'deployment: {enabled: false}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "store.persistence.singlePod=true"
+printf 'terminationGracePeriodSeconds: 30\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "terminationGracePeriodSeconds 30 is less than"
+printf 'gateway: {resources: {limits: {memory: 64Mi}}}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "64Mi is below the worst case"
+printf 'gateway: {extraConfig: {max_request_bytes: 1048576}}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$CHART" -f "$bad" --expect-error "128Mi is below the worst case"
+# The chart-made Secret's keyring from what a Secret of its name already holds
+# (templates/secret.yaml looks it up; offline lookup finds nothing, so a copy
+# of the chart feeds dcr-gateway.keyring a kept keyring): reused when the
+# value is empty, and a value that drops one of its keys is refused.
+rm -rf "$OUT/keyring" && cp -r "$CHART" "$OUT/keyring"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: keyring-check}' \
+  'data: {keyring: {{ include "dcr-gateway.keyring" (dict "value" .Values.secret.tokenStoreKeys "kept" "k1=KEPT" "secret" "s") | quote }}}' \
+  >"$OUT/keyring/templates/keyring-check.yaml"
+"$PY" deploy/tools/render_chart.py "$OUT/keyring" "$OUT/compare-keyring.yaml" >/dev/null
+grep -q '^  keyring: k1=KEPT$' "$OUT/compare-keyring.yaml" || fail "$CHART: a kept keyring is not reused (dcr-gateway.keyring)"
+printf 'secret: {tokenStoreKeys: "k2=NEW"}\n' >"$bad"
+"$PY" deploy/tools/render_chart.py "$OUT/keyring" -f "$bad" --expect-error "drops the key k1 that the Secret s holds"
+# image.digest pins the gateway's image: repository@digest.
+printf 'image: {digest: "sha256:%s"}\n' "$(printf '0%.0s' {1..64})" >"$OUT/digest-values.yaml"
+"$PY" deploy/tools/render_chart.py "$CHART" "$OUT/compare-digest.yaml" -f "$OUT/digest-values.yaml"
+grep -q "image: registry.example.com/dcr-gateway@sha256:0\{64\}$" "$OUT/compare-digest.yaml" \
+  || fail "$CHART: image.digest does not make the image reference repository@digest"
 
 # The gateway's config file of each render, for tests/deploy_manifests.rs to load
 # with the gateway's own parser and validation; and the first workload's sidecar

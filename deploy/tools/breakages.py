@@ -177,3 +177,61 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
         breakages["test pod calls only health"] = lambda docs: [
             d["spec"]["containers"].pop() for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
     return breakages
+
+
+def survival_mutations(docs, release):
+    """Breakages of what keeps a render's state and service through routine
+    operations (uninstall, rollouts, drains, load), chosen by what the render
+    has: Services, replicas, several workloads, a Helm release, a test pod."""
+    found = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job") and not is_test_hook(d)
+             and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []))]
+
+    def each_pod(f):
+        return lambda docs: [f(pod_spec(d)) for d in docs
+                             if d["kind"] in ("Deployment", "StatefulSet", "Job") and not is_test_hook(d)]
+
+    def sidecar(p):
+        return next(c for c in p["initContainers"] if c["name"] == SIDECAR)
+
+    def volume(p, name):
+        return next(v for v in p["volumes"] if v["name"] == name)
+
+    def config(docs, f):
+        for d in docs:
+            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_test_hook(d):
+                d["data"]["config.toml"] = f(d["data"]["config.toml"])
+
+    def grpc_ports(docs):
+        return [p for d in docs if d["kind"] == "Service" for p in d["spec"]["ports"] if p["name"] == "grpc"]
+
+    def shared_claim(p):
+        v = volume(p, "dcr-gateway-token-store")
+        v.clear()
+        v.update(name="dcr-gateway-token-store", persistentVolumeClaim={"claimName": f"{release or 'app'}-tokens"})
+
+    breakages = {
+        "termination grace left at Kubernetes' 30 s": each_pod(lambda p: p.pop("terminationGracePeriodSeconds", None)),
+        "memory limit of 32Mi, below the caps' worst case": each_pod(lambda p: sidecar(p)["resources"]["limits"].update(memory="32Mi")),
+        "caps back at the gateway's defaults (1024 calls, 1 MiB bodies)": lambda docs: config(
+            docs, lambda t: re.sub(r"(?m)^max_(concurrent_calls|request_bytes|response_bytes) = .*$", "", t)),
+    }
+    if grpc_ports(docs):
+        breakages["no shutdown delay behind a Service"] = lambda docs: config(
+            docs, lambda t: re.sub(r'(?m)^shutdown_delay = "[^"]*"', 'shutdown_delay = "0s"', t))
+        breakages["Service of a TLS port as appProtocol grpc"] = lambda docs: [p.update(appProtocol="grpc") for p in grpc_ports(docs)]
+    if any(w["kind"] != "Job" and w["spec"].get("replicas", 1) > 1 for w in found):
+        breakages["replicas not spread over zones and hosts"] = each_pod(lambda p: p.pop("topologySpreadConstraints", None))
+    if len(found) > 1:
+        breakages["two workloads share one token-store claim"] = each_pod(shared_claim)
+    if release:
+        breakages["the keyring Secret under a name every release shares"] = each_pod(
+            lambda p: volume(p, "dcr-gateway-secrets")["secret"].update(secretName="dcr-gateway"))
+        if any(d["kind"] == "PersistentVolumeClaim" or (d["kind"] == "Secret" and "token-store-keys" in d.get("stringData", {}))
+               for d in docs):
+            breakages["kept objects without helm.sh/resource-policy: keep"] = lambda docs: [
+                d["metadata"].get("annotations", {}).pop("helm.sh/resource-policy", None) for d in docs]
+    if any(d["kind"] == "Pod" and is_test_hook(d) for d in docs) and any(d["kind"] == "NetworkPolicy" for d in docs):
+        breakages["test pod outside the NetworkPolicy"] = lambda docs: [
+            d["metadata"]["labels"].update({"app.kubernetes.io/name": "elsewhere"})
+            for d in docs if d["kind"] == "Pod" and is_test_hook(d)]
+    return breakages

@@ -11,6 +11,7 @@ sets only known DCR_GATEWAY_* variables, none that turns on the dev upstream.
 import fnmatch
 import json
 import pathlib
+import re
 import shlex
 import sys
 import tomllib
@@ -90,6 +91,15 @@ def check(root, text=None):
         err(df, "must be multi-stage (a builder and a runtime stage)")
         return
     builder, runtime = ins[stages[0]:stages[-1]], ins[stages[-1]:]
+    # Every base image pinned by digest: a tag can be moved to other bytes.
+    names = set()
+    for i in stages:
+        words = ins[i][1].split()
+        image = next(w for w in words if not w.startswith("--"))
+        if image not in names and not re.search(r"@sha256:[0-9a-f]{64}$", image):
+            err(df, f"FROM {image}: pin the base image by digest (image:tag@sha256:...)")
+        if len(words) >= 3 and words[-2].upper() == "AS":
+            names.add(words[-1])
 
     runs = [a for w, a in builder if w == "RUN"]
     build = [a for a in runs if "cargo build" in a]
@@ -150,7 +160,7 @@ def check(root, text=None):
             err(".dockerignore", f"does not exclude {n}")
 
     # Runtime stage.
-    base = runtime[0][1]
+    base = runtime[0][1].split()[0].split("@")[0]
     if not base.startswith("gcr.io/distroless/") or not base.endswith(":nonroot"):
         err(df, f"runtime stage must be a distroless :nonroot image, is {base}")
     user = [a for w, a in runtime if w == "USER"]
@@ -237,6 +247,8 @@ BREAKAGES = [
     ("--no-default-features --features mimalloc ", "", "dev-upstream feature"),
     ("--features mimalloc ", "", "mimalloc feature"),
     ("ENV DCR_GATEWAY_TOKEN_STORE_PATH=", "ENV DCR_GATEWAY_DEV_UPSTREAM=true DCR_GATEWAY_TOKEN_STORE_PATH=", "DCR_GATEWAY_DEV_UPSTREAM"),
+    ("@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f", "", "pin the base image by digest"),
+    ("@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082", "", "pin the base image by digest"),
 ]
 
 

@@ -18,11 +18,12 @@ import urllib.parse
 
 import yaml
 
+import lifecycle
 import settings
 from access import check_access
-from breakages import mutations
-from cross_object import check_metrics_objects, check_test_hook
-from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, setting, under, workloads
+from breakages import mutations, survival_mutations
+from cross_object import check_claims, check_metrics_objects, check_release, check_test_hook, release_of
+from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, selects, setting, under, workloads
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
@@ -56,6 +57,8 @@ def check(docs, opts):
         errs += [f"{w['kind']} {w['metadata']['name']}: {e}" for e in check_workload(w, by_kind, opts)]
     errs += check_metrics_objects(docs, found, opts)
     errs += check_test_hook(docs, opts.test_hook)
+    errs += check_claims(found)
+    errs += check_release(docs, found, release_of(docs))
     return errs
 
 
@@ -227,6 +230,8 @@ def check_workload(dep, by_kind, opts):
         err(f"replicas is {replicas}, this render should have at least {opts.min_replicas}")
     if backend != "memory" and (not store.get("keys_file") or store.get("allow_plaintext_store")):
         err("token_store: keys_file is required and allow_plaintext_store must not be set: a manifest should never store tokens in the clear")
+    # --- shutdown budget, memory limit, spread, Services in front
+    errs += lifecycle.check(dep, gw, cfg, env, opts.root, backend, by_kind)
 
     # --- declared clients and their credentials files
     clients = cfg.get("clients", [])
@@ -243,8 +248,7 @@ def check_workload(dep, by_kind, opts):
         errs += check_credentials(cfg, env, inits, mains, volumes, psc, bool(clients))
 
     # --- network policy
-    nps = [n for n in by_kind.get("NetworkPolicy", {}).values()
-           if all(labels.get(k) == v for k, v in n["spec"]["podSelector"].get("matchLabels", {}).items())]
+    nps = [n for n in by_kind.get("NetworkPolicy", {}).values() if selects(n["spec"]["podSelector"], labels)]
     full = [n for n in nps if set(n["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}]
     if not full:
         err("no NetworkPolicy with policyTypes Ingress and Egress selects the pod")
@@ -375,7 +379,8 @@ def main():
                        for d in docs if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}))
         hook = opts.test_hook
         job = any(w["kind"] == "Job" for w in workloads(docs))
-        chosen = mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job, opts.callers)
+        chosen = {**mutations(declared, opts.metrics, hook, opts.monitor, opts.mesh, job, opts.callers),
+                  **survival_mutations(docs, release_of(docs))}
         for what, breakit in chosen.items():
             broken = copy.deepcopy(docs)
             breakit(broken)

@@ -1,9 +1,16 @@
 """Checks across the objects of a render: the PodMonitors and ServiceMonitors
-that scrape the sidecar, and the `helm test` pod."""
+that scrape the sidecar, the `helm test` pod, the claims the sidecars mount,
+and what a Helm release keeps and names."""
 
 import tomllib
 
-from manifests import SIDECAR, is_test_hook
+from manifests import SIDECAR, is_test_hook, pod_spec, selects as selects_labels
+
+# Helm keeps these on uninstall: losing them leaves clients that can no longer be managed.
+KEEP = ("helm.sh/resource-policy", "keep")
+# The sidecar's volumes that hold a release's own state: settings, secrets, tokens.
+STATE_VOLUMES = {"dcr-gateway-config": ("configMap", "name"), "dcr-gateway-secrets": ("secret", "secretName"),
+                 "dcr-gateway-token-store": ("persistentVolumeClaim", "claimName")}
 
 
 def selects(selector, labels):
@@ -72,6 +79,12 @@ def check_test_hook(docs, expected):
                 continue
             if selects(sel, labels):
                 errs.append(f"{name}: {d['kind']} {d['metadata']['name']} selects it")
+        # A default-deny namespace leaves the test pod's sidecar without DNS
+        # and upstream unless the release's policy selects it too.
+        wanted = [n for n in docs if n["kind"] == "NetworkPolicy" and "Egress" in n["spec"].get("policyTypes", [])]
+        if wanted and not any(selects_labels(n["spec"]["podSelector"], labels) for n in wanted):
+            errs.append(f"{name}: no NetworkPolicy with egress selects it (under a default-deny policy its sidecar "
+                        "reaches neither DNS nor the upstream)")
         volumes = {v["name"] for v in pod["spec"].get("volumes", [])}
         for c in pod["spec"].get("initContainers", []) + pod["spec"].get("containers", []):
             for vm in c.get("volumeMounts", []):
@@ -85,4 +98,58 @@ def check_test_hook(docs, expected):
         cfg = tomllib.loads(cm["data"]["config.toml"])
         if cfg.get("token_store", {}).get("backend") != "memory" or cfg.get("clients"):
             errs.append(f"{name}: its config must use a memory store and declare no clients (it must not touch the release's state)")
+    return errs
+
+
+def release_of(docs):
+    """The Helm release a render belongs to (the instance label of the
+    chart's objects), or None for a kustomize render."""
+    return next((d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in docs
+                 if "helm.sh/chart" in d["metadata"].get("labels", {})), None)
+
+
+def check_claims(found):
+    """A claim the sidecars mount is one pod's: not two workloads', nor a
+    workload's with several replicas (Multi-Attach, a locked redb file)."""
+    errs, users = [], {}
+    for w in found:
+        pod = pod_spec(w)
+        gw = next(c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == SIDECAR)
+        mounted = {m["name"] for m in gw.get("volumeMounts", [])}
+        for v in pod.get("volumes", []):
+            if v["name"] in mounted and "persistentVolumeClaim" in v:
+                users.setdefault(v["persistentVolumeClaim"]["claimName"], []).append(w)
+    for claim, ws in users.items():
+        many = [w for w in ws if w["kind"] != "Job" and w["spec"].get("replicas", 1) > 1]
+        if len(ws) > 1 or many:
+            names = ", ".join(f"{w['kind']} {w['metadata']['name']}"
+                              f"{' (%d replicas)' % w['spec']['replicas'] if w in many else ''}" for w in ws)
+            errs.append(f"PersistentVolumeClaim {claim} is mounted by the sidecar of {names}: "
+                        "one pod may write a token store (Multi-Attach, a locked redb file)")
+    return errs
+
+
+def check_release(docs, found, release):
+    """A Helm release keeps its token-store claim and keyring Secret on
+    uninstall, and names every object and state volume after itself, so two
+    releases in one namespace share nothing."""
+    errs = []
+    if release is None:
+        return errs
+    for d in docs:
+        kind, name = d["kind"], d["metadata"]["name"]
+        if not (name == release or name.startswith(release + "-")):
+            errs.append(f"{kind} {name}: not named after the release {release!r} (two releases would share it)")
+        keyring = kind == "Secret" and "token-store-keys" in {**d.get("data", {}), **d.get("stringData", {})}
+        if (kind == "PersistentVolumeClaim" or keyring) and not is_test_hook(d):
+            if d["metadata"].get("annotations", {}).get(KEEP[0]) != KEEP[1]:
+                errs.append(f"{kind} {name}: needs the annotation {KEEP[0]}: {KEEP[1]}, or helm uninstall deletes "
+                            "it and every client registered through it can no longer be managed")
+    for w in found:
+        for v in pod_spec(w).get("volumes", []):
+            source, field = STATE_VOLUMES.get(v["name"], (None, None))
+            ref = v.get(source, {}).get(field) if source else None
+            if ref is not None and not (ref == release or ref.startswith(release + "-")):
+                errs.append(f"{w['kind']} {w['metadata']['name']}: volume {v['name']} refers to {ref!r}, "
+                            f"not named after the release {release!r} (two releases would share it)")
     return errs

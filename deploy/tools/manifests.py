@@ -50,6 +50,21 @@ def is_test_hook(d):
     return "test" in d.get("metadata", {}).get("annotations", {}).get("helm.sh/hook", "").split(",")
 
 
+def selects(selector, labels):
+    """Whether a label selector (matchLabels and matchExpressions) selects
+    these labels; an empty selector selects everything."""
+    for k, v in selector.get("matchLabels", {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions", []):
+        op, has = e["operator"], e["key"] in labels
+        if (op == "In" and labels.get(e["key"]) not in e.get("values", [])) or \
+           (op == "NotIn" and labels.get(e["key"]) in e.get("values", [])) or \
+           (op == "Exists" and not has) or (op == "DoesNotExist" and has):
+            return False
+    return True
+
+
 def pod_spec(d):
     return d["spec"]["template"]["spec"]
 

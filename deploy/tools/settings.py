@@ -17,14 +17,18 @@ FIELD = re.compile(r"^\s*pub(?:\([^)]*\))?\s+(\w+):\s*(.+?),?\s*$")
 ENV = re.compile(r'(?:\benv\s*=|_ENV:\s*&str\s*=)\s*"(DCR_GATEWAY_[A-Z0-9_]+)"')
 
 
-# Cached: the checks ask once per workload and per self-test breakage.
-@functools.cache
+@functools.lru_cache(maxsize=None)
+def _sources(root):
+    """(path, text) of every .rs file under src/, read once per run."""
+    return tuple((p, p.read_text()) for p in sorted(pathlib.Path(root, "src").rglob("*.rs")))
+
+
+@functools.lru_cache(maxsize=None)
 def _structs(root):
     out = {}
     # src/config/ first, so its structs win over same-named ones elsewhere.
-    paths = sorted((root / "src").rglob("*.rs"), key=lambda p: ("/config" not in str(p), str(p)))
-    for path in paths:
-        for name, body in STRUCT.findall(path.read_text()):
+    for path, text in sorted(_sources(root), key=lambda s: ("/config" not in str(s[0]), str(s[0]))):
+        for name, body in STRUCT.findall(text):
             if name in out:
                 continue
             fields, attrs = [], ""
@@ -77,10 +81,36 @@ def client_keys(root):
     return {field for field, _, _ in structs["RawClient"]}
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)
 def env_names(root):
-    root = pathlib.Path(root)
-    return {m for p in (root / "src").rglob("*.rs") for m in ENV.findall(p.read_text())}
+    return frozenset(m for _, text in _sources(pathlib.Path(root)) for m in ENV.findall(text))
+
+
+DEFAULT = re.compile(r"pub const DEFAULT_(\w+):\s*[\w:<>]+\s*=\s*([^;]+);")
+
+
+@functools.lru_cache(maxsize=None)
+def defaults(root):
+    """The gateway's `DEFAULT_*` constants that are numbers or durations, by
+    name without the prefix: {"MAX_IN_FLIGHT": 64, "SHUTDOWN_GRACE": 25.0, ...}
+    (durations in seconds)."""
+    raw = {name: expr.strip() for _, text in _sources(pathlib.Path(root)) for name, expr in DEFAULT.findall(text)}
+
+    def value(expr, depth=0):
+        expr = expr.replace("_", "") if re.fullmatch(r"[0-9_]+", expr) else expr
+        if re.fullmatch(r"[0-9]+", expr):
+            return int(expr)
+        if m := re.fullmatch(r"([0-9]+)\s*<<\s*([0-9]+)", expr):
+            return int(m[1]) << int(m[2])
+        if m := re.fullmatch(r"Duration::from_(secs|millis)\(([0-9_]+)\)", expr):
+            return int(m[2].replace("_", "")) / (1 if m[1] == "secs" else 1000)
+        if expr == "Duration::ZERO":
+            return 0.0
+        if (m := re.fullmatch(r"(?:[\w:]+::)?DEFAULT_(\w+)", expr)) and depth < 3 and m[1] in raw:
+            return value(raw[m[1]], depth + 1)
+        return None
+
+    return {k: v for k, v in ((k, value(e)) for k, e in raw.items()) if v is not None}
 
 
 if __name__ == "__main__":
@@ -89,3 +119,4 @@ if __name__ == "__main__":
     for k, v in sorted(config_keys(r).items()):
         print(k, sorted(v) if v is not None else "")
     print(sorted(env_names(r)))
+    print(defaults(r))

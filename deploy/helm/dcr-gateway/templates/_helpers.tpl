@@ -24,13 +24,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* The image reference; the tag defaults to the chart's appVersion. */}}
+{{/* The gateway's image: repository@digest when image.digest is set (what
+was reviewed, whatever the tag points at later), else the tag, by default the
+chart's appVersion. */}}
 {{- define "dcr-gateway.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- include "dcr-gateway.imageRef" (list .Values.image .Chart.AppVersion) -}}
+{{- end -}}
+{{/* (list IMAGE-VALUES DEFAULT-TAG): repository@digest, else repository:tag. */}}
+{{- define "dcr-gateway.imageRef" -}}
+{{- $i := index . 0 -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" $i.repository $i.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $i.repository (default (index . 1) $i.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Fails on value combinations that would deploy something broken. */}}
 {{- define "dcr-gateway.check" -}}
+{{- include "dcr-gateway.checkLifecycle" . -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not (hasPrefix "redis" .Values.store.backend)) -}}
 {{- fail "replicaCount > 1 needs a redis store.backend (redis, redis-cluster or redis-sentinel): a file or memory store per pod splits the tokens between pods" -}}
 {{- end -}}
@@ -105,6 +117,9 @@ registration_endpoint = {{ . | quote }}
 {{- end }}
 require_upstream_tls = {{ .Values.gateway.requireUpstreamTls }}
 log_format = {{ .Values.gateway.logFormat | quote }}
+# After SIGTERM (once the app has exited): NOT_SERVING but serving, then the drain.
+shutdown_delay = {{ printf "%ds" (include "dcr-gateway.shutdownDelaySeconds" . | int) | quote }}
+shutdown_grace = {{ printf "%ds" (int .Values.gateway.shutdownGraceSeconds) | quote }}
 {{- if .Values.gateway.initialAccessToken }}
 initial_access_token_file = "/var/run/secrets/dcr-gateway/initial-access-token"
 {{- end }}
@@ -142,7 +157,7 @@ credentials_dir_create = true
 credentials_file_mode = "0640"
 {{- end }}
 {{- range $key, $value := .Values.gateway.extraConfig }}
-{{ $key }} = {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value }}{{ end }}
+{{ $key }} = {{ include "dcr-gateway.tomlValue" $value }}
 {{- end }}
 
 [token_store]

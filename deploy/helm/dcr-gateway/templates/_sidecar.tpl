@@ -68,7 +68,9 @@ them, and stops after them; a Job's pod still completes. */}}
       port: {{ .Values.gateway.healthPort }}
       service: dcr-gateway.credentials
     {{- toYaml .Values.gateway.probes.readiness | nindent 4 }}
-  # The server as a whole: a drain (service NOT_SERVING) is not a hang.
+  # The server as a whole ("" turns NOT_SERVING at SIGTERM too; the kubelet
+  # stops liveness probes once the pod is being deleted, so a drain is not
+  # restarted).
   livenessProbe:
     grpc:
       port: {{ .Values.gateway.healthPort }}
@@ -147,7 +149,7 @@ with the workload's own. */}}
     name: {{ .ConfigMapName | default (printf "%s-config" $fullname) }}
 - name: dcr-gateway-secrets
   secret:
-    secretName: {{ .Values.secret.name }}
+    secretName: {{ include "dcr-gateway.secretName" . }}
     defaultMode: 288   # 0440
 {{- if .Values.clients }}
 # In memory: credentials never on a node's disk. Its root is 0777 without the
