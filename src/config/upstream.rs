@@ -34,6 +34,33 @@ pub(super) struct RawUpstream {
     pub(super) upstream_client_key: Option<String>,
 }
 
+/// Whether this build has the stand-in server (the default `dev-upstream`
+/// feature); the release image is built without it.
+const DEV_UPSTREAM_BUILT: bool = cfg!(feature = "dev-upstream");
+
+/// The upstream: `--upstream`'s URL or the dev upstream, exactly one of them.
+/// Without the dev upstream in the build (`built`), asking for it is a start
+/// error naming the flag, never a silent fallback.
+fn choice(upstream: Option<String>, dev: bool, built: bool) -> Result<UpstreamChoice, ConfigError> {
+    match (upstream, dev) {
+        (Some(_), true) => Err(invalid(
+            "--upstream",
+            "give --upstream or --dev-upstream, not both",
+        )),
+        (None, false) => Err(invalid(
+            "--upstream",
+            "required: the authorization server's base URL (or --dev-upstream for the built-in dev server)",
+        )),
+        (None, true) if !built => Err(invalid(
+            "--dev-upstream",
+            "this build has no dev upstream (built without the `dev-upstream` feature, \
+             as the release image is): give --upstream",
+        )),
+        (None, true) => Ok(UpstreamChoice::Dev),
+        (Some(url), false) => Ok(UpstreamChoice::Url(upstream_url(&url)?)),
+    }
+}
+
 /// The upstream settings, checked.
 pub(super) struct UpstreamSection {
     pub(super) upstream: UpstreamChoice,
@@ -46,33 +73,11 @@ pub(super) struct UpstreamSection {
 
 impl RawUpstream {
     pub(super) fn validate(self) -> Result<UpstreamSection, ConfigError> {
-        let upstream = match (self.upstream, self.dev_upstream.unwrap_or(false)) {
-            (Some(_), true) => {
-                return Err(invalid(
-                    "--upstream",
-                    "give --upstream or --dev-upstream, not both",
-                ));
-            }
-            (None, false) => {
-                return Err(invalid(
-                    "--upstream",
-                    "required: the authorization server's base URL (or --dev-upstream for the built-in dev server)",
-                ));
-            }
-            // The release image is built without the stand-in server: there the
-            // flag is a start error, never a silent fallback.
-            #[cfg(not(feature = "dev-upstream"))]
-            (None, true) => {
-                return Err(invalid(
-                    "--dev-upstream",
-                    "this build has no dev upstream (built without the `dev-upstream` feature, \
-                     as the release image is): give --upstream",
-                ));
-            }
-            #[cfg(feature = "dev-upstream")]
-            (None, true) => UpstreamChoice::Dev,
-            (Some(url), false) => UpstreamChoice::Url(upstream_url(&url)?),
-        };
+        let upstream = choice(
+            self.upstream,
+            self.dev_upstream.unwrap_or(false),
+            DEV_UPSTREAM_BUILT,
+        )?;
         let require_tls = self.require_upstream_tls.unwrap_or(false);
         if require_tls {
             let plain = match &upstream {
@@ -217,6 +222,28 @@ impl super::RawConfig {
             upstream_ca_file: self.upstream_ca_file.take(),
             upstream_client_cert: self.upstream_client_cert.take(),
             upstream_client_key: self.upstream_client_key.take(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_upstream_is_a_start_error_in_a_build_without_it() {
+        let err = choice(None, true, false).unwrap_err().to_string();
+        assert!(err.starts_with("--dev-upstream"), "{err}");
+        assert!(err.contains("give --upstream"), "{err}");
+        assert!(matches!(choice(None, true, true), Ok(UpstreamChoice::Dev)));
+        // A real upstream is chosen the same either way.
+        for built in [false, true] {
+            assert!(matches!(
+                choice(Some("https://auth.invalid".into()), false, built),
+                Ok(UpstreamChoice::Url(_))
+            ));
+            let both = choice(Some("https://auth.invalid".into()), true, built);
+            assert!(both.unwrap_err().to_string().starts_with("--upstream"));
         }
     }
 }
