@@ -12,9 +12,7 @@ path to a client's secret one the manifests open on purpose.
 - no hostPath volume: the node's files, other pods' secrets among them.
 """
 
-import ipaddress
-
-from manifests import SIDECAR, flag, setting, under
+from manifests import DEFAULT_LISTEN, SIDECAR, beyond_loopback, flag, setting, under
 
 # Settings whose value is a secret: in a ConfigMap anyone who may read
 # ConfigMaps reads them. Each has a *_file form or a Secret-fed variable.
@@ -46,12 +44,10 @@ def check_access(gw, pod, cfg, env, volumes, want_callers):
     # Client authentication: mutual TLS, or caller tokens from a file or a Secret-fed variable.
     cfile = callers_file(gw, env, cfg)
     callers = bool(cfile) or "valueFrom" in env.get("DCR_GATEWAY_CALLERS", {})
-    listen = setting("listen", env, cfg, "127.0.0.1:50051")
-    if not listen.startswith("unix:"):
-        host = listen.rsplit(":", 1)[0].strip("[]")
-        if not ipaddress.ip_address(host).is_loopback and not (setting("tls_client_ca", env, cfg) or callers):
-            err(f"listen = {listen!r} reaches beyond the pod without client authentication "
-                "(tls_client_ca or a callers file): any pod that reaches it reads every client's secret")
+    listen = setting("listen", env, cfg, DEFAULT_LISTEN)
+    if beyond_loopback(listen) and not (setting("tls_client_ca", env, cfg) or callers):
+        err(f"listen = {listen!r} reaches beyond the pod without client authentication "
+            "(tls_client_ca or a callers file): any pod that reaches it reads every client's secret")
     if want_callers and not callers:
         err(f"{SIDECAR}: caller authentication is off (no --callers-file): a port-forward or exec reads every client's secret")
     if cfile:

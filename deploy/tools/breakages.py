@@ -3,21 +3,29 @@
 
 import re
 
-from manifests import SIDECAR, is_test_hook, pod_spec
+from manifests import SIDECAR, WORKLOAD_KINDS, is_test_hook, pod_spec, workloads
 
 CREDENTIALS = "dcr-gateway-credentials"
+
+
+def sidecar(pod):
+    """The gateway's native sidecar in a pod spec."""
+    return next(c for c in pod["initContainers"] if c["name"] == SIDECAR)
+
+
+def config(docs, f):
+    """`f` applied to the text of every config.toml of the release (not the
+    `helm test` pod's own)."""
+    for d in docs:
+        if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_test_hook(d):
+            d["data"]["config.toml"] = f(d["data"]["config.toml"])
 
 
 def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=False, mesh=None, job=False, callers=False):
     """Ways to break a render; each must be caught (more when the render
     declares clients, has metrics on or a test hook, or callers authenticate)."""
     def gw(d):
-        return next(c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == SIDECAR)
-
-    def config(docs, f):
-        for d in docs:
-            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}):
-                d["data"]["config.toml"] = f(d["data"]["config.toml"])
+        return sidecar(pod_spec(d))
 
     def dep(docs):
         return next(d for d in docs if d["kind"] == "Deployment")
@@ -55,7 +63,7 @@ def mutations(clients_declared=False, metrics=False, test_hook=False, monitor=Fa
     def job_sidecar_plain(docs):
         for d in docs:
             if d["kind"] == "Job":
-                next(c for c in pod_spec(d)["initContainers"] if c["name"] == SIDECAR).pop("restartPolicy")
+                sidecar(pod_spec(d)).pop("restartPolicy")
 
     def dns_split(docs):
         """UDP 53 to kube-dns, TCP 53 to somewhere else."""
@@ -183,23 +191,13 @@ def survival_mutations(docs, release):
     """Breakages of what keeps a render's state and service through routine
     operations (uninstall, rollouts, drains, load), chosen by what the render
     has: Services, replicas, several workloads, a Helm release, a test pod."""
-    found = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job") and not is_test_hook(d)
-             and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []))]
+    found = workloads(docs)
 
     def each_pod(f):
-        return lambda docs: [f(pod_spec(d)) for d in docs
-                             if d["kind"] in ("Deployment", "StatefulSet", "Job") and not is_test_hook(d)]
-
-    def sidecar(p):
-        return next(c for c in p["initContainers"] if c["name"] == SIDECAR)
+        return lambda docs: [f(pod_spec(d)) for d in docs if d["kind"] in WORKLOAD_KINDS and not is_test_hook(d)]
 
     def volume(p, name):
         return next(v for v in p["volumes"] if v["name"] == name)
-
-    def config(docs, f):
-        for d in docs:
-            if d["kind"] == "ConfigMap" and "config.toml" in d.get("data", {}) and not is_test_hook(d):
-                d["data"]["config.toml"] = f(d["data"]["config.toml"])
 
     def grpc_ports(docs):
         return [p for d in docs if d["kind"] == "Service" for p in d["spec"]["ports"] if p["name"] == "grpc"]

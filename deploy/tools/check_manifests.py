@@ -9,7 +9,6 @@ breakage is caught, so the checks themselves are known to bite.
 
 import argparse
 import copy
-import ipaddress
 import pathlib
 import posixpath
 import sys
@@ -23,7 +22,8 @@ import settings
 from access import check_access
 from breakages import mutations, survival_mutations
 from cross_object import check_claims, check_metrics_objects, check_release, check_test_hook, release_of
-from manifests import CREDENTIALS_SERVICE, SERVICE, SIDECAR, egress_ports, rule_ports, image_env, is_test_hook, port_of, selects, setting, under, workloads
+from manifests import (CREDENTIALS_SERVICE, DEFAULT_LISTEN, SERVICE, SIDECAR, beyond_loopback, egress_ports, rule_ports,
+                       image_env, is_test_hook, port_of, selects, setting, under, workloads)
 
 # Settings that hold a file path the gateway reads.
 PATH_KEYS = {
@@ -158,11 +158,9 @@ def check_workload(dep, by_kind, opts):
         err(f"token_store.backend is {backend!r}, this render should use {opts.store!r}")
 
     # --- listeners and probes
-    listen = cfg.get("listen", "127.0.0.1:50051")
-    if not listen.startswith("unix:"):
-        host = listen.rsplit(":", 1)[0].strip("[]")
-        if not ipaddress.ip_address(host).is_loopback and not (cfg.get("tls_cert") and cfg.get("tls_key")):
-            err(f"listen = {listen!r} reaches beyond the pod without tls_cert/tls_key")
+    listen = cfg.get("listen", DEFAULT_LISTEN)
+    if beyond_loopback(listen) and not (cfg.get("tls_cert") and cfg.get("tls_key")):
+        err(f"listen = {listen!r} reaches beyond the pod without tls_cert/tls_key")
     if "health_listen" not in cfg:
         err("health_listen is not set: kubelet gRPC probes cannot reach a loopback or TLS listener")
     else:
@@ -283,13 +281,13 @@ def check_workload(dep, by_kind, opts):
     mport = next((p for p in gw.get("ports", []) if p.get("name") == "metrics"), None)
     ann = spec["template"]["metadata"].get("annotations", {})
     admin = cfg.get("admin_listen", "127.0.0.1:9464")
-    if admin != "off" and not ipaddress.ip_address(admin.rsplit(":", 1)[0].strip("[]")).is_loopback:
+    if admin != "off" and beyond_loopback(admin):
         err(f"admin_listen = {admin!r}: /readyz and /healthz stay on loopback (metrics_listen is for scrapers)")
     if opts.metrics:
         if mlisten == "off":
             err("metrics: metrics_listen is off")
         else:
-            if ipaddress.ip_address(mlisten.rsplit(":", 1)[0].strip("[]")).is_loopback:
+            if not beyond_loopback(mlisten):
                 err(f"metrics_listen = {mlisten!r}: a scraper cannot reach loopback")
             mp = port_of(mlisten)
             if mport is None or mport.get("containerPort") != mp:

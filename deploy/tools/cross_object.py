@@ -4,7 +4,8 @@ and what a Helm release keeps and names."""
 
 import tomllib
 
-from manifests import SIDECAR, is_test_hook, pod_spec, selects as selects_labels
+import manifests
+from manifests import SIDECAR, is_test_hook, pod_spec
 
 # Helm keeps these on uninstall: losing them leaves clients that can no longer be managed.
 KEEP = ("helm.sh/resource-policy", "keep")
@@ -14,8 +15,9 @@ STATE_VOLUMES = {"dcr-gateway-config": ("configMap", "name"), "dcr-gateway-secre
 
 
 def selects(selector, labels):
-    want = selector.get("matchLabels", {})
-    return bool(want) and all(labels.get(k) == v for k, v in want.items())
+    """Whether a monitor's or a Service's selector names these labels: an
+    empty one counts as selecting nothing here, never as selecting all."""
+    return bool(selector.get("matchLabels")) and manifests.selects(selector, labels)
 
 
 def check_metrics_objects(docs, found, opts):
@@ -82,7 +84,7 @@ def check_test_hook(docs, expected):
         # A default-deny namespace leaves the test pod's sidecar without DNS
         # and upstream unless the release's policy selects it too.
         wanted = [n for n in docs if n["kind"] == "NetworkPolicy" and "Egress" in n["spec"].get("policyTypes", [])]
-        if wanted and not any(selects_labels(n["spec"]["podSelector"], labels) for n in wanted):
+        if wanted and not any(manifests.selects(n["spec"]["podSelector"], labels) for n in wanted):
             errs.append(f"{name}: no NetworkPolicy with egress selects it (under a default-deny policy its sidecar "
                         "reaches neither DNS nor the upstream)")
         volumes = {v["name"] for v in pod["spec"].get("volumes", [])}

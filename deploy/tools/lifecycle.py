@@ -7,8 +7,9 @@ let callers go before the drain and say that the port speaks TLS."""
 import math
 import re
 
+import manifests
 import settings
-from manifests import selects
+from manifests import DEFAULT_LISTEN, port_of, selects
 
 # Seconds allowed for the app containers to stop: they get SIGTERM first, and
 # the gateway only once they have exited, within the same grace period.
@@ -47,14 +48,8 @@ def quantity(value):
 def setting(key, cfg, env, root, table=None):
     """A gateway setting as it runs: the environment, else the config file,
     else the gateway's default (read from src/)."""
-    name = f"{table}_{key}" if table else key
-    e = env.get(f"DCR_GATEWAY_{name.upper()}", {})
-    if "value" in e:
-        return e["value"]
-    section = cfg.get(table, {}) if table else cfg
-    if key in section:
-        return section[key]
-    return settings.defaults(root).get(name.upper())
+    default = settings.defaults(root).get((f"{table}_{key}" if table else key).upper())
+    return manifests.setting(key, env, cfg, default, table)
 
 
 def memory_floor_mib(cfg, env, root, backend):
@@ -72,8 +67,10 @@ def memory_floor_mib(cfg, env, root, backend):
 
 
 def selects_service(service, labels):
+    """Whether a Service routes to pods with these labels (a Service
+    without a selector routes to none of them)."""
     sel = service["spec"].get("selector") or {}
-    return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
+    return bool(sel) and selects({"matchLabels": sel}, labels)
 
 
 def check(dep, gw, cfg, env, root, backend, by_kind):
@@ -93,8 +90,8 @@ def check(dep, gw, cfg, env, root, backend, by_kind):
         err(f"terminationGracePeriodSeconds is {have if have is not None else 'not set (30)'}, less than the app's stop "
             f"({APP_STOP_SECONDS}s) + shutdown_delay ({delay:g}s) + shutdown_grace ({grace:g}s) = {need:g}s: "
             "SIGKILL would cut the gateway's drain")
-    listen = str(setting("listen", cfg, env, root) or "127.0.0.1:50051")
-    grpc_port = None if listen.startswith("unix:") else int(listen.rsplit(":", 1)[1])
+    listen = str(setting("listen", cfg, env, root) or DEFAULT_LISTEN)
+    grpc_port = None if listen.startswith("unix:") else port_of(listen)
     for svc in by_kind.get("Service", {}).values():
         if not selects_service(svc, labels):
             continue

@@ -1,10 +1,14 @@
 """What the deploy checks share: the names the manifests use, and how to find
 the workloads, mounts and ports in a rendered set of manifests."""
 
+import ipaddress
+
 SERVICE = "dcr.v1.DynamicClientRegistration"
 # The health service of the credentials files, which readiness follows.
 CREDENTIALS_SERVICE = "dcr-gateway.credentials"
 SIDECAR = "dcr-gateway"
+# The gateway's gRPC listen address when none is set.
+DEFAULT_LISTEN = "127.0.0.1:50051"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 
@@ -34,6 +38,14 @@ def under(path, mounts):
 
 def port_of(addr):
     return int(addr.rsplit(":", 1)[1])
+
+
+def beyond_loopback(addr):
+    """Whether a listen address (host:port, [v6]:port or unix:PATH) is
+    reachable from outside the pod."""
+    if addr.startswith("unix:"):
+        return False
+    return not ipaddress.ip_address(addr.rsplit(":", 1)[0].strip("[]")).is_loopback
 
 
 def rule_ports(rule):
@@ -76,11 +88,14 @@ def workloads(docs):
             and any(c["name"] == SIDECAR for c in pod_spec(d).get("initContainers", []) + pod_spec(d).get("containers", []))]
 
 
-def setting(key, env, cfg, default=None):
+def setting(key, env, cfg, default=None, table=None):
     """A gateway setting of the sidecar: its literal DCR_GATEWAY_* variable
-    wins over the config file."""
-    e = env.get(f"DCR_GATEWAY_{key.upper()}", {})
-    return e["value"] if "value" in e else cfg.get(key, default)
+    wins over the config file (`key` under `[table]` when given, whose
+    variable is DCR_GATEWAY_<TABLE>_<KEY>)."""
+    name = f"{table}_{key}" if table else key
+    e = env.get(f"DCR_GATEWAY_{name.upper()}", {})
+    section = cfg.get(table, {}) if table else cfg
+    return e["value"] if "value" in e else section.get(key, default)
 
 
 def flag(args, name):

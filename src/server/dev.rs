@@ -30,10 +30,12 @@ pub(super) async fn start() -> Result<(Url, DevGuard), ServeError> {
     Ok((url, dev))
 }
 
-/// A build without the `dev-upstream` feature says so instead of starting.
+/// Unreachable in a build without the `dev-upstream` feature: the
+/// configuration refuses `--dev-upstream` there (`config/upstream.rs`), so
+/// getting here is a broken invariant, reported as one.
 #[cfg(not(feature = "dev-upstream"))]
 pub(super) async fn start() -> Result<(Url, DevGuard), ServeError> {
     Err(ServeError::DevUpstream(std::io::Error::other(
-        "this build has no dev upstream (it was built without the default `dev-upstream` feature)",
+        "the configuration let --dev-upstream through in a build without the dev upstream",
     )))
 }

@@ -12,26 +12,23 @@ use crate::config::{Config, Listen, UpstreamChoice};
 pub(super) fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if let Listen::Tcp(addr) = &config.listen
-        && config.tls.is_none()
         && !addr.ip().is_loopback()
     {
-        out.push(format!(
-            "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
-             the network unencrypted, and any peer that reaches it can manage its clients; \
-             configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
-        ));
-    }
-    if let Listen::Tcp(addr) = &config.listen
-        && let Some(tls) = &config.tls
-        && tls.files.client_ca.is_none()
-        && config.callers.is_none()
-        && !addr.ip().is_loopback()
-    {
-        out.push(format!(
-            "UNAUTHENTICATED gRPC LISTENER ON {addr}: TLS hides the traffic, but any peer that \
-             reaches it can read every client's secret and manage its clients; \
-             add --tls-client-ca or --callers-file, or listen on loopback"
-        ));
+        match &config.tls {
+            None => out.push(format!(
+                "PLAINTEXT gRPC LISTENER ON {addr}: registration access tokens and client secrets cross \
+                 the network unencrypted, and any peer that reaches it can manage its clients; \
+                 configure --tls-cert/--tls-key with --tls-client-ca or --callers-file, or listen on loopback"
+            )),
+            Some(tls) if tls.files.client_ca.is_none() && config.callers.is_none() => {
+                out.push(format!(
+                    "UNAUTHENTICATED gRPC LISTENER ON {addr}: TLS hides the traffic, but any peer that \
+                     reaches it can read every client's secret and manage its clients; \
+                     add --tls-client-ca or --callers-file, or listen on loopback"
+                ))
+            }
+            Some(_) => {}
+        }
     }
     if let UpstreamChoice::Url(url) = &config.upstream
         && url.scheme() == "http"
