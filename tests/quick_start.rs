@@ -1,14 +1,15 @@
 //! The README's two quick-start commands, parsed from the README so they
-//! cannot drift: the first is run as written, on a free port instead of its
-//! documented one (which a reader's own quick-start gateway may hold: the
-//! test holds it too), and must serve gRPC health; the second must be what
-//! `.ci/run` runs (it is this very suite, so it is not run from inside it).
+//! cannot drift: the first is run as written, on free ports instead of its
+//! default gRPC and admin ones (which a reader's own quick-start gateway may
+//! hold: the test holds them too), and must serve gRPC health; the second
+//! must be what `.ci/run` runs (it is this very suite, so it is not run from
+//! inside it).
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use dcr_gateway::config::DEFAULT_LISTEN;
+use dcr_gateway::config::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const README: &str = include_str!("../README.md");
@@ -67,15 +68,19 @@ async fn the_quick_start_runs_as_written() {
         commands[1]
     );
 
-    // The documented address is the default one; the run takes a free port
-    // while 127.0.0.1:50051 is held (by this test, or by a gateway the reader
-    // left running), so the suite never depends on a fixed port.
+    // The documented address is the default one; the run takes free ports
+    // for gRPC and the admin listener while their defaults are held (by this
+    // test, or by a gateway the reader left running), so the suite never
+    // depends on a fixed port.
     assert!(
         README.contains(&format!("the gateway on {DEFAULT_LISTEN}")),
         "the README's quick start says where the gateway listens"
     );
-    let _held = std::net::TcpListener::bind(DEFAULT_LISTEN);
-    let command = format!("{} --listen 127.0.0.1:0", commands[0]);
+    let _held = [DEFAULT_LISTEN, DEFAULT_ADMIN_LISTEN].map(std::net::TcpListener::bind);
+    let command = format!(
+        "{} --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0",
+        commands[0]
+    );
 
     let mut child = std::process::Command::new("sh");
     // Run as a person at a shell would: without what `cargo test` sets for

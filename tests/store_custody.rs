@@ -7,7 +7,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use support::process::{Served, run, run_with, serve_with};
+use support::process::{Served, run, run_with, serve_args, serve_with};
 use support::redis::RedisServer;
 use support::{Client, TestGateway, channel, dev_upstream, get_req, register};
 use tonic::Code;
@@ -47,7 +47,7 @@ async fn the_file_store_is_owner_only_and_plaintext_needs_consent_then_a_seal() 
     let plain = ["--upstream", &upstream, "--token-store-path", path];
 
     // No keyring, no consent: one clear line naming the settings, and no file.
-    let (ok, _, err) = run(&[&["serve"][..], &plain].concat()).await;
+    let (ok, _, err) = run(&serve_args(&plain)).await;
     let last = err.lines().last().unwrap_or_default();
     assert!(!ok);
     assert_eq!(
@@ -83,7 +83,7 @@ async fn the_file_store_is_owner_only_and_plaintext_needs_consent_then_a_seal() 
     // A keyring now: the plaintext entry is refused, at start, never served.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let keyed = [&plain[..], &["--token-store-keys-file", keys_file]].concat();
-    let (ok, _, err) = run(&[&["serve"][..], &keyed].concat()).await;
+    let (ok, _, err) = run(&serve_args(&keyed)).await;
     assert!(!ok);
     let last = err.lines().last().unwrap_or_default();
     assert!(

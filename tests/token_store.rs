@@ -8,7 +8,7 @@ use std::path::Path;
 
 use dcr_gateway::config::{RawConfig, RawStoreConfig};
 use dcr_gateway::pb::v1 as pb;
-use support::process::{run, serve};
+use support::process::{run, serve, serve_args};
 use support::redis::RedisServer;
 use support::{Client, TestGateway, channel, dev_upstream, get_req, machine_client, register};
 use tonic::Code;
@@ -204,15 +204,14 @@ async fn wrong_key_fails_startup_and_a_rotated_keyring_reads_old_entries() {
     let id = register(&mut client(&addr).await, "keyed").await.client_id;
     drop(gw);
 
-    let (ok, _, err) =
-        run(&[&["serve"][..], &file_args(&upstream, path, &k1_wrong)].concat()).await;
+    let (ok, _, err) = run(&serve_args(&file_args(&upstream, path, &k1_wrong))).await;
     assert!(!ok);
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains("does not decrypt with key id \"k1\""),
         "{err}"
     );
-    let (ok, _, err) = run(&[&["serve"][..], &file_args(&upstream, path, &k2)].concat()).await;
+    let (ok, _, err) = run(&serve_args(&file_args(&upstream, path, &k2))).await;
     assert!(
         !ok && err.contains("key id \"k1\", which the keyring does not hold"),
         "{err}"

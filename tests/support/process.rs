@@ -53,18 +53,26 @@ impl Served {
     }
 }
 
-/// Starts `serve` with `args` and `env` (plus `--listen 127.0.0.1:0`, and no
-/// admin listener unless `args` set one), once it logs its gRPC address.
+/// `serve` with `args` as every test runs it: on a free gRPC port and with no
+/// admin listener unless `args` choose them, so no test needs a fixed port
+/// (a reader's quick-start gateway may hold the defaults, 50051 and 9464).
+pub fn serve_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = vec!["serve"];
+    out.extend_from_slice(args);
+    if !args.contains(&"--listen") {
+        out.extend(["--listen", "127.0.0.1:0"]);
+    }
+    if !args.contains(&"--admin-listen") {
+        out.extend(["--admin-listen", "off"]);
+    }
+    out
+}
+
+/// Starts `serve` with `args` and `env` ([`serve_args`]), once it logs its
+/// gRPC address.
 pub async fn serve_with(args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = gateway()
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(if args.contains(&"--admin-listen") {
-            &[][..]
-        } else {
-            &["--admin-listen", "off"][..]
-        })
+        .args(serve_args(args))
         .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -102,7 +110,9 @@ pub async fn serve(args: &[&str]) -> (Child, String) {
     (served.child, served.addr)
 }
 
-/// Runs the binary to completion; returns success, stdout and stderr.
+/// Runs the binary to completion; returns success, stdout and stderr. A
+/// `serve` that must fail after it binds takes [`serve_args`]; one that fails
+/// on its configuration is run as given (its listeners may be what is wrong).
 pub async fn run(args: &[&str]) -> (bool, String, String) {
     run_with(args, &[]).await
 }
