@@ -102,6 +102,13 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// endpoint: metadata documents change rarely, and a moved endpoint should
 /// not need a restart.
 pub const DEFAULT_DISCOVERY_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Default worker threads: one, a current-thread runtime (`cli/runtime.rs`
+/// says why): a sidecar is sized by its pod's CPU, and one core serves
+/// more calls per second than the benchmark's callers send on two.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+/// Most worker threads accepted: more than a sidecar's cores only adds
+/// stacks and wake-ups.
+pub const MAX_WORKER_THREADS: usize = 64;
 /// Default capacity of the in-memory token store.
 pub const DEFAULT_TOKEN_STORE_MAX_ENTRIES: usize = crate::store::DEFAULT_MAX_ENTRIES;
 
@@ -153,6 +160,8 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Time in-flight calls get to finish once draining starts.
     pub shutdown_grace: Duration,
+    /// Threads polling calls: 1 runs every call on one thread.
+    pub worker_threads: usize,
     /// Where registration access tokens are kept.
     pub store: StoreConfig,
     /// Caller authentication; `None` runs every call in one namespace.
@@ -317,6 +326,12 @@ impl RawConfig {
                 self.shutdown_grace,
                 DEFAULT_SHUTDOWN_GRACE,
                 MIN_DURATION,
+            )?,
+            worker_threads: check::count(
+                "--worker-threads",
+                self.worker_threads,
+                DEFAULT_WORKER_THREADS,
+                1..=MAX_WORKER_THREADS,
             )?,
             store: store_config(self.token_store, dev)?,
             managed,

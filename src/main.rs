@@ -14,27 +14,24 @@ use dcr_gateway::cli::Cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Most threads for blocking work: file-store writes waiting for their
-/// group's commit, credentials files, name resolution. With tokio's default
-/// (512), 64 concurrent registrations on the file store held 64 threads,
-/// each with its stack and its own allocator heap: the gateway's resident
-/// memory grew by tens of MiB. Past this many, blocking work queues for a
-/// thread, and a write group takes every writer that has one.
-const MAX_BLOCKING_THREADS: usize = 8;
-
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(Cli::parse().run()),
+    // `serve`'s settings are read before the runtime starts: they say how
+    // many threads it has.
+    let prepared = match Cli::parse().prepare() {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("dcr-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match prepared.runtime() {
+        Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("dcr-gateway: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match result {
+    match runtime.block_on(prepared.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dcr-gateway: {e}");

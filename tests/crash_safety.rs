@@ -4,6 +4,7 @@
 //! in the store, and the store file opens and decrypts. The one exception is
 //! inherent: a rotation in flight at the kill, which the upstream applied but
 //! whose answer died with the process, leaves neither side the new token.
+//! Rounds alternate the one-thread runtime (the default) and two workers.
 
 mod support;
 
@@ -91,6 +92,8 @@ async fn kill_9_under_load_never_loses_a_returned_token() {
 
     for round in 0..ROUNDS {
         // A start decrypts the stored entries: a corrupt file fails here.
+        let threads = if round % 2 == 0 { "1" } else { "2" };
+        let args = [&args[..], &["--worker-threads", threads]].concat();
         let served = serve_with(&args, &env).await;
         let (mut gw, addr) = (served.child, served.addr);
         let mut c = Client::new(channel(addr.parse().unwrap()).await);

@@ -13,9 +13,11 @@ use clap::{Args, Parser, Subcommand};
 mod call;
 mod managed_records;
 mod run;
+mod runtime;
 mod tokens;
 
 pub use call::CallArgs;
+pub use run::Prepared;
 pub use tokens::TokensArgs;
 
 use crate::config::{ConfigError, RawConfig};

@@ -3,16 +3,56 @@
 
 use std::error::Error;
 
-use super::{Cli, Command, ServeArgs};
+use super::{Cli, Command, runtime};
+use crate::config::{Config, ConfigError};
 use crate::server::{Gateway, shutdown_signal};
 use crate::telemetry;
 
+/// A command ready to run, with what its runtime needs to be built.
+#[derive(Debug)]
+pub struct Prepared {
+    command: Ready,
+}
+
+/// `serve` with its settings loaded and checked, or another command.
+#[derive(Debug)]
+enum Ready {
+    Serve(Box<Config>),
+    Other(Command),
+}
+
 impl Cli {
-    /// Runs the chosen subcommand to completion; a command that prints prints
-    /// its result to standard output.
+    /// Loads and checks `serve`'s settings (every other command is ready as
+    /// parsed): they are needed before the runtime starts, as they say how
+    /// many threads it has.
+    pub fn prepare(self) -> Result<Prepared, ConfigError> {
+        let command = match self.command {
+            Command::Serve(args) => Ready::Serve(Box::new(args.load()?)),
+            other => Ready::Other(other),
+        };
+        Ok(Prepared { command })
+    }
+}
+
+impl Prepared {
+    /// The runtime to run the command on: `serve`'s `--worker-threads`, one
+    /// thread for the tools.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        runtime::build(match &self.command {
+            Ready::Serve(config) => config.worker_threads,
+            Ready::Other(_) => 1,
+        })
+    }
+
+    /// Runs the command to completion; a command that prints prints its
+    /// result to standard output.
     pub async fn run(self) -> Result<(), Box<dyn Error>> {
-        match self.command {
-            Command::Serve(args) => serve(args).await,
+        let command = match self.command {
+            Ready::Serve(config) => return serve(*config).await,
+            Ready::Other(command) => command,
+        };
+        match command {
+            Command::Serve(_) => Err("serve was not prepared: a broken invariant".into()),
             #[cfg(feature = "dev-upstream")]
             Command::DevUpstream(args) => dev_upstream(args).await,
             Command::Tokens(args) => {
@@ -29,8 +69,7 @@ impl Cli {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Box<dyn Error>> {
-    let config = args.load()?;
+async fn serve(config: Config) -> Result<(), Box<dyn Error>> {
     let telemetry = telemetry::init(&config.telemetry, "info")?;
     let result = match Gateway::bind_with(config, telemetry.metrics.clone()).await {
         Ok(gateway) => gateway.serve(shutdown_signal()).await,

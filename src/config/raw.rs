@@ -154,6 +154,9 @@ pub struct RawConfig {
     /// Time in-flight calls get to finish once draining starts [default: 25s].
     #[arg(long, env = "DCR_GATEWAY_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// Threads that poll calls: 1 runs them all on one thread, the cheapest per call; more for a gateway given more than one core [default: 1].
+    #[arg(long, env = "DCR_GATEWAY_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
     /// File of caller tokens, one `NAME=TOKEN` per line; when set, callers must send
     /// `authorization: Bearer TOKEN` and stored tokens are kept per caller. Or the list
     /// itself in DCR_GATEWAY_CALLERS (comma- or newline-separated).
@@ -367,7 +370,7 @@ impl RawConfig {
             max_request_bytes, default_deadline, max_attempts, retry_backoff_base, retry_backoff_max,
             retry_after_max, retry_budget_percent, retry_budget_min_per_second, max_in_flight, max_queue,
             queue_timeout, max_concurrent_calls, max_streams_per_connection, max_deadline, max_detached,
-            header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, callers_file, callers, admin_listen, metrics_listen, log_format,
+            header_read_timeout, keepalive_interval, idle_timeout, shutdown_delay, shutdown_grace, worker_threads, callers_file, callers, admin_listen, metrics_listen, log_format,
             otlp_endpoint, otlp_protocol, service_name, upstream_profile, registration_endpoint,
             discovery_refresh_interval, allowed_client_uri_origins, sharkauth_use_client_uri,
             reconcile_interval, credentials_dir, credentials_file_mode, credentials_dir_create,

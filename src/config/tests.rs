@@ -16,6 +16,7 @@ fn defaults_apply() {
     assert_eq!(c.retry.max_attempts, DEFAULT_MAX_ATTEMPTS);
     assert_eq!(c.shed.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
     assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    assert_eq!(c.worker_threads, DEFAULT_WORKER_THREADS);
     assert_eq!(c.http.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
     // Only the loopback admin listener is on unless a scraper is asked for.
     assert_eq!(
@@ -87,6 +88,20 @@ fn each_problem_names_its_setting() {
                 ..raw()
             },
             "--connect-timeout",
+        ),
+        (
+            RawConfig {
+                worker_threads: Some(0),
+                ..raw()
+            },
+            "--worker-threads",
+        ),
+        (
+            RawConfig {
+                worker_threads: Some(MAX_WORKER_THREADS + 1),
+                ..raw()
+            },
+            "--worker-threads",
         ),
         (
             RawConfig {

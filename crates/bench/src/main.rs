@@ -15,7 +15,7 @@
 //! writes `results.md` (the targets table first) and `latency.svg` to `--out`
 //! (default `bench-results`). `--soak MINUTES` runs the soak (see `soak.rs`)
 //! and writes `soak.md`. `--focus SECS` only compares (c), (d) and (d-file) at
-//! concurrency 16, for quick A/B runs during speed work; `--memory` only the
+//! concurrency 1 and 16, for quick A/B runs during speed work; `--memory` only the
 //! memory figures; `--managed-names` whether a plain RPC's latency grows with
 //! the number of managed names (see `names.rs`), written to `names.md`;
 //! `--access-tokens` a cached GetAccessToken (`tokens.md`); `--redis` the
@@ -57,7 +57,7 @@ struct Args {
     /// Run the soak for this many minutes instead, and write `soak.md`.
     #[arg(long, value_name = "MINUTES", conflicts_with_all = ["quick", "focus"])]
     soak: Option<u64>,
-    /// Only compare (c), (d) and (d-file) at concurrency 16, for this many seconds each.
+    /// Only compare (c), (d) and (d-file) at concurrency 1 and 16, for this many seconds each.
     #[arg(long, value_name = "SECS")]
     focus: Option<u64>,
     /// Only measure memory: each store idle, then with the stored tokens of
@@ -270,23 +270,25 @@ async fn compare_all(fleet: &Fleet, seeds: &mut [Vec<load::Seed>], idle: [f64; 2
     write_result(out_dir, "results.md", &md);
 }
 
-/// `--focus SECS`: (c), (d) and (d-file) at concurrency 16, each workload,
-/// alternating twice, CPU per call printed: a quick A/B for speed work, with
-/// the pids for `perf record -p`.
+/// `--focus SECS`: (c), (d) and (d-file) at concurrency 1 and 16, each
+/// workload, alternating twice, CPU per call printed: a quick A/B for speed
+/// work, with the pids for `perf record -p`.
 async fn focus(fleet: &Fleet, seeds: &mut [Vec<load::Seed>], duration: Duration) {
     for pi in [FLOOR, MEMORY, DEFAULT] {
         println!("{}: pid {}", fleet.paths[pi].name, fleet.paths[pi].pid);
     }
     for _ in 0..2 {
         for workload in WORKLOADS {
-            for pi in [FLOOR, MEMORY, DEFAULT] {
-                let path = &fleet.paths[pi];
-                let c = 16.min(seeds[pi].len());
-                let (s, _) = compare::cell(path, workload, &mut seeds[pi], c, duration).await;
-                println!(
-                    "{} / {}: {:.0} calls/s, p50 {:.3} ms, {:.1} µs CPU/call",
-                    workload.name, path.name, s.throughput, s.p50_ms, s.cpu_us_per_call
-                );
+            for c in [1, 16] {
+                for pi in [FLOOR, MEMORY, DEFAULT] {
+                    let path = &fleet.paths[pi];
+                    let c = c.min(seeds[pi].len());
+                    let (s, _) = compare::cell(path, workload, &mut seeds[pi], c, duration).await;
+                    println!(
+                        "{} c={c} / {}: {:.0} calls/s, p50 {:.3} ms, {:.1} µs CPU/call",
+                        workload.name, path.name, s.throughput, s.p50_ms, s.cpu_us_per_call
+                    );
+                }
             }
         }
     }
