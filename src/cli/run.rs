@@ -15,9 +15,11 @@ pub struct Prepared {
 }
 
 /// `serve` with its settings loaded and checked, or another command.
+// Made once at start; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Ready {
-    Serve(Box<Config>),
+    Serve(Config),
     Other(Command),
 }
 
@@ -27,7 +29,7 @@ impl Cli {
     /// many threads it has.
     pub fn prepare(self) -> Result<Prepared, ConfigError> {
         let command = match self.command {
-            Command::Serve(args) => Ready::Serve(Box::new(args.load()?)),
+            Command::Serve(args) => Ready::Serve(args.load()?),
             other => Ready::Other(other),
         };
         Ok(Prepared { command })
@@ -48,7 +50,7 @@ impl Prepared {
     /// result to standard output.
     pub async fn run(self) -> Result<(), Box<dyn Error>> {
         let command = match self.command {
-            Ready::Serve(config) => return serve(*config).await,
+            Ready::Serve(config) => return serve(config).await,
             Ready::Other(command) => command,
         };
         match command {
