@@ -41,6 +41,19 @@ pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
     ))
 }
 
+/// The generation of `key`'s value in `table`, `None` when it has none.
+pub(super) fn generation(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
+    let raw = table.get(key).map_err(backend)?;
+    Ok(raw.and_then(|v| {
+        v.value()
+            .get(..8)
+            .map(|g| u64::from_be_bytes(g.try_into().unwrap_or_default()))
+    }))
+}
+
 /// redb's page cache. Reads are answered from the in-memory copy, so the
 /// cache only serves a write's walk down the tree and the few reads of
 /// managed-client records; redb's default (1 GiB) kept every page the fill
@@ -75,7 +88,7 @@ impl FileStore {
         txn.commit().map_err(backend)?;
         let (db, cache) = (Arc::new(db), Arc::<TokenCache>::default());
         let store = Self {
-            groups: Arc::new(Groups::new(db.clone(), cache.clone())),
+            groups: Arc::new(Groups::start(db.clone(), cache.clone())?),
             db,
             keyring,
             cache,
@@ -114,50 +127,42 @@ impl FileStore {
         open_token(self.keyring.as_deref(), key, generation, sealed)
     }
 
-    pub(super) fn generation(
-        &self,
-        table: &impl ReadableTable<&'static str, &'static [u8]>,
-        key: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        let raw = table.get(key).map_err(backend)?;
-        Ok(raw.and_then(|v| {
-            v.value()
-                .get(..8)
-                .map(|g| u64::from_be_bytes(g.try_into().unwrap_or_default()))
-        }))
-    }
-
     /// Commits a write transaction on the tokens durably (grouped with the
     /// writes queued with it, `file_group.rs`), then applies the changes
     /// `work` noted to the in-memory copy, in commit order.
-    fn write<T>(
+    async fn write<T: Send + 'static>(
         &self,
-        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>, &mut Vec<Change>) -> Result<T, StoreError>
+        + Send
+        + 'static,
     ) -> Result<T, StoreError> {
-        self.groups.write(|txn, changes| {
-            let mut table = txn.open_table(TOKENS).map_err(backend)?;
-            work(&mut table, changes)
-        })
+        self.groups
+            .write(move |txn, changes| {
+                let mut table = txn.open_table(TOKENS).map_err(backend)?;
+                work(&mut table, changes)
+            })
+            .await
     }
 
     /// Commits a write transaction on `table` durably.
-    pub(super) fn write_in<T>(
+    pub(super) async fn write_in<T: Send + 'static>(
         &self,
-        table: TableDefinition<&str, &[u8]>,
-        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError>,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        mut work: impl FnMut(&mut redb::Table<&str, &[u8]>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.write_txn(|txn| {
+        self.write_txn(move |txn| {
             let mut table = txn.open_table(table).map_err(backend)?;
             work(&mut table)
         })
+        .await
     }
 
     /// Commits a write transaction durably; `work` opens the tables it needs.
-    pub(super) fn write_txn<T>(
+    pub(super) async fn write_txn<T: Send + 'static>(
         &self,
-        mut work: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError>,
+        mut work: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.groups.write(|txn, _| work(txn))
+        self.groups.write(move |txn, _| work(txn)).await
     }
 }
 
@@ -203,62 +208,57 @@ impl Tokens for FileStore {
             token.clone(),
             registration_client_uri.to_owned(),
         );
-        self.run(move |s| {
-            s.write(|table, changes| {
-                let current = s.generation(table, &key)?;
-                if current != expected {
-                    return Ok(Cas::Conflict);
-                }
-                let generation = current.unwrap_or(0) + 1;
-                let learned_at = unix_now();
-                let mut value = generation.to_be_bytes().to_vec();
-                value.extend(seal_token(
-                    s.keyring.as_deref(),
-                    &key,
-                    generation,
-                    &token,
-                    &uri,
-                    learned_at,
-                ));
-                table
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(backend)?;
-                changes.push(Change::Put {
-                    key: key.clone(),
-                    token: token.clone(),
-                    uri: uri.clone(),
-                    learned_at,
-                    generation,
-                });
-                Ok(Cas::Stored(generation))
-            })
+        let keyring = self.keyring.clone();
+        self.write(move |table, changes| {
+            let current = generation(table, &key)?;
+            if current != expected {
+                return Ok(Cas::Conflict);
+            }
+            let generation = current.unwrap_or(0) + 1;
+            let learned_at = unix_now();
+            let mut value = generation.to_be_bytes().to_vec();
+            value.extend(seal_token(
+                keyring.as_deref(),
+                &key,
+                generation,
+                &token,
+                &uri,
+                learned_at,
+            ));
+            table
+                .insert(key.as_str(), value.as_slice())
+                .map_err(backend)?;
+            changes.push(Change::Put {
+                key: key.clone(),
+                token: token.clone(),
+                uri: uri.clone(),
+                learned_at,
+                generation,
+            });
+            Ok(Cas::Stored(generation))
         })
         .await
     }
 
     async fn compare_and_delete(&self, key: &TokenKey, expected: u64) -> Result<bool, StoreError> {
         let key = key_bytes(key);
-        self.run(move |s| {
-            s.write(|table, changes| {
-                if s.generation(table, &key)? != Some(expected) {
-                    return Ok(false);
-                }
-                table.remove(key.as_str()).map_err(backend)?;
-                changes.push(Change::Remove(key.clone()));
-                Ok(true)
-            })
+        self.write(move |table, changes| {
+            if generation(table, &key)? != Some(expected) {
+                return Ok(false);
+            }
+            table.remove(key.as_str()).map_err(backend)?;
+            changes.push(Change::Remove(key.clone()));
+            Ok(true)
         })
         .await
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<bool, StoreError> {
         let key = key_bytes(key);
-        self.run(move |s| {
-            s.write(|table, changes| {
-                let removed = table.remove(key.as_str()).map_err(backend)?.is_some();
-                changes.push(Change::Remove(key.clone()));
-                Ok(removed)
-            })
+        self.write(move |table, changes| {
+            let removed = table.remove(key.as_str()).map_err(backend)?.is_some();
+            changes.push(Change::Remove(key.clone()));
+            Ok(removed)
         })
         .await
     }
@@ -268,42 +268,41 @@ impl Tokens for FileStore {
         entries: Vec<ImportEntry>,
         overwrite: bool,
     ) -> Result<(usize, usize), StoreError> {
-        self.run(move |s| {
-            s.write(|table, changes| {
-                let (mut stored, mut kept) = (0, 0);
-                for e in &entries {
-                    let key = key_bytes(&e.key);
-                    let current = s.generation(table, &key)?;
-                    if current.is_some() && !overwrite {
-                        kept += 1;
-                        continue;
-                    }
-                    let generation = current.unwrap_or(0) + 1;
-                    let learned_at = unix_now();
-                    let mut value = generation.to_be_bytes().to_vec();
-                    let sealed = seal_token(
-                        s.keyring.as_deref(),
-                        &key,
-                        generation,
-                        &e.token,
-                        &e.registration_client_uri,
-                        learned_at,
-                    );
-                    value.extend(sealed);
-                    table
-                        .insert(key.as_str(), value.as_slice())
-                        .map_err(backend)?;
-                    changes.push(Change::Put {
-                        key,
-                        token: e.token.clone(),
-                        uri: e.registration_client_uri.clone(),
-                        learned_at,
-                        generation,
-                    });
-                    stored += 1;
+        let keyring = self.keyring.clone();
+        self.write(move |table, changes| {
+            let (mut stored, mut kept) = (0, 0);
+            for e in &entries {
+                let key = key_bytes(&e.key);
+                let current = generation(table, &key)?;
+                if current.is_some() && !overwrite {
+                    kept += 1;
+                    continue;
                 }
-                Ok((stored, kept))
-            })
+                let generation = current.unwrap_or(0) + 1;
+                let learned_at = unix_now();
+                let mut value = generation.to_be_bytes().to_vec();
+                let sealed = seal_token(
+                    keyring.as_deref(),
+                    &key,
+                    generation,
+                    &e.token,
+                    &e.registration_client_uri,
+                    learned_at,
+                );
+                value.extend(sealed);
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(backend)?;
+                changes.push(Change::Put {
+                    key,
+                    token: e.token.clone(),
+                    uri: e.registration_client_uri.clone(),
+                    learned_at,
+                    generation,
+                });
+                stored += 1;
+            }
+            Ok((stored, kept))
         })
         .await
     }
@@ -333,23 +332,27 @@ impl Tokens for FileStore {
 #[async_trait]
 impl Sealing for FileStore {
     async fn seal_plaintext(&self) -> Result<usize, StoreError> {
-        self.run(|s| {
-            let ring = s.keyring.clone().ok_or(StoreError::NoKeyring)?;
-            // Each table in one transaction: either every plaintext entry of
-            // it is sealed, or none.
-            let tokens = s.write(|table, _| {
-                reseal_table(table, |k, g, v| reseal_plain(&ring, Space::Tokens, k, g, v))
-            })?;
-            // Sealing changes no token, but values the keyring could not
-            // read before now read.
-            s.load_copy()?;
-            let records = s.write_in(RECORDS, |table| {
+        let ring = self.keyring.clone().ok_or(StoreError::NoKeyring)?;
+        // Each table in one transaction: either every plaintext entry of it
+        // is sealed, or none.
+        let tokens_ring = ring.clone();
+        let tokens = self
+            .write(move |table, _| {
+                reseal_table(table, |k, g, v| {
+                    reseal_plain(&tokens_ring, Space::Tokens, k, g, v)
+                })
+            })
+            .await?;
+        // Sealing changes no token, but values the keyring could not read
+        // before now read.
+        self.run(|s| s.load_copy()).await?;
+        let records = self
+            .write_in(RECORDS, move |table| {
                 reseal_table(table, |k, g, v| {
                     reseal_plain(&ring, Space::Records, k, g, v)
                 })
-            })?;
-            Ok(tokens + records)
-        })
-        .await
+            })
+            .await?;
+        Ok(tokens + records)
     }
 }

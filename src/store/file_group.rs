@@ -1,23 +1,29 @@
-//! Durable writes in groups: one commit (and one fsync) for every write
-//! that arrived while the previous commit was syncing.
+//! Durable writes in groups, on one writer thread: one commit (and one
+//! fsync) for every write that arrived while the previous commit was
+//! syncing.
 //!
 //! redb runs one write transaction at a time, and each durable commit
 //! waits for its fsync; writers one after another would each pay a whole
-//! commit. Here the writers that queue up while a commit syncs all run
-//! their work, in arrival order, in the next transaction, and the last of
-//! them commits it for all. Nobody returns before the commit that holds
-//! its write is durable, so what a caller is told is on disk is on disk,
-//! exactly as before.
+//! commit. Here every write is a job sent to the store's writer thread,
+//! which takes all the jobs queued when it is free, runs their work in
+//! arrival order in one transaction, commits it, and answers each. A
+//! caller awaits its answer: no call holds a runtime or a blocking thread
+//! while a commit syncs, and a group costs the runtime one wake-up, not
+//! one per write. Nobody is answered before the commit that holds its
+//! write is durable, so what a caller is told is on disk is on disk.
 //!
 //! A write that fails (an I/O error, an unreadable value) may leave its
-//! half in the shared transaction, so the group's transaction is dropped
-//! unapplied, and every other member runs its work again in a group of
-//! its own making: work is `FnMut` for that reason.
+//! half in the shared transaction, so the group's transaction is aborted,
+//! the failed ones get their errors, and the others run their work again
+//! in a new transaction: work is `FnMut` for that reason.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
 
 use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::oneshot;
 
 use super::StoreError;
 use super::file_cache::{Change, TokenCache};
@@ -29,167 +35,181 @@ pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Stor
     StoreError::Backend(Cause::from_error(e))
 }
 
-/// Where the current group is.
-enum Phase {
-    /// No write in progress.
-    Idle,
-    /// A transaction takes work: `expected` members joined, `ran` of them
-    /// have run their work, `failed` when one failed.
-    Open {
-        txn: Box<WriteTransaction>,
-        expected: usize,
-        ran: usize,
-        failed: bool,
-    },
-    /// The group's transaction is being committed; `waiting` writers
-    /// queued behind it, for the next group.
-    Committing { waiting: usize },
+/// One write waiting for the writer thread.
+trait Job: Send {
+    /// Runs the work in `txn`, noting its changes to the in-memory copy;
+    /// false when it failed.
+    fn run(&mut self, txn: &WriteTransaction, changes: &mut Vec<Change>) -> bool;
+    /// Answers the caller: the work's own result, or `failure` when the
+    /// transaction holding it was not committed.
+    fn answer(self: Box<Self>, failure: Option<StoreError>);
 }
 
-/// How a group ended, for its members.
-#[derive(Clone)]
-enum Outcome {
-    Committed,
-    /// Dropped unapplied because a member failed: run again.
-    Retry,
-    Failed(String),
+/// A write's work, its last result and where the answer goes.
+struct Pending<T, W> {
+    work: W,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-struct State {
-    phase: Phase,
-    /// The group being formed (members record it on joining).
-    group: u64,
-    /// The last group that ended, and how.
-    ended: (u64, Outcome),
-    /// The changes to the in-memory copy, in the order the work ran.
-    changes: Vec<Change>,
+impl<T, W> Job for Pending<T, W>
+where
+    T: Send,
+    W: FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, txn: &WriteTransaction, changes: &mut Vec<Change>) -> bool {
+        let out = (self.work)(txn, changes);
+        let ran = out.is_ok();
+        self.out = Some(out);
+        ran
+    }
+
+    fn answer(self: Box<Self>, failure: Option<StoreError>) {
+        let out = match (failure, self.out) {
+            (Some(e), _) => Err(e),
+            (None, Some(out)) => out,
+            (None, None) => Err(StoreError::Backend(
+                "a write was answered before its work ran".into(),
+            )),
+        };
+        // A caller that left still had its write committed (or not) in order.
+        let _ = self.reply.send(out);
+    }
 }
 
-/// The write groups of one database, and the in-memory copy each group's
-/// changes reach once it is committed.
+/// The writer thread of one database, and the queue to it.
 pub(super) struct Groups {
-    db: Arc<Database>,
-    cache: Arc<TokenCache>,
-    state: Mutex<State>,
-    ended: Condvar,
-    /// Transactions committed so far.
-    pub(super) commits: AtomicU64,
+    /// `None` once dropped, which stops the writer after the queued jobs.
+    queue: Option<Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+    /// Transactions committed so far (the tests see writes share them).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) commits: Arc<AtomicU64>,
 }
 
 impl Groups {
-    /// The groups of `db`, whose committed changes reach `cache`.
-    pub(super) fn new(db: Arc<Database>, cache: Arc<TokenCache>) -> Self {
-        Self {
+    /// Starts the writer of `db`, whose committed changes reach `cache`.
+    pub(super) fn start(db: Arc<Database>, cache: Arc<TokenCache>) -> Result<Self, StoreError> {
+        let (queue, jobs) = channel();
+        let commits = Arc::<AtomicU64>::default();
+        let writer = Writer {
             db,
             cache,
-            state: Mutex::new(State {
-                phase: Phase::Idle,
-                group: 1,
-                ended: (0, Outcome::Committed),
-                changes: Vec::new(),
-            }),
-            ended: Condvar::new(),
-            commits: AtomicU64::new(0),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits, holding `state` between wakes, until group `group` ended.
-    fn wait_ended<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
-        group: u64,
-    ) -> MutexGuard<'a, State> {
-        while state.ended.0 < group {
-            state = self.ended.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state
+            commits: commits.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("dcr-store-writer".into())
+            .spawn(move || writer.serve(jobs))
+            .map_err(|e| StoreError::Backend(Cause::of("starting the token store's writer", e)))?;
+        Ok(Self {
+            queue: Some(queue),
+            writer: Some(writer),
+            commits,
+        })
     }
 
     /// Runs `work` in a durable write transaction shared with the writes
-    /// that queued with it; returns once that transaction is committed (or
+    /// queued with it; returns once that transaction is committed (or
     /// failed). The changes `work` notes reach the in-memory copy after the
     /// commit, in the order the work ran.
-    pub(super) fn write<T>(
-        &self,
-        mut work: impl FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        loop {
-            let (group, out) = self.join_and_run(&mut work)?;
-            let state = self.wait_ended(self.lock(), group);
-            match state.ended.1.clone() {
-                Outcome::Committed => return out,
-                // A member that failed gets its own error, not a retry.
-                Outcome::Retry if out.is_err() => return out,
-                Outcome::Retry => continue,
-                Outcome::Failed(why) => return Err(StoreError::Backend(why.into())),
+    pub(super) async fn write<T, W>(&self, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let stopped = || StoreError::Backend("the token store's writer stopped".into());
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work,
+            out: None,
+            reply,
+        });
+        self.queue
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Groups {
+    /// Stops the writer once it has answered every queued write, and waits
+    /// for it: the database file is closed when the store is, so it can be
+    /// opened again at once.
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(writer) = self.writer.take() {
+            // The writer holds no store, so it never drops the last one;
+            // checked all the same, as joining itself would never return.
+            if writer.thread().id() != std::thread::current().id() {
+                let _ = writer.join();
             }
         }
     }
+}
 
-    /// Joins the group taking work (waiting behind a commit in progress),
-    /// runs `work` in it, and commits it when this member is its last;
-    /// returns the group and `work`'s result.
-    fn join_and_run<T>(
-        &self,
-        work: &mut impl FnMut(&WriteTransaction, &mut Vec<Change>) -> Result<T, StoreError>,
-    ) -> Result<(u64, Result<T, StoreError>), StoreError> {
-        let mut state = self.lock();
-        loop {
-            match &mut state.phase {
-                Phase::Idle => {
-                    let txn = Box::new(self.begin()?);
-                    state.phase = Phase::Open {
-                        txn,
-                        expected: 1,
-                        ran: 0,
-                        failed: false,
-                    };
-                    break;
-                }
-                Phase::Open { expected, .. } => {
-                    *expected += 1;
-                    break;
-                }
-                Phase::Committing { waiting } => {
-                    *waiting += 1;
-                    let behind = state.group;
-                    state = self.wait_ended(state, behind);
-                    // The committer opened the next group for the waiting.
-                    if matches!(state.phase, Phase::Open { .. }) {
-                        break;
+/// What the writer thread owns.
+struct Writer {
+    db: Arc<Database>,
+    cache: Arc<TokenCache>,
+    commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Commits every job queued when free, in groups, until the store is dropped.
+    fn serve(self, jobs: Receiver<Box<dyn Job>>) {
+        while let Ok(first) = jobs.recv() {
+            let mut group = vec![first];
+            group.extend(jobs.try_iter());
+            self.commit(group);
+        }
+    }
+
+    /// Runs the group's work in one transaction and commits it; members
+    /// whose work failed get their errors, and the rest run again.
+    fn commit(&self, mut group: Vec<Box<dyn Job>>) {
+        while !group.is_empty() {
+            let txn = match self.begin() {
+                Ok(txn) => txn,
+                Err(e) => {
+                    let why = e.to_string();
+                    for job in group {
+                        job.answer(Some(StoreError::Backend(why.clone().into())));
                     }
+                    return;
+                }
+            };
+            let mut changes = Vec::new();
+            let ran: Vec<bool> = group
+                .iter_mut()
+                .map(|job| job.run(&txn, &mut changes))
+                .collect();
+            if ran.iter().all(|ran| *ran) {
+                let failure = match txn.commit() {
+                    Ok(()) => {
+                        self.commits.fetch_add(1, Ordering::Relaxed);
+                        self.cache.apply(changes);
+                        None
+                    }
+                    Err(e) => Some(format!("committing the token store: {e}")),
+                };
+                for job in group {
+                    job.answer(failure.clone().map(|why| StoreError::Backend(why.into())));
+                }
+                return;
+            }
+            // Nothing of a group with a failed member is kept.
+            let _ = txn.abort();
+            let mut rest = Vec::with_capacity(group.len());
+            for (job, ran) in group.into_iter().zip(ran) {
+                match ran {
+                    true => rest.push(job),
+                    false => job.answer(None),
                 }
             }
+            group = rest;
         }
-        let group = state.group;
-        let current = &mut *state;
-        let Phase::Open {
-            txn,
-            expected,
-            ran,
-            failed,
-        } = &mut current.phase
-        else {
-            return Err(StoreError::Backend(
-                "a write group lost its transaction".into(),
-            ));
-        };
-        let out = work(txn, &mut current.changes);
-        *failed |= out.is_err();
-        *ran += 1;
-        if *ran == *expected {
-            // The last member commits, without the lock while it syncs:
-            // writers arriving meanwhile see Committing and queue.
-            let phase = std::mem::replace(&mut current.phase, Phase::Committing { waiting: 0 });
-            let changes = std::mem::take(&mut current.changes);
-            drop(state);
-            self.end_group(phase, changes);
-        }
-        Ok((group, out))
     }
 
     /// A durable write transaction.
@@ -197,43 +217,5 @@ impl Groups {
         let mut txn = self.db.begin_write().map_err(backend)?;
         txn.set_durability(Durability::Immediate).map_err(backend)?;
         Ok(txn)
-    }
-
-    /// Commits the group whose phase was `phase` (or drops it when a
-    /// member failed), applies its changes, tells its members, and opens
-    /// the next group for the writers that queued meanwhile.
-    fn end_group(&self, phase: Phase, changes: Vec<Change>) {
-        let outcome = match phase {
-            Phase::Open { failed: true, .. } => Outcome::Retry,
-            Phase::Open { txn, .. } => match (*txn).commit() {
-                Ok(()) => {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
-                    self.cache.apply(changes);
-                    Outcome::Committed
-                }
-                Err(e) => Outcome::Failed(format!("committing the token store: {e}")),
-            },
-            Phase::Idle | Phase::Committing { .. } => {
-                Outcome::Failed("a write group ended that was not open".into())
-            }
-        };
-        let mut state = self.lock();
-        let group = state.group;
-        state.ended = (group, outcome);
-        state.group += 1;
-        state.phase = match std::mem::replace(&mut state.phase, Phase::Idle) {
-            Phase::Committing { waiting } if waiting > 0 => match self.begin() {
-                Ok(txn) => Phase::Open {
-                    txn: Box::new(txn),
-                    expected: waiting,
-                    ran: 0,
-                    failed: false,
-                },
-                // The waiting start again from Idle, and meet the error.
-                Err(_) => Phase::Idle,
-            },
-            _ => Phase::Idle,
-        };
-        self.ended.notify_all();
     }
 }

@@ -2,8 +2,8 @@
 //! share commits and all are durable; a failed write leaves nothing and
 //! fails no other.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Barrier};
 
 use redb::TableDefinition;
 use secrecy::{ExposeSecret, SecretString};
@@ -55,32 +55,35 @@ async fn concurrent_writes_share_commits_and_every_one_is_durable() {
     }
 }
 
-#[test]
-fn a_failed_write_leaves_nothing_and_fails_no_other() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_leaves_nothing_and_fails_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(&dir.path().join("t.redb"), None).unwrap();
-    let start = Arc::new(Barrier::new(8));
+    let start = Arc::new(tokio::sync::Barrier::new(8));
     let writers: Vec<_> = (0..8)
         .map(|i| {
             let (store, start) = (store.clone(), start.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                store.groups.write(|txn, _| {
-                    let name = format!("k{i}");
-                    let mut table = txn.open_table(SCRATCH).map_err(backend)?;
-                    table
-                        .insert(name.as_str(), [1u8].as_slice())
-                        .map_err(backend)?;
-                    match i % 2 {
-                        0 => Err(StoreError::Backend("planted failure".into())),
-                        _ => Ok(i),
-                    }
-                })
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .groups
+                    .write(move |txn, _| {
+                        let name = format!("k{i}");
+                        let mut table = txn.open_table(SCRATCH).map_err(backend)?;
+                        table
+                            .insert(name.as_str(), [1u8].as_slice())
+                            .map_err(backend)?;
+                        match i % 2 {
+                            0 => Err(StoreError::Backend("planted failure".into())),
+                            _ => Ok(i),
+                        }
+                    })
+                    .await
             })
         })
         .collect();
     for (i, writer) in writers.into_iter().enumerate() {
-        let out = writer.join().unwrap();
+        let out = writer.await.unwrap();
         assert_eq!(out.is_ok(), i % 2 == 1, "writer {i}: {:?}", out.err());
     }
     let txn = redb::ReadableDatabase::begin_read(&*store.db).unwrap();

@@ -10,7 +10,9 @@ use redb::{ReadableDatabase, ReadableTable};
 use secrecy::SecretString;
 
 use super::codec::{open_record, seal_record};
-use super::file::{CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, split_generation};
+use super::file::{
+    CLIENT_RECORDS, FileStore, RECORD_CLIENTS, RECORDS, generation, split_generation,
+};
 use super::file_group::backend;
 use super::record::{
     client_index_entries, client_index_key, parse_record_key, record_key_bytes, record_prefix,
@@ -51,62 +53,58 @@ impl Records for FileStore {
         client_id: &str,
     ) -> Result<Cas, StoreError> {
         let (managed, key, json) = (key.clone(), record_key_bytes(key), json.clone());
-        let client_id = client_id.to_owned();
-        self.run(move |s| {
-            s.write_txn(|txn| {
-                let mut table = txn.open_table(RECORDS).map_err(backend)?;
-                let current = s.generation(&table, &key)?;
-                if current != expected {
-                    return Ok(Cas::Conflict);
-                }
-                let generation = current.unwrap_or(0) + 1;
-                let mut value = generation.to_be_bytes().to_vec();
-                value.extend(seal_record(s.keyring.as_deref(), &key, generation, &json));
-                table
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(backend)?;
-                let mut ids = txn.open_table(RECORD_CLIENTS).map_err(backend)?;
-                let old = ids
-                    .insert(key.as_str(), client_id.as_str())
-                    .map_err(backend)?
-                    .map(|v| v.value().to_owned());
-                let mut index = txn.open_table(CLIENT_RECORDS).map_err(backend)?;
-                if let Some(old) = old.filter(|old| *old != client_id) {
-                    index
-                        .remove(index_entry(&managed, &old).as_str())
-                        .map_err(backend)?;
-                }
+        let (client_id, keyring) = (client_id.to_owned(), self.keyring.clone());
+        self.write_txn(move |txn| {
+            let mut table = txn.open_table(RECORDS).map_err(backend)?;
+            let current = generation(&table, &key)?;
+            if current != expected {
+                return Ok(Cas::Conflict);
+            }
+            let generation = current.unwrap_or(0) + 1;
+            let mut value = generation.to_be_bytes().to_vec();
+            value.extend(seal_record(keyring.as_deref(), &key, generation, &json));
+            table
+                .insert(key.as_str(), value.as_slice())
+                .map_err(backend)?;
+            let mut ids = txn.open_table(RECORD_CLIENTS).map_err(backend)?;
+            let old = ids
+                .insert(key.as_str(), client_id.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_owned());
+            let mut index = txn.open_table(CLIENT_RECORDS).map_err(backend)?;
+            if let Some(old) = old.filter(|old| *old != client_id) {
                 index
-                    .insert(index_entry(&managed, &client_id).as_str(), [].as_slice())
+                    .remove(index_entry(&managed, &old).as_str())
                     .map_err(backend)?;
-                Ok(Cas::Stored(generation))
-            })
+            }
+            index
+                .insert(index_entry(&managed, &client_id).as_str(), [].as_slice())
+                .map_err(backend)?;
+            Ok(Cas::Stored(generation))
         })
         .await
     }
 
     async fn delete_record(&self, key: &ManagedKey, expected: u64) -> Result<bool, StoreError> {
         let (managed, key) = (key.clone(), record_key_bytes(key));
-        self.run(move |s| {
-            s.write_txn(|txn| {
-                let mut table = txn.open_table(RECORDS).map_err(backend)?;
-                if s.generation(&table, &key)? != Some(expected) {
-                    return Ok(false);
-                }
-                table.remove(key.as_str()).map_err(backend)?;
-                let mut ids = txn.open_table(RECORD_CLIENTS).map_err(backend)?;
-                let old = ids
-                    .remove(key.as_str())
+        self.write_txn(move |txn| {
+            let mut table = txn.open_table(RECORDS).map_err(backend)?;
+            if generation(&table, &key)? != Some(expected) {
+                return Ok(false);
+            }
+            table.remove(key.as_str()).map_err(backend)?;
+            let mut ids = txn.open_table(RECORD_CLIENTS).map_err(backend)?;
+            let old = ids
+                .remove(key.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_owned());
+            if let Some(old) = old {
+                txn.open_table(CLIENT_RECORDS)
                     .map_err(backend)?
-                    .map(|v| v.value().to_owned());
-                if let Some(old) = old {
-                    txn.open_table(CLIENT_RECORDS)
-                        .map_err(backend)?
-                        .remove(index_entry(&managed, &old).as_str())
-                        .map_err(backend)?;
-                }
-                Ok(true)
-            })
+                    .remove(index_entry(&managed, &old).as_str())
+                    .map_err(backend)?;
+            }
+            Ok(true)
         })
         .await
     }
