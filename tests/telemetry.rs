@@ -452,3 +452,14 @@ async fn metrics_endpoint_exposes_what_the_readme_documents() {
         assert_eq!(resp.status(), 200, "/{path}");
     }
 }
+
+/// `RUST_LOG` takes a level and `TARGET=LEVEL` directives; a value that is
+/// not such a filter is said at start, and the default (info) applies: the
+/// info line with the gRPC address is still logged.
+#[tokio::test]
+async fn a_rust_log_that_is_not_a_filter_is_reported_and_the_default_applies() {
+    let served = serve_with(&["--dev-upstream"], &[("RUST_LOG", "dcr_gateway=loud")]).await;
+    let log = served.log.lock().unwrap().clone();
+    assert!(log.contains("RUST_LOG is not a filter"), "{log}");
+    assert!(log.contains("logging at info"), "{log}");
+}

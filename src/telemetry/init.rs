@@ -17,10 +17,10 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 use super::Metrics;
 use super::log_layer::LogLayer;
@@ -179,9 +179,29 @@ pub fn init_logs(default_filter: &str) {
     install_subscriber(LogFormat::Text, default_filter, None);
 }
 
+/// The log filter: `RUST_LOG` (`LEVEL` and `TARGET=LEVEL` directives,
+/// comma-separated), else `default_filter`; and why `RUST_LOG` was not
+/// used, when it is set but is not such a filter. `Targets`, not
+/// `EnvFilter`: its span and field directives need a regex engine, half a
+/// megabyte of the binary's code, compiled at every start.
+fn log_filter(default_filter: &str) -> (Targets, Option<String>) {
+    let fallback = || default_filter.parse().unwrap_or_default();
+    match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => match text.parse() {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                fallback(),
+                Some(format!(
+                    "RUST_LOG is not a filter ({e}); logging at {default_filter}"
+                )),
+            ),
+        },
+        _ => (fallback(), None),
+    }
+}
+
 fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&SdkTracerProvider>) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let (filter, refused) = log_filter(default_filter);
     // Spans always carry the gateway's own debug events (token-store reads and
     // the like), whatever RUST_LOG keeps out of the log lines.
     let otel = tracer.map(|t| {
@@ -196,6 +216,9 @@ fn install_subscriber(format: LogFormat, default_filter: &str, tracer: Option<&S
         .with(LogLayer::new(format).with_filter(filter))
         .with(otel)
         .try_init();
+    if let Some(why) = refused {
+        tracing::warn!("{why}");
+    }
 }
 
 /// Installs the global log subscriber and, when configured, OTLP export.
