@@ -12,12 +12,13 @@
 
 use tokio::runtime::{Builder, Runtime};
 
-/// Most threads for blocking work: file-store writes waiting for their
-/// group's commit, credentials files, name resolution. With tokio's default
-/// (512), 64 concurrent registrations on the file store held 64 threads,
-/// each with its stack and its own allocator heap: the gateway's resident
-/// memory grew by tens of MiB. Past this many, blocking work queues for a
-/// thread, and a write group takes every writer that has one.
+/// Most threads for blocking work: file-store reads of records and lists,
+/// credentials files, name resolution (file-store writes have the store's
+/// writer thread). With tokio's default (512), a burst of blocking work
+/// held a thread per call, each with its stack and its own allocator heap:
+/// 64 concurrent registrations, when writes waited on these threads, grew
+/// the gateway's resident memory by tens of MiB. Past this many, blocking
+/// work queues for a thread.
 pub const MAX_BLOCKING_THREADS: usize = 8;
 
 /// The runtime for `worker_threads` workers (at least one).

@@ -111,7 +111,8 @@ impl FileStore {
         Ok(())
     }
 
-    /// Runs blocking database work off the async threads.
+    /// Runs blocking database reads off the async threads (writes go to
+    /// the writer thread, `file_group.rs`).
     pub(super) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
