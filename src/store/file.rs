@@ -41,17 +41,16 @@ pub(super) fn split_generation(raw: &[u8]) -> Result<(u64, &[u8]), StoreError> {
     ))
 }
 
-/// The generation of `key`'s value in `table`, `None` when it has none.
+/// The generation of `key`'s value in `table`, `None` when it has none; a
+/// value too short to hold one is an error, not an absent value a write
+/// could then replace.
 pub(super) fn generation(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     key: &str,
 ) -> Result<Option<u64>, StoreError> {
     let raw = table.get(key).map_err(backend)?;
-    Ok(raw.and_then(|v| {
-        v.value()
-            .get(..8)
-            .map(|g| u64::from_be_bytes(g.try_into().unwrap_or_default()))
-    }))
+    raw.map(|v| split_generation(v.value()).map(|(generation, _)| generation))
+        .transpose()
 }
 
 /// redb's page cache. Reads are answered from the in-memory copy, so the
