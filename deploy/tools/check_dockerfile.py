@@ -125,6 +125,9 @@ def check(root, text=None):
     needed = {"Cargo.toml", "Cargo.lock", "src", "proto"}
     if (root / "build.rs").exists():
         needed.add("build.rs")
+    # build.rs links the binary in the order link/ holds.
+    if (root / "link").exists():
+        needed.add("link")
     for kind in ("bench", "test", "example", "bin"):
         for t in cargo.get(kind, []):
             path = t.get("path") or targets[kind].format(t["name"])
@@ -246,6 +249,7 @@ BREAKAGES = [
     ("org.opencontainers.image.source=", "org.example.source=", "image.source"),
     ("--no-default-features --features mimalloc ", "", "dev-upstream feature"),
     ("--features mimalloc ", "", "mimalloc feature"),
+    ("COPY link ./link\n", "", "COPY link"),
     ("ENV DCR_GATEWAY_TOKEN_STORE_PATH=", "ENV DCR_GATEWAY_DEV_UPSTREAM=true DCR_GATEWAY_TOKEN_STORE_PATH=", "DCR_GATEWAY_DEV_UPSTREAM"),
     ("@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f", "", "pin the base image by digest"),
     ("@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082", "", "pin the base image by digest"),

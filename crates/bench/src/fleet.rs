@@ -128,8 +128,24 @@ pub async fn gateway(
     store: Store<'_>,
     env: &[(&str, &str)],
 ) -> (Proc, Duration) {
+    gateway_under(&[], exe, upstream, store, env).await
+}
+
+/// [`gateway`], run by `wrapper` (a program and its flags, such as valgrind's)
+/// when it is not empty.
+pub async fn gateway_under(
+    wrapper: &[&str],
+    exe: &str,
+    upstream: &str,
+    store: Store<'_>,
+    env: &[(&str, &str)],
+) -> (Proc, Duration) {
     let start = Instant::now();
-    let mut args = vec![
+    let mut args: Vec<String> = wrapper.iter().skip(1).map(|&a| a.to_owned()).collect();
+    if !wrapper.is_empty() {
+        args.push(exe.to_owned());
+    }
+    args.extend([
         "serve".to_owned(),
         "--upstream".into(),
         upstream.into(),
@@ -137,10 +153,11 @@ pub async fn gateway(
         "127.0.0.1:0".into(),
         "--admin-listen".into(),
         "off".into(),
-    ];
+    ]);
     args.extend(store.args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let proc = spawn(exe, &args, env, "gRPC listening on ").await;
+    let program = wrapper.first().copied().unwrap_or(exe);
+    let proc = spawn(program, &args, env, "gRPC listening on ").await;
     let mut health = HealthClient::new(channel(&proc.addr).await);
     loop {
         let req = HealthCheckRequest {

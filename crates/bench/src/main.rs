@@ -19,7 +19,8 @@
 //! memory figures; `--managed-names` whether a plain RPC's latency grows with
 //! the number of managed names (see `names.rs`), written to `names.md`;
 //! `--access-tokens` a cached GetAccessToken (`tokens.md`); `--redis` the
-//! Redis token stores and the replica wait (`redis.md`).
+//! Redis token stores and the replica wait (`redis.md`); `--startup-order`
+//! writes the gateway's link order (see `startup_order.rs`).
 #![forbid(unsafe_code)]
 
 mod compare;
@@ -33,6 +34,7 @@ mod report;
 mod scaling;
 mod servers;
 mod soak;
+mod startup_order;
 mod targets;
 mod tokens;
 
@@ -83,6 +85,14 @@ struct Args {
     /// Needs redis-server and redis-cli.
     #[arg(long, conflicts_with_all = ["focus", "soak", "memory", "managed_names", "access_tokens"])]
     redis: bool,
+    /// Only trace the gateway's start-up and load under valgrind and write
+    /// the symbol ordering file its build links with (`link/startup-order.txt`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["focus", "soak", "memory", "managed_names", "access_tokens", "redis"])]
+    startup_order: Option<PathBuf>,
+    /// With --startup-order: another build of the gateway to trace after
+    /// `--gateway` (another profile or feature set, built with symbols).
+    #[arg(long, value_name = "FILE", requires = "startup_order")]
+    also: Vec<PathBuf>,
     /// Folder for `results.md`, `latency.svg` and `soak.md`.
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
@@ -117,6 +127,16 @@ async fn main() {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let gateway_exe = gateway_exe(args.gateway);
+    if let Some(out) = args.startup_order {
+        let mut exes = vec![gateway_exe];
+        exes.extend(
+            args.also
+                .into_iter()
+                .map(|p| p.to_string_lossy().into_owned()),
+        );
+        startup_order::run(&exes, &out).await;
+        return;
+    }
     let out_dir = args.out;
     if let Some(minutes) = args.soak {
         let (md, passed) = soak::run(minutes, &gateway_exe).await;

@@ -17,6 +17,7 @@ use crate::compare;
 use crate::fleet::{self, Scratch, Store};
 use crate::load::WORKLOADS;
 use crate::report::Stats;
+use crate::servers;
 
 /// Concurrent callers.
 const CONCURRENCY: usize = 16;
@@ -124,38 +125,9 @@ async fn cluster(dir: &FsPath) -> Vec<Server> {
     nodes
 }
 
-/// Installs redis-server (and redis-cli) with apt-get when missing, as the
-/// test suite does, or fails with the line that says how.
-async fn ensure_installed() {
-    let runs = || async {
-        Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success())
-    };
-    if runs().await {
-        return;
-    }
-    eprintln!("redis-server is missing: installing it with apt-get");
-    let _ = Command::new("sh")
-        .args([
-            "-c",
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .await;
-    assert!(
-        runs().await,
-        "redis-server is missing and apt-get could not install it: install it (Debian: apt-get install redis-server)"
-    );
-}
-
 /// Runs the measurement; returns the report as Markdown.
 pub async fn run(gateway_exe: &str, quick: bool) -> String {
-    ensure_installed().await;
+    servers::ensure_installed("redis-server", "redis-server").await;
     let duration = Duration::from_millis(if quick { 500 } else { 3_000 });
     let reps = if quick { 1 } else { 2 };
     let scratch = Scratch::new();

@@ -3,6 +3,7 @@
 //! (`--serve echo` and `--serve minimal`, from `dcr_gateway::reference`).
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -20,6 +21,53 @@ impl Proc {
     pub async fn kill(mut self) {
         let _ = self._child.kill().await;
     }
+
+    /// Stops the process with SIGTERM, as Kubernetes does, and waits up to
+    /// `bound` for it to exit (a tool it runs under, such as valgrind,
+    /// writes its output then); kills it if it has not.
+    pub async fn terminate(mut self, bound: Duration) {
+        let pid = self.pid.to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await;
+        assert!(
+            sent.is_ok_and(|s| s.success()),
+            "cannot send SIGTERM to {pid}"
+        );
+        let exited = tokio::time::timeout(bound, self._child.wait()).await;
+        assert!(
+            exited.is_ok(),
+            "process {pid} still running {bound:?} after SIGTERM"
+        );
+    }
+}
+
+/// Installs `program` from the Debian `package` with apt-get when it does not
+/// run, as the test suite does for redis-server, or fails with the line that
+/// says how.
+pub async fn ensure_installed(program: &str, package: &str) {
+    let runs = || async {
+        Command::new(program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    };
+    if runs().await {
+        return;
+    }
+    eprintln!("{program} is missing: installing it with apt-get");
+    let install = format!(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}"
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &install])
+        .stdout(Stdio::null())
+        .status()
+        .await;
+    assert!(
+        runs().await,
+        "{program} is missing and apt-get could not install it: install it (Debian: apt-get install {package})"
+    );
 }
 
 /// `program`, to run with only the settings the benchmark gives it: every
