@@ -24,7 +24,7 @@ impl Proc {
 
     /// Stops the process with SIGTERM, as Kubernetes does, and waits up to
     /// `bound` for it to exit (a tool it runs under, such as valgrind,
-    /// writes its output then); kills it if it has not.
+    /// writes its output then); panics if it has not, and the drop kills it.
     pub async fn terminate(mut self, bound: Duration) {
         let pid = self.pid.to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().await;
