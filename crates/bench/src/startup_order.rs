@@ -32,6 +32,7 @@ const EXIT_BOUND: Duration = Duration::from_secs(60);
 pub async fn run(exes: &[String], out: &Path) {
     servers::ensure_installed("valgrind", "valgrind").await;
     let scratch = Scratch::new();
+    let keys = scratch.keyring();
     let (_dev, upstream) = fleet::dev_upstream(&exes[0]).await;
     let (mut idle, mut busy) = (Vec::new(), Vec::new());
     for (i, exe) in exes.iter().enumerate() {
@@ -42,7 +43,7 @@ pub async fn run(exes: &[String], out: &Path) {
                 trace_one(
                     exe,
                     &upstream,
-                    &scratch,
+                    &keys,
                     file_store.then_some(&db),
                     load,
                     &trace,
@@ -73,7 +74,7 @@ const HEADER: &str = "# The gateway's functions in the order build.rs links them
 async fn trace_one(
     exe: &str,
     upstream: &str,
-    scratch: &Scratch,
+    keys: &Path,
     db: Option<&PathBuf>,
     load: bool,
     trace: &Path,
@@ -87,9 +88,8 @@ async fn trace_one(
         "--compress-pos=no",
         &out_flag,
     ];
-    let keys = scratch.keyring();
     let store = match db {
-        Some(path) => Store::File { path, keys: &keys },
+        Some(path) => Store::File { path, keys },
         None => Store::Memory,
     };
     let (proc, _) = fleet::gateway_under(&wrapper, exe, upstream, store, &[]).await;
